@@ -1,0 +1,120 @@
+//! Errors from the homeserver, typed so callers can branch on the cause.
+
+use reqwest::StatusCode;
+
+/// What went wrong talking to the homeserver. Messages are written for the
+/// admin reading them; none of them contains the access token.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// Connection refused, DNS failure, TLS error or timeout, after retries.
+    #[error("cannot reach the homeserver at {base}: {source}")]
+    Unreachable {
+        base: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// 401: the token is missing, expired or logged out.
+    #[error("the homeserver refused the access token ({errcode}: {message})")]
+    BadToken { errcode: String, message: String },
+    /// The password login was refused.
+    #[error("the homeserver refused the password login ({errcode}: {message})")]
+    LoginRefused { errcode: String, message: String },
+    /// 403 from the Admin API.
+    #[error("the access token is not a server admin's ({errcode}: {message})")]
+    NotAdmin { errcode: String, message: String },
+    /// Any other non-2xx answer, after retries for 429 and 5xx.
+    #[error("{endpoint} answered {status} {errcode}: {message}")]
+    Api {
+        endpoint: String,
+        status: StatusCode,
+        errcode: String,
+        message: String,
+    },
+    /// A 2xx answer that is not the JSON Synapse sends.
+    #[error("{endpoint} answered something that is not Synapse's JSON: {detail}")]
+    Decode { endpoint: String, detail: String },
+}
+
+impl AdminError {
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::BadToken { .. } => Some(StatusCode::UNAUTHORIZED),
+            Self::LoginRefused { .. } => Some(StatusCode::FORBIDDEN),
+            Self::NotAdmin { .. } => Some(StatusCode::FORBIDDEN),
+            Self::Api { status, .. } => Some(*status),
+            Self::Unreachable { .. } | Self::Decode { .. } => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.status() == Some(StatusCode::NOT_FOUND)
+    }
+
+    /// Errors that will not go away by moving on to the next room: the whole
+    /// run should stop rather than record the same failure for every room.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Self::BadToken { .. } | Self::NotAdmin { .. } | Self::LoginRefused { .. }
+        )
+    }
+}
+
+/// The `{errcode, error}` body of a Matrix error answer.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct ErrorBody {
+    #[serde(default)]
+    pub errcode: String,
+    #[serde(default)]
+    pub error: String,
+    pub retry_after_ms: Option<u64>,
+}
+
+impl ErrorBody {
+    /// Parses an error body; a body that is not Matrix JSON (a proxy's HTML
+    /// page, say) is kept as a short, printable excerpt.
+    pub fn parse(bytes: &[u8]) -> Self {
+        serde_json::from_slice(bytes).unwrap_or_else(|_| Self {
+            errcode: "(no errcode)".into(),
+            error: excerpt(bytes),
+            retry_after_ms: None,
+        })
+    }
+}
+
+/// At most 200 characters of a body, control characters removed, for messages.
+pub(crate) fn excerpt(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
+    if text.chars().count() > 200 {
+        out.push('…');
+    }
+    out.trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_bodies_become_short_printable_text() {
+        let body = ErrorBody::parse(b"<html>\n<h1>502 Bad Gateway</h1></html>");
+        assert_eq!(body.error, "<html> <h1>502 Bad Gateway</h1></html>");
+        let long = vec![b'x'; 1000];
+        assert_eq!(excerpt(&long).chars().count(), 201);
+        assert_eq!(excerpt(&[0xff, 0xfe]), "\u{fffd}\u{fffd}");
+    }
+
+    #[test]
+    fn matrix_error_bodies_are_read() {
+        let body = ErrorBody::parse(
+            br#"{"errcode":"M_LIMIT_EXCEEDED","error":"Too Many","retry_after_ms":1500}"#,
+        );
+        assert_eq!(body.errcode, "M_LIMIT_EXCEEDED");
+        assert_eq!(body.retry_after_ms, Some(1500));
+    }
+}

@@ -1,0 +1,154 @@
+//! Room endpoints of the Admin API.
+//!
+//! - List Room API: <https://element-hq.github.io/synapse/latest/admin_api/rooms.html#list-room-api>
+//! - Room Details API: <https://element-hq.github.io/synapse/latest/admin_api/rooms.html#room-details-api>
+//! - Room Messages API: <https://element-hq.github.io/synapse/latest/admin_api/rooms.html#room-messages-api>
+
+use futures_util::Stream;
+use matrix_sdk::ruma::{OwnedRoomId, RoomId};
+use serde::Deserialize;
+use tracing::instrument;
+
+use super::serde_quirks::{bool_or_null, opt_u64_lenient, u64_or_null};
+use super::{AdminClient, AdminError};
+
+/// One room as the List Room and Room Details APIs describe it; only the
+/// fields we use are kept, so a listed room costs little memory.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct ListedRoom {
+    pub room_id: OwnedRoomId,
+    /// Null when the server has left the room (no local members).
+    pub name: Option<String>,
+    pub canonical_alias: Option<String>,
+    /// `m.space` for spaces.
+    pub room_type: Option<String>,
+    pub creator: Option<String>,
+    #[serde(deserialize_with = "u64_or_null", default)]
+    pub joined_members: u64,
+    #[serde(deserialize_with = "u64_or_null", default)]
+    pub joined_local_members: u64,
+    /// Published in the room directory.
+    #[serde(deserialize_with = "bool_or_null", default)]
+    pub public: bool,
+    /// The encryption algorithm, or null.
+    pub encryption: Option<String>,
+}
+
+/// One page of the List Room API.
+#[derive(Debug, Deserialize)]
+pub struct RoomPage {
+    pub rooms: Vec<ListedRoom>,
+    /// Offset of the next page; absent on the last page.
+    #[serde(default, deserialize_with = "opt_u64_lenient")]
+    pub next_batch: Option<u64>,
+    #[serde(default, deserialize_with = "opt_u64_lenient")]
+    pub total_rooms: Option<u64>,
+}
+
+/// An event from the Room Messages API, reduced to what we read.
+#[derive(Debug, Deserialize)]
+pub struct TimelineEvent {
+    pub origin_server_ts: i64,
+    #[serde(default)]
+    content: serde_json::Map<String, serde_json::Value>,
+}
+
+impl TimelineEvent {
+    /// `content.name` of an `m.room.name` event, when it is a string.
+    pub fn name(&self) -> Option<&str> {
+        self.content.get("name")?.as_str()
+    }
+}
+
+#[derive(Deserialize)]
+struct Messages {
+    #[serde(default)]
+    chunk: Vec<TimelineEvent>,
+}
+
+impl AdminClient {
+    /// One page of the List Room API, starting at offset `from`.
+    #[instrument(skip(self), level = "debug")]
+    pub async fn list_rooms_page(&self, from: u64, limit: u32) -> Result<RoomPage, AdminError> {
+        let (from, limit) = (from.to_string(), limit.max(1).to_string());
+        self.get(
+            &["_synapse", "admin", "v1", "rooms"],
+            &[("from", &from), ("limit", &limit), ("dir", "f")],
+        )
+        .await
+    }
+
+    /// Every page of the List Room API, in order. Ends on the last page, on an
+    /// empty page, or on a `next_batch` that does not move forward, so a
+    /// misbehaving server cannot make it loop.
+    pub fn room_pages(
+        &self,
+        page_size: u32,
+    ) -> impl Stream<Item = Result<RoomPage, AdminError>> + '_ {
+        futures_util::stream::try_unfold(Some(0u64), move |from| async move {
+            let Some(from) = from else { return Ok(None) };
+            let page = self.list_rooms_page(from, page_size).await?;
+            let next = page
+                .next_batch
+                .filter(|&next| next > from && !page.rooms.is_empty());
+            Ok(Some((page, next)))
+        })
+    }
+
+    /// The Room Details API; `None` when the server does not know the room.
+    #[instrument(skip(self), level = "debug")]
+    pub async fn room_details(&self, room_id: &RoomId) -> Result<Option<ListedRoom>, AdminError> {
+        match self
+            .get(&["_synapse", "admin", "v1", "rooms", room_id.as_str()], &[])
+            .await
+        {
+            Ok(room) => Ok(Some(room)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The newest event of the room matching `filter` (a Matrix
+    /// `RoomEventFilter` as JSON), by stream order. `None` when the room has
+    /// no such event, or the server does not know the room.
+    #[instrument(skip(self), level = "debug")]
+    pub async fn newest_event(
+        &self,
+        room_id: &RoomId,
+        filter: &str,
+    ) -> Result<Option<TimelineEvent>, AdminError> {
+        let messages: Messages = self
+            .get(
+                &[
+                    "_synapse",
+                    "admin",
+                    "v1",
+                    "rooms",
+                    room_id.as_str(),
+                    "messages",
+                ],
+                &[("dir", "b"), ("limit", "1"), ("filter", filter)],
+            )
+            .await?;
+        Ok(messages.chunk.into_iter().next())
+    }
+
+    /// Timestamp (ms) of the newest event that is not a membership change.
+    /// Encrypted events count; a room with nothing but memberships counts
+    /// from its `m.room.create` event.
+    pub async fn last_activity(&self, room_id: &RoomId) -> Result<Option<i64>, AdminError> {
+        const NOT_MEMBERSHIP: &str = r#"{"not_types":["m.room.member"]}"#;
+        let event = self.newest_event(room_id, NOT_MEMBERSHIP).await?;
+        Ok(event.map(|e| e.origin_server_ts))
+    }
+
+    /// The room's name from its history: Synapse drops the current state of a
+    /// room it has left, but the last `m.room.name` event is still readable.
+    pub async fn name_from_history(&self, room_id: &RoomId) -> Result<Option<String>, AdminError> {
+        const NAME_EVENTS: &str = r#"{"types":["m.room.name"]}"#;
+        let event = self.newest_event(room_id, NAME_EVENTS).await?;
+        Ok(event
+            .and_then(|e| e.name().map(str::to_owned))
+            .filter(|name| !name.is_empty()))
+    }
+}

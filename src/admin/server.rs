@@ -1,0 +1,161 @@
+//! Who we are and what we talk to: server version, admin check, alias
+//! resolution, and password login/logout (client-server API).
+//!
+//! - Server Version API: <https://element-hq.github.io/synapse/latest/admin_api/version_api.html>
+//! - Query server admin status: <https://element-hq.github.io/synapse/latest/admin_api/user_admin_api.html#get-whether-a-user-is-a-server-administrator-or-not>
+
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomAliasId, UserId};
+use serde::Deserialize;
+use serde_json::json;
+use tracing::instrument;
+use url::Url;
+
+use super::{AdminClient, AdminError, HttpSettings};
+use crate::secret::Secret;
+
+#[derive(Deserialize)]
+struct ServerVersion {
+    server_version: String,
+}
+
+#[derive(Deserialize)]
+struct WhoAmI {
+    user_id: OwnedUserId,
+}
+
+#[derive(Deserialize)]
+struct IsAdmin {
+    #[serde(default)]
+    admin: bool,
+}
+
+#[derive(Deserialize)]
+struct AliasTarget {
+    room_id: OwnedRoomId,
+}
+
+#[derive(Deserialize)]
+struct LoginResponse {
+    access_token: String,
+    device_id: String,
+}
+
+/// A session opened with a password; log it out when done.
+#[derive(Debug)]
+pub struct Login {
+    pub client: AdminClient,
+    pub device_id: String,
+}
+
+impl AdminClient {
+    /// Synapse's version string, e.g. `1.163.2`.
+    #[instrument(skip(self), level = "debug")]
+    pub async fn server_version(&self) -> Result<String, AdminError> {
+        let v: ServerVersion = self
+            .get(&["_synapse", "admin", "v1", "server_version"], &[])
+            .await?;
+        Ok(v.server_version)
+    }
+
+    /// The user the access token belongs to.
+    #[instrument(skip(self), level = "debug")]
+    pub async fn whoami(&self) -> Result<OwnedUserId, AdminError> {
+        let who: WhoAmI = self
+            .get(&["_matrix", "client", "v3", "account", "whoami"], &[])
+            .await?;
+        Ok(who.user_id)
+    }
+
+    /// Whether `user` is a server admin. Only an admin may ask, so a
+    /// non-admin token gets [`AdminError::NotAdmin`].
+    #[instrument(skip(self), level = "debug")]
+    pub async fn is_server_admin(&self, user: &UserId) -> Result<bool, AdminError> {
+        let answer: IsAdmin = self
+            .get(
+                &["_synapse", "admin", "v1", "users", user.as_str(), "admin"],
+                &[],
+            )
+            .await?;
+        Ok(answer.admin)
+    }
+
+    /// The room an alias points to; `None` when the alias does not exist.
+    #[instrument(skip(self), level = "debug")]
+    pub async fn resolve_alias(
+        &self,
+        alias: &RoomAliasId,
+    ) -> Result<Option<OwnedRoomId>, AdminError> {
+        match self
+            .get::<AliasTarget>(
+                &[
+                    "_matrix",
+                    "client",
+                    "v3",
+                    "directory",
+                    "room",
+                    alias.as_str(),
+                ],
+                &[],
+            )
+            .await
+        {
+            Ok(target) => Ok(Some(target.room_id)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Logs in with a password, creating a device that [`Self::logout`] removes.
+    #[instrument(skip(password, settings), level = "debug")]
+    pub async fn login(
+        base: Url,
+        user: &UserId,
+        password: &Secret,
+        settings: HttpSettings,
+    ) -> Result<Login, AdminError> {
+        let anonymous = Self::anonymous(base.clone(), settings)?;
+        let body = json!({
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": user.as_str()},
+            "password": password.expose(),
+            "initial_device_display_name": "oldrooms (command line)",
+        });
+        let answer: LoginResponse = anonymous
+            .post(&["_matrix", "client", "v3", "login"], &body)
+            .await
+            .map_err(|e| match e {
+                AdminError::Api {
+                    errcode, message, ..
+                } if errcode == "M_FORBIDDEN" => AdminError::LoginRefused { errcode, message },
+                other => other,
+            })?;
+        Ok(Login {
+            client: Self::new(base, Secret::new(answer.access_token), settings)?,
+            device_id: answer.device_id,
+        })
+    }
+
+    /// Ends the session of this token, removing its device.
+    #[instrument(skip(self), level = "debug")]
+    pub async fn logout(&self) -> Result<(), AdminError> {
+        let _: serde_json::Value = self
+            .post(&["_matrix", "client", "v3", "logout"], &json!({}))
+            .await?;
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct Versions {
+    #[serde(default)]
+    versions: Vec<String>,
+}
+
+impl AdminClient {
+    /// The client-server API versions the homeserver speaks; needs no token.
+    #[instrument(skip(self), level = "debug")]
+    pub async fn client_versions(&self) -> Result<Vec<String>, AdminError> {
+        let v: Versions = self.get(&["_matrix", "client", "versions"], &[]).await?;
+        Ok(v.versions)
+    }
+}

@@ -1,0 +1,170 @@
+//! The command line: argument types (clap derive) and the commands behind
+//! them. `main.rs` only parses, sets up logging and calls [`run`].
+
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ConfigError};
+use crate::report::{Summary, write_csv_atomic};
+use crate::scan::{Progress, scan};
+use crate::session::Session;
+
+/// Find old and abandoned rooms on a Synapse homeserver, and delete them
+/// only when an admin says so.
+#[derive(Debug, Parser)]
+#[command(name = "oldrooms", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan every room on the homeserver and write results.csv.
+    Scan {
+        /// The TOML config file.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Where to write the CSV (replaced atomically).
+        #[arg(short, long, value_name = "FILE", default_value = "results.csv")]
+        output: PathBuf,
+    },
+    /// Check that the homeserver answers and the account is a server admin.
+    Check {
+        /// The TOML config file.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+/// Runs a command and prints any error as one line on stderr.
+/// Exit status: 0 success, 1 failure, 2 bad configuration or usage.
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Scan { config, output } => scan_command(&config, &output).await,
+        Command::Check { config } => check_command(&config).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.chain().any(|cause| cause.is::<ConfigError>()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn scan_command(config_path: &Path, output: &Path) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    let session = Session::open(&config).await?;
+    let result = tokio::select! {
+        r = scan_and_write(&session, &config, output) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; {} was not written", output.display())),
+    };
+    session.close().await;
+    let summary = result?;
+    println!("{summary}");
+    println!("Wrote {}", output.display());
+    Ok(())
+}
+
+async fn scan_and_write(
+    session: &Session,
+    config: &Config,
+    output: &Path,
+) -> anyhow::Result<Summary> {
+    let policy = session.policy(config).await?;
+    let progress = TerminalProgress::new();
+    let outcome = scan(&session.client, &policy, &config.scan, &|p| {
+        progress.show(p)
+    })
+    .await
+    .context("scan failed")?;
+    progress.finish();
+    write_csv_atomic(&outcome.rows, output)?;
+    Ok(Summary::new(&outcome.rows, outcome.elapsed))
+}
+
+async fn check_command(config_path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    let session = Session::connect(&config).await?;
+    let result = check_steps(&session).await;
+    session.close().await;
+    result
+}
+
+async fn check_steps(session: &Session) -> anyhow::Result<()> {
+    let client = &session.client;
+    let versions = client.client_versions().await?;
+    println!(
+        "homeserver: {} answers (client API {})",
+        client.homeserver(),
+        versions.last().map_or("?", String::as_str)
+    );
+    let me = client.whoami().await?;
+    println!("token:      valid, belongs to {me}");
+    if me != session.user_id {
+        anyhow::bail!(
+            "the token belongs to {me}, but auth.user_id is {}",
+            session.user_id
+        );
+    }
+    if !client.is_server_admin(&me).await? {
+        anyhow::bail!("the access token is not a server admin's ({me} is not an admin)");
+    }
+    println!("admin:      yes, {me} is a server admin");
+    println!("synapse:    {}", client.server_version().await?);
+    Ok(())
+}
+
+/// Progress on stderr, at most once a second, only on a terminal.
+struct TerminalProgress {
+    enabled: bool,
+    last: Mutex<Option<Instant>>,
+}
+
+impl TerminalProgress {
+    fn new() -> Self {
+        Self {
+            enabled: std::io::stderr().is_terminal(),
+            last: Mutex::new(None),
+        }
+    }
+
+    fn show(&self, progress: Progress) {
+        if !self.enabled {
+            return;
+        }
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        *last = Some(Instant::now());
+        match progress {
+            Progress::Listing { listed } => eprint!("\rlisted {listed} rooms…"),
+            Progress::Checking { checked, total } => {
+                eprint!("\rchecked {checked} of {total} rooms…   ");
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if self.enabled {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! The TOML configuration: the file as written (`RawConfig`, unknown keys
+//! rejected) and the validated settings (`Config`, typed ids and URLs). Every
+//! error names the file and the key, on one line.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use matrix_sdk::ruma::{OwnedRoomOrAliasId, OwnedUserId};
+use serde::Deserialize;
+use url::Url;
+
+use crate::admin::HttpSettings;
+use crate::secret::Secret;
+
+pub const ENV_ACCESS_TOKEN: &str = "OLDROOMS_ACCESS_TOKEN";
+pub const ENV_PASSWORD: &str = "OLDROOMS_PASSWORD";
+
+/// A configuration problem. Each is one line, and `oldrooms` exits with 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {file}: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}, line {line}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{file}: {key}: {message}")]
+    Invalid {
+        file: String,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    homeserver: RawHomeserver,
+    auth: RawAuth,
+    #[serde(default)]
+    bot: RawBot,
+    #[serde(default)]
+    policy: RawPolicy,
+    #[serde(default)]
+    scan: RawScan,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHomeserver {
+    url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    user_id: String,
+    access_token: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBot {
+    admin_room: Option<String>,
+    #[serde(default)]
+    admins: Vec<String>,
+    #[serde(default = "default_data_dir")]
+    data_dir: PathBuf,
+}
+
+impl Default for RawBot {
+    fn default() -> Self {
+        Self {
+            admin_room: None,
+            admins: Vec::new(),
+            data_dir: default_data_dir(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./oldrooms-data")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawPolicy {
+    inactive_days: u32,
+    delete_abandoned: bool,
+    include_spaces: bool,
+    include_public: bool,
+    protected_rooms: Vec<String>,
+}
+
+impl Default for RawPolicy {
+    fn default() -> Self {
+        Self {
+            inactive_days: 365,
+            delete_abandoned: true,
+            include_spaces: false,
+            include_public: false,
+            protected_rooms: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawScan {
+    concurrency: usize,
+    page_size: u32,
+    request_timeout_secs: u64,
+    max_retries: u32,
+}
+
+impl Default for RawScan {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            page_size: 500,
+            request_timeout_secs: 30,
+            max_retries: 5,
+        }
+    }
+}
+
+/// How we prove who we are.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    AccessToken(Secret),
+    /// Logged in for the run, and logged out at its end.
+    Password(Secret),
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from, for messages.
+    pub file: String,
+    pub homeserver: Url,
+    pub user_id: OwnedUserId,
+    pub credential: Credential,
+    pub bot: BotSettings,
+    pub policy: PolicySettings,
+    pub scan: ScanSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct BotSettings {
+    pub admin_room: Option<OwnedRoomOrAliasId>,
+    pub admins: Vec<OwnedUserId>,
+    pub data_dir: PathBuf,
+}
+
+/// `[policy]` before aliases are resolved (that needs the homeserver).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySettings {
+    pub inactive_days: u32,
+    pub delete_abandoned: bool,
+    pub include_spaces: bool,
+    pub include_public: bool,
+    pub protected_rooms: Vec<OwnedRoomOrAliasId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanSettings {
+    pub concurrency: usize,
+    pub page_size: u32,
+    pub http: HttpSettings,
+}
+
+impl Config {
+    /// Reads and validates a config file; secrets in the environment win.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Self::parse(&text, &file, |name| std::env::var(name).ok())
+    }
+
+    /// Validates config text. `env` looks up environment variables.
+    pub fn parse(
+        text: &str,
+        file: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_owned(),
+            line: e.span().map_or(0, |s| line_of(text, s.start)),
+            message: e.message().replace('\n', " "),
+        })?;
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            file: file.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
+
+        let homeserver =
+            parse_homeserver(&raw.homeserver.url).map_err(|m| invalid("homeserver.url", m))?;
+        let user_id = parse_user(&raw.auth.user_id).map_err(|m| invalid("auth.user_id", m))?;
+        let credential = pick_credential(&raw.auth, &env).ok_or_else(|| {
+            invalid(
+                "auth.access_token",
+                format!(
+                    "no secret given: set auth.access_token or auth.password, \
+                     or {ENV_ACCESS_TOKEN} or {ENV_PASSWORD} in the environment"
+                ),
+            )
+        })?;
+
+        let admin_room = raw
+            .bot
+            .admin_room
+            .as_deref()
+            .map(parse_room)
+            .transpose()
+            .map_err(|m| invalid("bot.admin_room", m))?;
+        let admins = raw
+            .bot
+            .admins
+            .iter()
+            .enumerate()
+            .map(|(i, u)| parse_user(u).map_err(|m| invalid(&format!("bot.admins[{i}]"), m)))
+            .collect::<Result<_, _>>()?;
+        let protected_rooms = raw
+            .policy
+            .protected_rooms
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                parse_room(r).map_err(|m| invalid(&format!("policy.protected_rooms[{i}]"), m))
+            })
+            .collect::<Result<_, _>>()?;
+
+        if raw.policy.inactive_days == 0 {
+            return Err(invalid("policy.inactive_days", "must be at least 1".into()));
+        }
+        let s = &raw.scan;
+        if !(1..=256).contains(&s.concurrency) {
+            return Err(invalid(
+                "scan.concurrency",
+                "must be between 1 and 256".into(),
+            ));
+        }
+        if !(1..=10_000).contains(&s.page_size) {
+            return Err(invalid(
+                "scan.page_size",
+                "must be between 1 and 10000".into(),
+            ));
+        }
+        if s.request_timeout_secs == 0 {
+            return Err(invalid(
+                "scan.request_timeout_secs",
+                "must be at least 1".into(),
+            ));
+        }
+
+        Ok(Self {
+            file: file.to_owned(),
+            homeserver,
+            user_id,
+            credential,
+            bot: BotSettings {
+                admin_room,
+                admins,
+                data_dir: raw.bot.data_dir,
+            },
+            policy: PolicySettings {
+                inactive_days: raw.policy.inactive_days,
+                delete_abandoned: raw.policy.delete_abandoned,
+                include_spaces: raw.policy.include_spaces,
+                include_public: raw.policy.include_public,
+                protected_rooms,
+            },
+            scan: ScanSettings {
+                concurrency: s.concurrency,
+                page_size: s.page_size,
+                http: HttpSettings {
+                    request_timeout: Duration::from_secs(s.request_timeout_secs),
+                    max_retries: s.max_retries,
+                    ..HttpSettings::default()
+                },
+            },
+        })
+    }
+
+    /// An error about one key of this file, for checks made after loading.
+    pub fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.clone(),
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(0, |head| head.matches('\n').count())
+        + 1
+}
+
+fn parse_homeserver(s: &str) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|e| format!("`{s}` is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("`{s}` is not an http(s) URL with a host"));
+    }
+    Ok(url)
+}
+
+fn parse_user(s: &str) -> Result<OwnedUserId, String> {
+    OwnedUserId::try_from(s)
+        .map_err(|e| format!("`{s}` is not a Matrix user id like @name:example.com ({e})"))
+}
+
+fn parse_room(s: &str) -> Result<OwnedRoomOrAliasId, String> {
+    OwnedRoomOrAliasId::try_from(s)
+        .map_err(|e| format!("`{s}` is not a room id (!…) or alias (#…:server) ({e})"))
+}
+
+fn pick_credential(auth: &RawAuth, env: &impl Fn(&str) -> Option<String>) -> Option<Credential> {
+    let given = |v: Option<String>| v.filter(|s| !s.is_empty());
+    if let Some(token) = given(env(ENV_ACCESS_TOKEN)) {
+        return Some(Credential::AccessToken(Secret::new(token)));
+    }
+    if let Some(password) = given(env(ENV_PASSWORD)) {
+        return Some(Credential::Password(Secret::new(password)));
+    }
+    given(auth.access_token.clone())
+        .map(|t| Credential::AccessToken(Secret::new(t)))
+        .or_else(|| given(auth.password.clone()).map(|p| Credential::Password(Secret::new(p))))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,135 @@
+use super::*;
+
+const MINIMAL: &str = r#"
+[homeserver]
+url = "https://matrix.example.com"
+[auth]
+user_id = "@admin:example.com"
+access_token = "from-file"
+"#;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, "test.toml", no_env)
+}
+
+fn error(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn minimal_config_gets_documented_defaults() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.homeserver.as_str(), "https://matrix.example.com/");
+    assert_eq!(c.policy.inactive_days, 365);
+    assert!(c.policy.delete_abandoned);
+    assert!(!c.policy.include_spaces && !c.policy.include_public);
+    assert_eq!(c.scan.concurrency, 8);
+    assert_eq!(c.bot.data_dir, PathBuf::from("./oldrooms-data"));
+    assert!(matches!(&c.credential, Credential::AccessToken(t) if t.expose() == "from-file"));
+}
+
+#[test]
+fn the_example_config_is_valid() {
+    let text = include_str!("../../config.example.toml");
+    let c = parse(text).unwrap();
+    assert_eq!(c.policy.protected_rooms.len(), 2);
+    assert!(c.bot.admin_room.is_some());
+}
+
+#[test]
+fn environment_secrets_win() {
+    let env = |name: &str| (name == ENV_PASSWORD).then(|| "pw".to_owned());
+    let c = Config::parse(MINIMAL, "t", env).unwrap();
+    assert!(matches!(&c.credential, Credential::Password(p) if p.expose() == "pw"));
+    let env = |_: &str| Some("tok".to_owned());
+    let c = Config::parse(MINIMAL, "t", env).unwrap();
+    assert!(matches!(&c.credential, Credential::AccessToken(t) if t.expose() == "tok"));
+}
+
+#[test]
+fn unknown_keys_name_the_line() {
+    let text = format!("{MINIMAL}[policy]\ninactive_day = 3\n");
+    let e = error(&text);
+    assert!(
+        e.starts_with("test.toml, line 8: unknown field `inactive_day`"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'));
+}
+
+#[test]
+fn bad_values_name_the_key() {
+    let cases = [
+        (
+            MINIMAL.replace("https://matrix.example.com", "matrix.example.com"),
+            "homeserver.url",
+        ),
+        (
+            MINIMAL.replace("https://matrix.example.com", "ftp://x"),
+            "homeserver.url",
+        ),
+        (
+            MINIMAL.replace("@admin:example.com", "admin"),
+            "auth.user_id",
+        ),
+        (
+            MINIMAL.replace("access_token = \"from-file\"", ""),
+            "auth.access_token",
+        ),
+        (
+            format!("{MINIMAL}[bot]\nadmin_room = \"abc\"\n"),
+            "bot.admin_room",
+        ),
+        (
+            format!("{MINIMAL}[bot]\nadmins = [\"@a:b\", \"c\"]\n"),
+            "bot.admins[1]",
+        ),
+        (
+            format!("{MINIMAL}[policy]\nprotected_rooms = [\"#x\"]\n"),
+            "policy.protected_rooms[0]",
+        ),
+        (
+            format!("{MINIMAL}[policy]\ninactive_days = 0\n"),
+            "policy.inactive_days",
+        ),
+        (
+            format!("{MINIMAL}[scan]\nconcurrency = 0\n"),
+            "scan.concurrency",
+        ),
+        (
+            format!("{MINIMAL}[scan]\npage_size = 0\n"),
+            "scan.page_size",
+        ),
+    ];
+    for (text, key) in cases {
+        let e = error(&text);
+        assert!(e.starts_with(&format!("test.toml: {key}: ")), "{key}: {e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+}
+
+#[test]
+fn wrong_types_and_broken_toml_are_one_line() {
+    let e = error(&format!("{MINIMAL}[policy]\ninactive_days = \"many\"\n"));
+    assert!(e.starts_with("test.toml, line 8:"), "{e}");
+    let e = error("[homeserver\nurl=");
+    assert!(e.starts_with("test.toml, line 1:"), "{e}");
+    assert!(!e.contains('\n'), "{e}");
+}
+
+#[test]
+fn v12_room_ids_without_server_are_accepted() {
+    let text = format!("{MINIMAL}[policy]\nprotected_rooms = [\"!5i1Uvg-RLM2gAbc\"]\n");
+    let c = parse(&text).unwrap();
+    assert_eq!(c.policy.protected_rooms[0].as_str(), "!5i1Uvg-RLM2gAbc");
+}
+
+#[test]
+fn secrets_are_not_in_debug_output() {
+    let c = parse(MINIMAL).unwrap();
+    assert!(!format!("{c:?}").contains("from-file"));
+}

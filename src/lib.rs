@@ -1,0 +1,24 @@
+//! `oldrooms`: find and delete old or abandoned rooms on a Synapse homeserver.
+//!
+//! Data flows one way: the Admin API client lists rooms and reads their last
+//! activity, the scan asks the policy for a verdict on each, and the report
+//! writes `results.csv`.
+
+/// Typed client for the Synapse Admin API (and the few client-API calls we need).
+pub mod admin;
+/// The command line: `oldrooms scan`, `oldrooms check`.
+pub mod cli;
+/// The TOML configuration: raw file format and validated settings.
+pub mod config;
+/// Pure decision: should this room be deleted, and why.
+pub mod policy;
+/// `results.csv`: rows, spreadsheet-safe cells, atomic writes, summaries.
+pub mod report;
+/// The scan: list every room, read each one's last activity, ask the policy.
+pub mod scan;
+/// Small wrappers around secrets so they never reach a log line.
+pub mod secret;
+/// Connecting from the config: login, admin check, alias resolution.
+pub mod session;
+/// Timestamps: milliseconds since the epoch, RFC 3339, whole days.
+pub mod timefmt;

@@ -1,0 +1,186 @@
+use super::*;
+
+const NOW: i64 = 1_800_000_000_000;
+
+fn id(s: &str) -> OwnedRoomId {
+    OwnedRoomId::try_from(s).unwrap()
+}
+
+fn policy() -> Policy {
+    Policy {
+        inactive_days: 365,
+        delete_abandoned: true,
+        include_spaces: false,
+        include_public: false,
+        protected_rooms: [id("!listed")].into_iter().collect(),
+        admin_room: Some(id("!admin:example.org")),
+    }
+}
+
+fn facts(room_id: &RoomId) -> RoomFacts<'_> {
+    RoomFacts {
+        room_id,
+        is_space: false,
+        public: false,
+        joined_local_members: 3,
+        joined_members: 3,
+        last_activity: Ok(NOW),
+    }
+}
+
+fn days_ago(days: i64) -> Result<i64, &'static str> {
+    Ok(NOW - days * MS_PER_DAY)
+}
+
+#[test]
+fn the_line_is_more_than_inactive_days() {
+    let room = id("!r");
+    let p = policy();
+    let at = |ts| {
+        p.decide(
+            &RoomFacts {
+                last_activity: Ok(ts),
+                ..facts(&room)
+            },
+            NOW,
+        )
+    };
+    assert_eq!(at(NOW - 364 * MS_PER_DAY), Verdict::Active { days: 364 });
+    assert_eq!(at(NOW - 365 * MS_PER_DAY), Verdict::Active { days: 365 });
+    assert_eq!(
+        at(NOW - 365 * MS_PER_DAY - 1),
+        Verdict::Inactive {
+            days: 365,
+            limit: 365
+        }
+    );
+    assert_eq!(at(NOW + MS_PER_DAY), Verdict::Active { days: 0 });
+}
+
+#[test]
+fn v12_ids_without_server_name_are_matched() {
+    let p = policy();
+    let listed = id("!listed");
+    let v = p.decide(
+        &RoomFacts {
+            last_activity: days_ago(999),
+            ..facts(&listed)
+        },
+        NOW,
+    );
+    assert_eq!(v, Verdict::Protected(Protection::Listed));
+    assert!(!v.should_delete());
+}
+
+#[test]
+fn reasons_start_with_their_kind() {
+    let cases = [
+        Verdict::Protected(Protection::AdminRoom),
+        Verdict::Protected(Protection::Listed),
+        Verdict::Protected(Protection::Space),
+        Verdict::Protected(Protection::Public),
+        Verdict::Abandoned { remote_members: 0 },
+        Verdict::Abandoned { remote_members: 4 },
+        Verdict::Inactive {
+            days: 400,
+            limit: 365,
+        },
+        Verdict::Active { days: 2 },
+        Verdict::Unknown("timeout".into()),
+    ];
+    for v in cases {
+        let text = v.to_string();
+        assert!(text.starts_with(v.kind().as_str()), "{text}");
+        assert_eq!(
+            v.should_delete(),
+            matches!(v.kind(), ReasonKind::Inactive | ReasonKind::Abandoned)
+        );
+    }
+    assert_eq!(
+        Verdict::Abandoned { remote_members: 4 }.to_string(),
+        "abandoned: no local members (4 remote)"
+    );
+}
+
+/// Every combination of the inputs that matter, against the rule as the
+/// issue states it, written here independently of `decide`.
+#[test]
+fn exhaustive_against_the_stated_rule() {
+    let rooms = [id("!admin:example.org"), id("!listed"), id("!other")];
+    let activities: [Result<i64, &str>; 4] =
+        [days_ago(10), days_ago(400), Err("no events"), Ok(NOW + 5)];
+    let bools = [false, true];
+    let mut seen = std::collections::HashSet::new();
+    for room_id in &rooms {
+        for is_space in bools {
+            for public in bools {
+                for local in [0u64, 2] {
+                    for remote in [0u64, 5] {
+                        for activity in activities {
+                            for delete_abandoned in bools {
+                                for include_spaces in bools {
+                                    for include_public in bools {
+                                        let p = Policy {
+                                            delete_abandoned,
+                                            include_spaces,
+                                            include_public,
+                                            ..policy()
+                                        };
+                                        let f = RoomFacts {
+                                            room_id,
+                                            is_space,
+                                            public,
+                                            joined_local_members: local,
+                                            joined_members: local + remote,
+                                            last_activity: activity,
+                                        };
+                                        let got = p.decide(&f, NOW);
+                                        let want = expected(&p, &f);
+                                        assert_eq!(got, want, "{f:?} {p:?}");
+                                        seen.insert(got.kind());
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(seen.len(), 5, "every kind of verdict is reached");
+}
+
+fn expected(p: &Policy, f: &RoomFacts<'_>) -> Verdict {
+    let protected = if f.room_id.as_str() == "!admin:example.org" {
+        Some(Protection::AdminRoom)
+    } else if f.room_id.as_str() == "!listed" {
+        Some(Protection::Listed)
+    } else if f.is_space && !p.include_spaces {
+        Some(Protection::Space)
+    } else if f.public && !p.include_public {
+        Some(Protection::Public)
+    } else {
+        None
+    };
+    if let Some(why) = protected {
+        return Verdict::Protected(why);
+    }
+    let Ok(ts) = f.last_activity else {
+        return Verdict::Unknown("no events".into());
+    };
+    if p.delete_abandoned && f.joined_local_members == 0 {
+        return Verdict::Abandoned {
+            remote_members: f.joined_members,
+        };
+    }
+    if ts == NOW - 400 * MS_PER_DAY {
+        Verdict::Inactive {
+            days: 400,
+            limit: 365,
+        }
+    } else if ts == NOW + 5 {
+        Verdict::Active { days: 0 }
+    } else {
+        Verdict::Active { days: 10 }
+    }
+}

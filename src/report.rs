@@ -1,0 +1,156 @@
+//! `results.csv` and the scan summary. Room names are anyone's free text:
+//! the csv crate quotes them, and `safe_cell` keeps spreadsheets from
+//! running them as formulas.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::policy::ReasonKind;
+use crate::scan::Row;
+use crate::timefmt::rfc3339;
+
+/// The first columns of `results.csv`, a contract with users' scripts.
+pub const HEADER: [&str; 13] = [
+    "room_id",
+    "name",
+    "canonical_alias",
+    "room_type",
+    "creator",
+    "joined_members",
+    "joined_local_members",
+    "public",
+    "encryption",
+    "last_activity",
+    "inactive_days",
+    "should_delete",
+    "reason",
+];
+
+/// A cell that a spreadsheet would read as a formula gets a leading `'`, the
+/// prefix spreadsheets themselves use for "this is text". Fullwidth forms are
+/// included because some spreadsheets normalize them.
+pub fn safe_cell(text: &str) -> Cow<'_, str> {
+    const FORMULA_STARTS: &[char] = &[
+        '=', '+', '-', '@', '\t', '\r', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+    ];
+    if text.starts_with(FORMULA_STARTS) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// Writes the header and one row per room.
+pub fn write_csv<W: Write>(rows: &[Row], out: W) -> csv::Result<()> {
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record(HEADER)?;
+    for row in rows {
+        let r = &row.room;
+        let text = |v: &Option<String>| safe_cell(v.as_deref().unwrap_or("")).into_owned();
+        csv.write_record([
+            r.room_id.to_string(),
+            text(&r.name),
+            text(&r.canonical_alias),
+            text(&r.room_type),
+            text(&r.creator),
+            r.joined_members.to_string(),
+            r.joined_local_members.to_string(),
+            yes_no(r.public).to_owned(),
+            text(&r.encryption),
+            row.last_activity.map(rfc3339).unwrap_or_default(),
+            row.inactive_days.map(|d| d.to_string()).unwrap_or_default(),
+            yes_no(row.verdict.should_delete()).to_owned(),
+            safe_cell(&row.verdict.to_string()).into_owned(),
+        ])?;
+    }
+    csv.flush()?;
+    Ok(())
+}
+
+/// Writes the CSV next to `path` and renames it into place, so a failed
+/// write never leaves a partial file at `path`.
+pub fn write_csv_atomic(rows: &[Row], path: &Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".results-")
+        .suffix(".csv.tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    write_csv(rows, std::io::BufWriter::new(tmp.as_file_mut()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Counts by reason, for the command line and the chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub scanned: usize,
+    pub by_kind: BTreeMap<ReasonKind, usize>,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    pub fn new(rows: &[Row], elapsed: Duration) -> Self {
+        let mut by_kind = BTreeMap::new();
+        for row in rows {
+            *by_kind.entry(row.verdict.kind()).or_default() += 1;
+        }
+        Self {
+            scanned: rows.len(),
+            by_kind,
+            elapsed,
+        }
+    }
+
+    pub fn count(&self, kind: ReasonKind) -> usize {
+        self.by_kind.get(&kind).copied().unwrap_or(0)
+    }
+
+    pub fn candidates(&self) -> usize {
+        self.count(ReasonKind::Inactive) + self.count(ReasonKind::Abandoned)
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let list = |kinds: &[ReasonKind]| {
+            kinds
+                .iter()
+                .map(|&k| format!("{} {}", self.count(k), k.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        write!(
+            f,
+            "Scanned {} rooms in {:.1} s: {} to delete ({}), {} to keep ({}).",
+            self.scanned,
+            self.elapsed.as_secs_f64(),
+            self.candidates(),
+            list(&[ReasonKind::Inactive, ReasonKind::Abandoned]),
+            self.scanned - self.candidates(),
+            list(&[
+                ReasonKind::Active,
+                ReasonKind::Protected,
+                ReasonKind::Unknown
+            ]),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

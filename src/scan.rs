@@ -1,0 +1,141 @@
+//! The scan: list every room first (offsets shift if rooms change while
+//! paging), then read each room's last activity with a bounded number of
+//! requests in flight, and ask the policy for a verdict.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{StreamExt as _, TryStreamExt as _};
+
+use crate::admin::{AdminClient, AdminError, ListedRoom};
+use crate::config::ScanSettings;
+use crate::policy::{Policy, RoomFacts, Verdict};
+use crate::timefmt::{now_ms, whole_days};
+
+/// One room's result: what the Admin API said, and the verdict.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub room: ListedRoom,
+    /// Newest non-membership event (ms since the epoch), when known.
+    pub last_activity: Option<i64>,
+    pub inactive_days: Option<i64>,
+    pub verdict: Verdict,
+}
+
+/// A finished scan, rows sorted for the report.
+#[derive(Debug)]
+pub struct ScanOutcome {
+    pub rows: Vec<Row>,
+    /// The instant the verdicts were measured against (ms since the epoch).
+    pub now_ms: i64,
+    pub elapsed: Duration,
+}
+
+/// Where a running scan is, for progress reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Listing { listed: usize },
+    Checking { checked: usize, total: usize },
+}
+
+/// Scans every room. Stops on the first error that would repeat for every
+/// room (a token that is not or no longer an admin's); any other failure to
+/// read a room is recorded in its row as `unknown`, and the room is kept.
+pub async fn scan(
+    client: &AdminClient,
+    policy: &Policy,
+    settings: &ScanSettings,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<ScanOutcome, AdminError> {
+    let started = Instant::now();
+    let rooms = list_all(client, settings.page_size, progress).await?;
+    let now = now_ms();
+    let total = rooms.len();
+    let mut checked = 0;
+    let mut rows: Vec<Row> = futures_util::stream::iter(rooms)
+        .map(|room| check_room(client, policy, room, now))
+        .buffer_unordered(settings.concurrency)
+        .inspect_ok(|_| {
+            checked += 1;
+            progress(Progress::Checking { checked, total });
+        })
+        .try_collect()
+        .await?;
+    sort_for_report(&mut rows);
+    Ok(ScanOutcome {
+        rows,
+        now_ms: now,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Every room, each once even if the listing shifted under us.
+async fn list_all(
+    client: &AdminClient,
+    page_size: u32,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Vec<ListedRoom>, AdminError> {
+    let mut rooms = Vec::new();
+    let mut pages = std::pin::pin!(client.room_pages(page_size));
+    while let Some(page) = pages.try_next().await? {
+        rooms.extend(page.rooms);
+        progress(Progress::Listing {
+            listed: rooms.len(),
+        });
+    }
+    rooms.sort_unstable_by(|a, b| a.room_id.cmp(&b.room_id));
+    rooms.dedup_by(|a, b| a.room_id == b.room_id);
+    Ok(rooms)
+}
+
+async fn check_room(
+    client: &AdminClient,
+    policy: &Policy,
+    mut room: ListedRoom,
+    now: i64,
+) -> Result<Row, AdminError> {
+    let activity = match client.last_activity(&room.room_id).await {
+        Ok(Some(ts)) => Ok(ts),
+        Ok(None) => Err("no events found in the room's timeline".to_owned()),
+        Err(e) if e.is_fatal() => return Err(e),
+        Err(e) => Err(format!("could not read last activity: {e}")),
+    };
+    if room.name.is_none() && room.joined_local_members == 0 {
+        match client.name_from_history(&room.room_id).await {
+            Ok(name) => room.name = name,
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => tracing::warn!(room_id = %room.room_id, error = %e, "no name from history"),
+        }
+    }
+    let verdict = policy.decide(
+        &RoomFacts {
+            room_id: &room.room_id,
+            is_space: room.room_type.as_deref() == Some("m.space"),
+            public: room.public,
+            joined_local_members: room.joined_local_members,
+            joined_members: room.joined_members,
+            last_activity: activity.as_ref().copied().map_err(String::as_str),
+        },
+        now,
+    );
+    let last_activity = activity.ok();
+    Ok(Row {
+        inactive_days: last_activity.map(|ts| whole_days(ts, now)),
+        last_activity,
+        room,
+        verdict,
+    })
+}
+
+/// Candidates first, then oldest activity first (unknown last), then by id.
+pub fn sort_for_report(rows: &mut [Row]) {
+    rows.sort_by(|a, b| {
+        b.verdict
+            .should_delete()
+            .cmp(&a.verdict.should_delete())
+            .then_with(|| {
+                let key = |r: &Row| r.last_activity.unwrap_or(i64::MAX);
+                key(a).cmp(&key(b))
+            })
+            .then_with(|| a.room.room_id.cmp(&b.room.room_id))
+    });
+}
