@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# A throw-away Synapse for tests, benchmarks and the demo.
+#
+#   scripts/synapse.sh install
+#       Installs matrix-synapse (pinned) from PyPI into a cached venv, once.
+#       The venv lives in $OLDROOMS_SYNAPSE_VENV (default
+#       ~/.cache/oldrooms/synapse-$VERSION). Prints its path.
+#   scripts/synapse.sh start DIR [WATCH_PID]
+#       Writes a homeserver config into DIR (created; must be empty or new),
+#       starts Synapse on a free loopback port, waits until it answers, and
+#       registers a server admin. Prints KEY=VALUE lines (URL, PID, ...).
+#       With WATCH_PID, a watchdog stops Synapse and removes DIR once that
+#       process is gone, so a crashed test run leaves nothing behind.
+#       OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS=1 keeps Synapse's rate limits.
+#   scripts/synapse.sh stop DIR
+#       Stops the Synapse started in DIR.
+set -euo pipefail
+
+VERSION=1.163.2
+VENV=${OLDROOMS_SYNAPSE_VENV:-$HOME/.cache/oldrooms/synapse-$VERSION}
+SERVER_NAME=oldrooms.test
+
+log() { echo "synapse.sh: $*" >&2; }
+
+install() {
+  if [ -f "$VENV/.installed-$VERSION" ]; then
+    echo "$VENV"
+    return
+  fi
+  mkdir -p "$(dirname "$VENV")"
+  (
+    flock 9
+    if [ ! -f "$VENV/.installed-$VERSION" ]; then
+      log "installing matrix-synapse==$VERSION into $VENV (about a minute)"
+      rm -rf "$VENV"
+      python3 -m venv "$VENV"
+      "$VENV/bin/pip" install --quiet --disable-pip-version-check "matrix-synapse==$VERSION" >&2
+      touch "$VENV/.installed-$VERSION"
+    fi
+  ) 9>"$VENV.lock"
+  echo "$VENV"
+}
+
+random_token() { "$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(16))'; }
+free_port() {
+  "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+write_config() {
+  local dir=$1 port=$2 secret=$3 as_token=$4 hs_token=$5
+  cat >"$dir/appservice.yaml" <<YAML
+id: oldrooms-fixtures
+url: null
+as_token: "$as_token"
+hs_token: "$hs_token"
+sender_localpart: oldrooms-fixtures
+rate_limited: false
+namespaces:
+  users: [{exclusive: false, regex: '@.*:oldrooms\\.test'}]
+  rooms: []
+  aliases: [{exclusive: false, regex: '#.*:oldrooms\\.test'}]
+YAML
+  cat >"$dir/homeserver.yaml" <<YAML
+server_name: "$SERVER_NAME"
+public_baseurl: "http://127.0.0.1:$port/"
+listeners:
+  - port: $port
+    bind_addresses: ["127.0.0.1"]
+    type: http
+    tls: false
+    x_forwarded: false
+    resources: [{names: [client], compress: false}]
+database:
+  name: sqlite3
+  args: {database: "$dir/homeserver.db"}
+media_store_path: "$dir/media"
+signing_key_path: "$dir/signing.key"
+registration_shared_secret: "$secret"
+report_stats: false
+trusted_key_servers: []
+suppress_key_server_warning: true
+bcrypt_rounds: 4
+presence: {enabled: false}
+enable_registration: false
+room_list_publication_rules: [{action: allow}]
+app_service_config_files: ["$dir/appservice.yaml"]
+YAML
+  if [ "${OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS:-0}" != 1 ]; then
+    cat >>"$dir/homeserver.yaml" <<'YAML'
+rc_message: {per_second: 10000, burst_count: 10000}
+rc_registration: {per_second: 10000, burst_count: 10000}
+rc_login:
+  address: {per_second: 10000, burst_count: 10000}
+  account: {per_second: 10000, burst_count: 10000}
+  failed_attempts: {per_second: 10000, burst_count: 10000}
+rc_joins:
+  local: {per_second: 10000, burst_count: 10000}
+  remote: {per_second: 10000, burst_count: 10000}
+rc_joins_per_room: {per_second: 10000, burst_count: 10000}
+rc_invites:
+  per_room: {per_second: 10000, burst_count: 10000}
+  per_user: {per_second: 10000, burst_count: 10000}
+  per_issuer: {per_second: 10000, burst_count: 10000}
+rc_room_creation: {per_second: 10000, burst_count: 10000}
+rc_admin_redaction: {per_second: 10000, burst_count: 10000}
+YAML
+  fi
+}
+
+start() {
+  local dir=$1 watch=${2:-}
+  install >/dev/null
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd)
+  local port secret as_token hs_token password
+  port=$(free_port)
+  secret=$(random_token)
+  as_token=$(random_token)
+  hs_token=$(random_token)
+  password=$(random_token)
+  write_config "$dir" "$port" "$secret" "$as_token" "$hs_token"
+  "$VENV/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" --generate-keys \
+    >"$dir/generate.log" 2>&1
+  "$VENV/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" \
+    </dev/null >"$dir/synapse.log" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$dir/synapse.pid"
+  local url="http://127.0.0.1:$port"
+  local i
+  for i in $(seq 1 300); do
+    if "$VENV/bin/python" -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
+      "$url/_matrix/client/versions" 2>/dev/null; then
+      break
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "Synapse exited while starting; its log:"
+      tail -n 30 "$dir/synapse.log" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+  "$VENV/bin/register_new_matrix_user" -k "$secret" -u admin -p "$password" --admin \
+    "$url" >"$dir/register.log" 2>&1 || {
+    log "could not register the admin user:"
+    cat "$dir/register.log" >&2
+    kill "$pid"
+    exit 1
+  }
+  if [ -n "$watch" ]; then
+    # Detached, with no stdio of ours, so callers reading our output see EOF.
+    setsid bash -c '
+      while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done
+      kill "$2" 2>/dev/null
+      for _ in $(seq 1 50); do kill -0 "$2" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$2" 2>/dev/null
+      rm -rf "$3"
+    ' watchdog "$watch" "$pid" "$dir" </dev/null >/dev/null 2>&1 &
+  fi
+  cat <<OUT
+URL=$url
+PID=$pid
+DIR=$dir
+SERVER_NAME=$SERVER_NAME
+AS_TOKEN=$as_token
+SHARED_SECRET=$secret
+ADMIN_USER=@admin:$SERVER_NAME
+ADMIN_PASSWORD=$password
+VENV=$VENV
+OUT
+}
+
+stop() {
+  local dir=$1 pid
+  pid=$(cat "$dir/synapse.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) [ $# -ge 2 ] || { log "usage: $0 start DIR [WATCH_PID]"; exit 2; }; start "$2" "${3:-}" ;;
+  stop) [ $# -eq 2 ] || { log "usage: $0 stop DIR"; exit 2; }; stop "$2" ;;
+  *) log "usage: $0 install | start DIR [WATCH_PID] | stop DIR"; exit 2 ;;
+esac

@@ -1,0 +1,148 @@
+//! `oldrooms scan` and `oldrooms check` against a real Synapse: what an admin
+//! sees with a good, a wrong or a non-admin credential.
+
+use crate::common::{config_text, oldrooms, write_config};
+use crate::synapse::{Homeserver, unique};
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[tokio::test]
+async fn check_reports_version_and_admin() {
+    let hs = Homeserver::new();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = format!("access_token = \"{}\"", hs.admin_token().await);
+    let config = write_config(
+        dir.path(),
+        &config_text(&hs.s.url, &hs.s.admin_user, &secret, ""),
+    );
+    let run = oldrooms(&["check", "--config", path(&config)], &[]).await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert!(run.stdout.contains("admin:      yes"), "{}", run.stdout);
+    assert!(run.stdout.contains("synapse:    1.163.2"), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn a_non_admin_token_is_refused_and_writes_no_csv() {
+    let hs = Homeserver::new();
+    let lp = unique("mallory");
+    let token = hs.register(&lp).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &config_text(&hs.s.url, &hs.user_id(&lp), "", ""),
+    );
+    let output = dir.path().join("results.csv");
+    for command in ["scan", "check"] {
+        let run = oldrooms(
+            &[
+                command,
+                "--config",
+                path(&config),
+                "--output",
+                path(&output),
+            ][..if command == "scan" { 5 } else { 3 }],
+            &[("OLDROOMS_ACCESS_TOKEN", &token)],
+        )
+        .await;
+        assert_eq!(run.code(), Some(1), "{run:?}");
+        assert!(
+            run.stderr.contains("not a server admin's"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(!run.stderr.contains(&token));
+    }
+    assert!(!output.exists());
+}
+
+#[tokio::test]
+async fn an_alias_that_does_not_resolve_is_a_config_error() {
+    let hs = Homeserver::new();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = format!("access_token = \"{}\"", hs.admin_token().await);
+    let extra = format!(
+        "[policy]\nprotected_rooms = [\"#{}:{}\"]",
+        unique("nosuch"),
+        hs.s.server_name
+    );
+    let config = write_config(
+        dir.path(),
+        &config_text(&hs.s.url, &hs.s.admin_user, &secret, &extra),
+    );
+    let output = dir.path().join("results.csv");
+    let run = oldrooms(
+        &["scan", "--config", path(&config), "--output", path(&output)],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code(), Some(2), "{run:?}");
+    let expected = format!(
+        "error: {}: policy.protected_rooms[0]: the alias",
+        path(&config)
+    );
+    assert!(run.stderr.starts_with(&expected), "{}", run.stderr);
+    assert!(!output.exists());
+}
+
+#[tokio::test]
+async fn a_token_of_another_user_is_a_config_error() {
+    let hs = Homeserver::new();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = format!("access_token = \"{}\"", hs.admin_token().await);
+    let other = hs.user_id("somebody-else");
+    let config = write_config(dir.path(), &config_text(&hs.s.url, &other, &secret, ""));
+    let run = oldrooms(&["scan", "--config", path(&config)], &[]).await;
+    assert_eq!(run.code(), Some(2), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("auth.user_id: the access token belongs to"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_password_scan_leaves_no_device_behind() {
+    let hs = Homeserver::new();
+    let devices = |v: serde_json::Value| v["devices"].as_array().unwrap().len();
+    let admin = hs.s.admin_user.clone();
+    let segs = [
+        "_synapse",
+        "admin",
+        "v2",
+        "users",
+        admin.as_str(),
+        "devices",
+    ];
+    let before = devices(hs.admin_get(&segs).await);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &config_text(&hs.s.url, &admin, "", ""));
+    let output = dir.path().join("results.csv");
+    let env = [("OLDROOMS_PASSWORD", hs.s.admin_password.as_str())];
+    let run = oldrooms(
+        &["scan", "--config", path(&config), "--output", path(&output)],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert!(output.exists());
+    assert!(!run.stderr.contains(&hs.s.admin_password));
+    assert_eq!(
+        devices(hs.admin_get(&segs).await),
+        before,
+        "a device was left behind"
+    );
+
+    let wrong = [("OLDROOMS_PASSWORD", "wrong password")];
+    let run = oldrooms(&["check", "--config", path(&config)], &wrong).await;
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    assert!(
+        run.stderr.contains("refused the password login"),
+        "{}",
+        run.stderr
+    );
+}

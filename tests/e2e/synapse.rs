@@ -1,0 +1,243 @@
+//! A real Synapse for this test binary, started once by `scripts/synapse.sh`
+//! and stopped by its watchdog when the test process exits.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+use url::Url;
+
+pub struct Synapse {
+    pub url: String,
+    pub server_name: String,
+    pub as_token: String,
+    pub admin_user: String,
+    pub admin_password: String,
+}
+
+static SYNAPSE: OnceLock<Synapse> = OnceLock::new();
+static ADMIN_TOKEN: OnceCell<String> = OnceCell::const_new();
+
+pub fn synapse() -> &'static Synapse {
+    SYNAPSE.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = tempfile::Builder::new()
+            .prefix("synapse-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .expect("temp dir")
+            .keep();
+        let out = Command::new(root.join("scripts/synapse.sh"))
+            .arg("start")
+            .arg(&dir)
+            .arg(std::process::id().to_string())
+            .output()
+            .expect("run scripts/synapse.sh");
+        assert!(
+            out.status.success(),
+            "scripts/synapse.sh start failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let vars: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Synapse {
+            url: vars["URL"].clone(),
+            server_name: vars["SERVER_NAME"].clone(),
+            as_token: vars["AS_TOKEN"].clone(),
+            admin_user: vars["ADMIN_USER"].clone(),
+            admin_password: vars["ADMIN_PASSWORD"].clone(),
+        }
+    })
+}
+
+/// A unique name for this run, so tests sharing the server never collide.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}{:x}{}", nanos, N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Builds rooms and users through the application service, which may act as
+/// any local user and backdate events with `?ts=`.
+pub struct Homeserver {
+    pub s: &'static Synapse,
+    http: reqwest::Client,
+}
+
+impl Homeserver {
+    pub fn new() -> Self {
+        Self {
+            s: synapse(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn user_id(&self, localpart: &str) -> String {
+        format!("@{localpart}:{}", self.s.server_name)
+    }
+
+    pub fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> Url {
+        let mut url = Url::parse(&self.s.url).unwrap();
+        url.path_segments_mut()
+            .unwrap()
+            .pop_if_empty()
+            .extend(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        token: &str,
+        body: Option<Value>,
+    ) -> Value {
+        let mut req = self
+            .http
+            .request(method.clone(), url.clone())
+            .bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request to Synapse");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(
+            status.is_success(),
+            "{method} {} -> {status}: {text}",
+            url.path()
+        );
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// As the application service, acting as `user` (`?user_id=`), at `ts`.
+    async fn as_user(
+        &self,
+        method: reqwest::Method,
+        segments: &[&str],
+        user: &str,
+        ts: Option<i64>,
+        body: Value,
+    ) -> Value {
+        let ts = ts.map(|t| t.to_string());
+        let mut query = vec![("user_id", user)];
+        if let Some(ts) = &ts {
+            query.push(("ts", ts));
+        }
+        let url = self.url(segments, &query);
+        self.call(method, url, &self.s.as_token, Some(body)).await
+    }
+
+    /// Registers a local user (no-op if it exists); returns its access token.
+    pub async fn register(&self, localpart: &str) -> String {
+        let url = self.url(&["_matrix", "client", "v3", "register"], &[]);
+        let body = json!({"type": "m.login.application_service", "username": localpart});
+        let v = self
+            .call(reqwest::Method::POST, url, &self.s.as_token, Some(body))
+            .await;
+        v["access_token"].as_str().unwrap_or_default().to_owned()
+    }
+
+    pub async fn create_room(&self, creator: &str, body: Value) -> String {
+        let v = self
+            .as_user(
+                reqwest::Method::POST,
+                &["_matrix", "client", "v3", "createRoom"],
+                creator,
+                None,
+                body,
+            )
+            .await;
+        v["room_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn send(
+        &self,
+        room: &str,
+        sender: &str,
+        event_type: &str,
+        content: Value,
+        ts: Option<i64>,
+    ) {
+        let txn = unique("txn");
+        let segs = [
+            "_matrix", "client", "v3", "rooms", room, "send", event_type, &txn,
+        ];
+        self.as_user(reqwest::Method::PUT, &segs, sender, ts, content)
+            .await;
+    }
+
+    pub async fn message(&self, room: &str, sender: &str, body: &str, ts: Option<i64>) {
+        let content = json!({"msgtype": "m.text", "body": body});
+        self.send(room, sender, "m.room.message", content, ts).await;
+    }
+
+    pub async fn state(
+        &self,
+        room: &str,
+        sender: &str,
+        event_type: &str,
+        key: &str,
+        content: Value,
+        ts: Option<i64>,
+    ) {
+        let segs = [
+            "_matrix", "client", "v3", "rooms", room, "state", event_type, key,
+        ];
+        self.as_user(reqwest::Method::PUT, &segs, sender, ts, content)
+            .await;
+    }
+
+    pub async fn join(&self, room: &str, user: &str) {
+        let segs = ["_matrix", "client", "v3", "join", room];
+        self.as_user(reqwest::Method::POST, &segs, user, None, json!({}))
+            .await;
+    }
+
+    pub async fn leave(&self, room: &str, user: &str) {
+        let segs = ["_matrix", "client", "v3", "rooms", room, "leave"];
+        self.as_user(reqwest::Method::POST, &segs, user, None, json!({}))
+            .await;
+    }
+
+    pub async fn admin_token(&self) -> String {
+        ADMIN_TOKEN
+            .get_or_init(|| async {
+                let url = self.url(&["_matrix", "client", "v3", "login"], &[]);
+                let body = json!({
+                    "type": "m.login.password",
+                    "identifier": {"type": "m.id.user", "user": self.s.admin_user},
+                    "password": self.s.admin_password,
+                });
+                let resp = reqwest::Client::new()
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let v: Value = resp.json().await.unwrap();
+                v["access_token"].as_str().unwrap().to_owned()
+            })
+            .await
+            .clone()
+    }
+
+    /// GET on the Admin API with the admin's token.
+    pub async fn admin_get(&self, segments: &[&str]) -> Value {
+        let token = self.admin_token().await;
+        self.call(reqwest::Method::GET, self.url(segments, &[]), &token, None)
+            .await
+    }
+}
