@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     /// Connection refused, DNS failure, TLS error or timeout, after retries.
-    #[error("cannot reach the homeserver at {base}: {source}")]
+    #[error("cannot reach the homeserver at {base}")]
     Unreachable {
         base: String,
         #[source]

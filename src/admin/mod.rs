@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use tracing::{debug, warn};
+use tracing::{debug, info};
 use url::Url;
 
 pub use error::AdminError;
@@ -139,7 +139,7 @@ impl AdminClient {
             match wait {
                 Some(delay) if attempt < self.settings.max_retries => {
                     attempt += 1;
-                    warn!(%endpoint, attempt, delay_ms = delay.as_millis() as u64,
+                    info!(%endpoint, attempt, delay_ms = delay.as_millis() as u64,
                         outcome = %describe(&outcome), "retrying");
                     tokio::time::sleep(delay).await;
                 }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): formatting, lints, and all
+# three test tiers (unit, fake HTTP server, real Synapse). Installs what the
+# real-Synapse tier needs into a cached venv on the first run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# Build output outside the clone, so repeated runs on one machine reuse it.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/oldrooms/target}
+
+scripts/synapse.sh install >/dev/null
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo test --locked --all-targets
