@@ -1,6 +1,9 @@
 //! End-to-end tests against a real Synapse (installed by
 //! `scripts/synapse.sh install`, started once for this binary).
 
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../common/mod.rs"]
 mod common;
 mod synapse;

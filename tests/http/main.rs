@@ -2,6 +2,9 @@
 //! real Synapse cannot produce on demand: 429s, 5xx, timeouts, garbage,
 //! broken pagination. Each runs `oldrooms` as an admin would.
 
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[path = "../common/mod.rs"]
 mod common;
 
