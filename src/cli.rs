@@ -38,6 +38,12 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE", default_value = "results.csv")]
         output: PathBuf,
     },
+    /// Run the bot in the admin room until SIGINT or SIGTERM.
+    Run {
+        /// The TOML config file.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Check that the homeserver answers and the account is a server admin.
     Check {
         /// The TOML config file.
@@ -52,6 +58,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Scan { config, output } => scan_command(&config, &output).await,
         Command::Check { config } => check_command(&config).await,
+        Command::Run { config } => match Config::load(&config) {
+            Ok(config) => crate::bot::run(config, shutdown_signal()).await,
+            Err(e) => Err(e.into()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -97,6 +107,22 @@ async fn scan_and_write(
     Ok(Summary::new(&outcome.rows, outcome.elapsed))
 }
 
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd stop).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 async fn check_command(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     let session = Session::connect(&config).await?;
@@ -113,7 +139,7 @@ async fn check_steps(session: &Session) -> anyhow::Result<()> {
         client.homeserver(),
         versions.last().map_or("?", String::as_str)
     );
-    let me = client.whoami().await?;
+    let me = client.whoami().await?.user_id;
     println!("token:      valid, belongs to {me}");
     if me != session.user_id {
         anyhow::bail!(

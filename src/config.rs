@@ -73,6 +73,12 @@ struct RawBot {
     admins: Vec<String>,
     #[serde(default = "default_data_dir")]
     data_dir: PathBuf,
+    #[serde(default = "default_prefix")]
+    command_prefix: String,
+    #[serde(default = "default_progress_interval")]
+    progress_interval_secs: u64,
+    #[serde(default)]
+    lift_own_ratelimit: bool,
 }
 
 impl Default for RawBot {
@@ -81,8 +87,19 @@ impl Default for RawBot {
             admin_room: None,
             admins: Vec::new(),
             data_dir: default_data_dir(),
+            command_prefix: default_prefix(),
+            progress_interval_secs: default_progress_interval(),
+            lift_own_ratelimit: false,
         }
     }
+}
+
+fn default_prefix() -> String {
+    "!oldrooms".to_owned()
+}
+
+fn default_progress_interval() -> u64 {
+    10
 }
 
 fn default_data_dir() -> PathBuf {
@@ -157,6 +174,12 @@ pub struct BotSettings {
     pub admin_room: Option<OwnedRoomOrAliasId>,
     pub admins: Vec<OwnedUserId>,
     pub data_dir: PathBuf,
+    /// The first word of every command, e.g. `!oldrooms`.
+    pub command_prefix: String,
+    /// Least time between two edits of a progress message.
+    pub progress_interval: Duration,
+    /// Lift Synapse's message rate limit for the bot's own account.
+    pub lift_own_ratelimit: bool,
 }
 
 /// `[policy]` before aliases are resolved (that needs the homeserver).
@@ -241,6 +264,19 @@ impl Config {
             })
             .collect::<Result<_, _>>()?;
 
+        let prefix = raw.bot.command_prefix.trim();
+        if prefix.is_empty() || prefix.contains(char::is_whitespace) {
+            return Err(invalid(
+                "bot.command_prefix",
+                "must be one word, like !oldrooms".into(),
+            ));
+        }
+        if raw.bot.progress_interval_secs == 0 {
+            return Err(invalid(
+                "bot.progress_interval_secs",
+                "must be at least 1".into(),
+            ));
+        }
         if raw.policy.inactive_days == 0 {
             return Err(invalid("policy.inactive_days", "must be at least 1".into()));
         }
@@ -273,6 +309,9 @@ impl Config {
                 admin_room,
                 admins,
                 data_dir: raw.bot.data_dir,
+                command_prefix: prefix.to_owned(),
+                progress_interval: Duration::from_secs(raw.bot.progress_interval_secs),
+                lift_own_ratelimit: raw.bot.lift_own_ratelimit,
             },
             policy: PolicySettings {
                 inactive_days: raw.policy.inactive_days,

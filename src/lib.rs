@@ -6,7 +6,9 @@
 
 /// Typed client for the Synapse Admin API (and the few client-API calls we need).
 pub mod admin;
-/// The command line: `oldrooms scan`, `oldrooms check`.
+/// The Matrix bot: commands in the admin room, scans from chat.
+pub mod bot;
+/// The command line: `oldrooms scan`, `oldrooms check`, `oldrooms run`.
 pub mod cli;
 /// The TOML configuration: raw file format and validated settings.
 pub mod config;

@@ -22,7 +22,7 @@ impl Session {
     /// Connects and checks that the account is a server admin.
     pub async fn open(config: &Config) -> anyhow::Result<Self> {
         let session = Self::connect(config).await?;
-        if let Err(e) = session.verify(config).await {
+        if let Err(e) = verify_admin(&session.client, config).await {
             session.close().await;
             return Err(e);
         }
@@ -52,26 +52,6 @@ impl Session {
         })
     }
 
-    async fn verify(&self, config: &Config) -> anyhow::Result<()> {
-        let me = self.client.whoami().await?;
-        if me != config.user_id {
-            return Err(config
-                .invalid(
-                    "auth.user_id",
-                    format!("the access token belongs to {me}, not {}", config.user_id),
-                )
-                .into());
-        }
-        if !self.client.is_server_admin(&me).await? {
-            return Err(AdminError::NotAdmin {
-                errcode: "M_FORBIDDEN".into(),
-                message: format!("{me} is not a server admin"),
-            }
-            .into());
-        }
-        Ok(())
-    }
-
     /// Ends the session: logs out a password login, so no device is left.
     pub async fn close(self) {
         if self.logged_in
@@ -81,48 +61,76 @@ impl Session {
         }
     }
 
-    /// The `[policy]` settings with `bot.admin_room` and every protected alias
-    /// resolved to a room id. An alias that does not resolve is a config error.
+    /// The policy of `config`, resolved with this session.
     pub async fn policy(&self, config: &Config) -> anyhow::Result<Policy> {
-        let admin_room = match &config.bot.admin_room {
-            Some(room) => Some(self.resolve(config, "bot.admin_room", room).await?),
-            None => None,
-        };
-        let mut protected_rooms = std::collections::HashSet::new();
-        for (i, room) in config.policy.protected_rooms.iter().enumerate() {
-            let key = format!("policy.protected_rooms[{i}]");
-            protected_rooms.insert(self.resolve(config, &key, room).await?);
-        }
-        let p = &config.policy;
-        Ok(Policy {
-            inactive_days: p.inactive_days,
-            delete_abandoned: p.delete_abandoned,
-            include_spaces: p.include_spaces,
-            include_public: p.include_public,
-            protected_rooms,
-            admin_room,
-        })
+        resolve_policy(&self.client, config).await
     }
+}
 
-    async fn resolve(
-        &self,
-        config: &Config,
-        key: &str,
-        room: &RoomOrAliasId,
-    ) -> anyhow::Result<OwnedRoomId> {
-        let alias = match <&matrix_sdk::ruma::RoomAliasId>::try_from(room) {
-            Ok(alias) => alias,
-            Err(room_id) => return Ok(room_id.to_owned()),
-        };
-        let resolved = self
-            .client
-            .resolve_alias(alias)
-            .await
-            .with_context(|| format!("resolving {key} ({alias})"))?;
-        resolved.ok_or_else(|| {
-            config
-                .invalid(key, format!("the alias {alias} does not resolve to a room"))
-                .into()
-        })
+/// The `[policy]` settings with `bot.admin_room` and every protected alias
+/// resolved to a room id. An alias that does not resolve is a config error.
+pub async fn resolve_policy(client: &AdminClient, config: &Config) -> anyhow::Result<Policy> {
+    let admin_room = match &config.bot.admin_room {
+        Some(room) => Some(resolve_room(client, config, "bot.admin_room", room).await?),
+        None => None,
+    };
+    let mut protected_rooms = std::collections::HashSet::new();
+    for (i, room) in config.policy.protected_rooms.iter().enumerate() {
+        let key = format!("policy.protected_rooms[{i}]");
+        protected_rooms.insert(resolve_room(client, config, &key, room).await?);
     }
+    let p = &config.policy;
+    Ok(Policy {
+        inactive_days: p.inactive_days,
+        delete_abandoned: p.delete_abandoned,
+        include_spaces: p.include_spaces,
+        include_public: p.include_public,
+        protected_rooms,
+        admin_room,
+    })
+}
+
+/// A room id as is, or the room an alias points to; `key` names the config
+/// key in the error when the alias does not resolve.
+pub async fn resolve_room(
+    client: &AdminClient,
+    config: &Config,
+    key: &str,
+    room: &RoomOrAliasId,
+) -> anyhow::Result<OwnedRoomId> {
+    let alias = match <&matrix_sdk::ruma::RoomAliasId>::try_from(room) {
+        Ok(alias) => alias,
+        Err(room_id) => return Ok(room_id.to_owned()),
+    };
+    let resolved = client
+        .resolve_alias(alias)
+        .await
+        .with_context(|| format!("resolving {key} ({alias})"))?;
+    resolved.ok_or_else(|| {
+        config
+            .invalid(key, format!("the alias {alias} does not resolve to a room"))
+            .into()
+    })
+}
+
+/// Checks that the token belongs to `auth.user_id` and that it is a server
+/// admin's.
+pub async fn verify_admin(client: &AdminClient, config: &Config) -> anyhow::Result<()> {
+    let me = client.whoami().await?.user_id;
+    if me != config.user_id {
+        return Err(config
+            .invalid(
+                "auth.user_id",
+                format!("the access token belongs to {me}, not {}", config.user_id),
+            )
+            .into());
+    }
+    if !client.is_server_admin(&me).await? {
+        return Err(AdminError::NotAdmin {
+            errcode: "M_FORBIDDEN".into(),
+            message: format!("{me} is not a server admin"),
+        }
+        .into());
+    }
+    Ok(())
 }

@@ -16,7 +16,7 @@ use url::Url;
 
 pub use error::AdminError;
 pub use rooms::{ListedRoom, RoomPage, TimelineEvent};
-pub use server::Login;
+pub use server::{Login, WhoAmI};
 
 use crate::secret::Secret;
 use error::ErrorBody;

@@ -18,9 +18,12 @@ struct ServerVersion {
     server_version: String,
 }
 
-#[derive(Deserialize)]
-struct WhoAmI {
-    user_id: OwnedUserId,
+/// Whom an access token belongs to.
+#[derive(Debug, Deserialize)]
+pub struct WhoAmI {
+    pub user_id: OwnedUserId,
+    /// Absent for application-service tokens.
+    pub device_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -57,13 +60,28 @@ impl AdminClient {
         Ok(v.server_version)
     }
 
-    /// The user the access token belongs to.
+    /// The user (and device) the access token belongs to.
     #[instrument(skip(self), level = "debug")]
-    pub async fn whoami(&self) -> Result<OwnedUserId, AdminError> {
-        let who: WhoAmI = self
-            .get(&["_matrix", "client", "v3", "account", "whoami"], &[])
-            .await?;
-        Ok(who.user_id)
+    pub async fn whoami(&self) -> Result<WhoAmI, AdminError> {
+        self.get(&["_matrix", "client", "v3", "account", "whoami"], &[])
+            .await
+    }
+
+    /// Lifts Synapse's message rate limit for `user` (Admin API
+    /// `override_ratelimit` with zeros).
+    #[instrument(skip(self), level = "debug")]
+    pub async fn lift_ratelimit(&self, user: &UserId) -> Result<(), AdminError> {
+        let segs = [
+            "_synapse",
+            "admin",
+            "v1",
+            "users",
+            user.as_str(),
+            "override_ratelimit",
+        ];
+        let body = json!({"messages_per_second": 0, "burst_count": 0});
+        let _: serde_json::Value = self.post(&segs, &body).await?;
+        Ok(())
     }
 
     /// Whether `user` is a server admin. Only an admin may ask, so a

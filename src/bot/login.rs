@@ -1,0 +1,174 @@
+//! The bot's Matrix client: its SQLite state and crypto store in
+//! `bot.data_dir`, and a session that survives restarts (same device, same
+//! keys), whether the credential is a password or an access token.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use matrix_sdk::authentication::matrix::MatrixSession;
+use matrix_sdk::config::RequestConfig;
+use matrix_sdk::store::RoomLoadSettings;
+use matrix_sdk::{Client, SessionMeta, SessionTokens};
+use rand::Rng as _;
+use tracing::info;
+
+use crate::admin::AdminClient;
+use crate::config::{Config, Credential};
+use crate::secret::Secret;
+
+const SESSION_FILE: &str = "session.json";
+const PASSPHRASE_FILE: &str = "store-passphrase";
+const STORE_DIR: &str = "store";
+
+/// A logged-in client and its access token (which also serves the Admin API).
+pub struct LoggedIn {
+    pub client: Client,
+    pub token: Secret,
+}
+
+/// Builds the client and logs in, or restores the session saved by an
+/// earlier start.
+pub async fn login(config: &Config) -> anyhow::Result<LoggedIn> {
+    let dir = &config.bot.data_dir;
+    create_private_dir(dir)?;
+    let passphrase = store_passphrase(dir)?;
+    let client = Client::builder()
+        .homeserver_url(config.homeserver.as_str())
+        .sqlite_store(dir.join(STORE_DIR), Some(passphrase.expose()))
+        .request_config(
+            RequestConfig::new()
+                .timeout(Duration::from_secs(60))
+                .retry_limit(8),
+        )
+        .build()
+        .await
+        .context("cannot set up the Matrix client")?;
+
+    let session = match &config.credential {
+        Credential::AccessToken(token) => token_session(config, token).await?,
+        Credential::Password(password) => match read_session(dir)? {
+            Some(saved) => saved,
+            None => {
+                client
+                    .matrix_auth()
+                    .login_username(config.user_id.as_str(), password.expose())
+                    .initial_device_display_name("oldrooms bot")
+                    .send()
+                    .await
+                    .context("password login failed")?;
+                let session = client
+                    .matrix_auth()
+                    .session()
+                    .context("no session after login")?;
+                write_session(dir, &session)?;
+                info!(device_id = %session.meta.device_id, "logged in with a new device");
+                session
+            }
+        },
+    };
+    if session.meta.user_id != config.user_id {
+        return Err(config
+            .invalid(
+                "auth.user_id",
+                format!(
+                    "{} in {} belongs to {}; move the data_dir away to start afresh",
+                    SESSION_FILE,
+                    dir.display(),
+                    session.meta.user_id
+                ),
+            )
+            .into());
+    }
+    let token = Secret::new(session.tokens.access_token.clone());
+    client
+        .matrix_auth()
+        .restore_session(session, RoomLoadSettings::default())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot restore the session; if the crypto store in {} belongs to another device, move it away",
+                dir.display()
+            )
+        })?;
+    info!(device_id = ?client.device_id(), "Matrix session ready");
+    Ok(LoggedIn { client, token })
+}
+
+/// An access token's session: the device is the token's own.
+async fn token_session(config: &Config, token: &Secret) -> anyhow::Result<MatrixSession> {
+    let admin = AdminClient::new(config.homeserver.clone(), token.clone(), config.scan.http)?;
+    let who = admin.whoami().await?;
+    let device_id = who
+        .device_id
+        .context("the access token has no device; use a user's token or a password")?;
+    Ok(MatrixSession {
+        meta: SessionMeta {
+            user_id: who.user_id,
+            device_id: device_id.into(),
+        },
+        tokens: SessionTokens {
+            access_token: token.expose().to_owned(),
+            refresh_token: None,
+        },
+    })
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    set_private(dir, 0o700)
+}
+
+#[cfg(unix)]
+fn set_private(path: &Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot restrict access to {}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn set_private(_: &Path, _: u32) -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// Writes a secret file readable by the owner only, atomically.
+fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+    std::fs::write(&tmp, data).with_context(|| format!("cannot write {}", tmp.display()))?;
+    set_private(&tmp, 0o600)?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The passphrase of the SQLite stores, made on first start.
+fn store_passphrase(dir: &Path) -> anyhow::Result<Secret> {
+    let path = dir.join(PASSPHRASE_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Secret::new(text.trim())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let bytes: [u8; 32] = rand::rng().random();
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            write_private(&path, hex.as_bytes())?;
+            Ok(Secret::new(hex))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn read_session(dir: &Path) -> anyhow::Result<Option<MatrixSession>> {
+    let path = dir.join(SESSION_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).with_context(|| {
+            format!(
+                "{} is damaged; move it away to log in again",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn write_session(dir: &Path, session: &MatrixSession) -> anyhow::Result<()> {
+    let json = serde_json::to_vec(session)?;
+    write_private(&dir.join(SESSION_FILE), &json)
+}
