@@ -45,54 +45,73 @@ pub async fn login(config: &Config) -> anyhow::Result<LoggedIn> {
         .await
         .context("cannot set up the Matrix client")?;
 
-    let session = match &config.credential {
-        Credential::AccessToken(token) => token_session(config, token).await?,
+    // A session to restore: the token's own, or the one saved at first login.
+    let saved = match &config.credential {
+        Credential::AccessToken(token) => Some(token_session(config, token).await?),
         Credential::Password(password) => match read_session(dir)? {
-            Some(saved) => saved,
+            Some(session) => Some(session),
             None => {
-                client
-                    .matrix_auth()
-                    .login_username(config.user_id.as_str(), password.expose())
-                    .initial_device_display_name("oldrooms bot")
-                    .send()
-                    .await
-                    .context("password login failed")?;
-                let session = client
-                    .matrix_auth()
-                    .session()
-                    .context("no session after login")?;
-                write_session(dir, &session)?;
-                info!(device_id = %session.meta.device_id, "logged in with a new device");
-                session
+                password_login(&client, config, password).await?;
+                None
             }
         },
     };
-    if session.meta.user_id != config.user_id {
-        return Err(config
-            .invalid(
-                "auth.user_id",
+    if let Some(session) = saved {
+        check_owner(config, &session)?;
+        client
+            .matrix_auth()
+            .restore_session(session, RoomLoadSettings::default())
+            .await
+            .with_context(|| {
                 format!(
-                    "{} in {} belongs to {}; move the data_dir away to start afresh",
-                    SESSION_FILE,
-                    dir.display(),
-                    session.meta.user_id
-                ),
-            )
-            .into());
+                    "cannot restore the session; if the crypto store in {} belongs to \
+                     another device, move it away",
+                    dir.display()
+                )
+            })?;
     }
-    let token = Secret::new(session.tokens.access_token.clone());
-    client
-        .matrix_auth()
-        .restore_session(session, RoomLoadSettings::default())
-        .await
-        .with_context(|| {
-            format!(
-                "cannot restore the session; if the crypto store in {} belongs to another device, move it away",
-                dir.display()
-            )
-        })?;
+    let token = Secret::new(
+        client
+            .access_token()
+            .context("the Matrix client has no access token")?,
+    );
     info!(device_id = ?client.device_id(), "Matrix session ready");
     Ok(LoggedIn { client, token })
+}
+
+/// Logs in with a new device and saves the session for the next start.
+async fn password_login(client: &Client, config: &Config, password: &Secret) -> anyhow::Result<()> {
+    client
+        .matrix_auth()
+        .login_username(config.user_id.as_str(), password.expose())
+        .initial_device_display_name("oldrooms bot")
+        .send()
+        .await
+        .context("password login failed")?;
+    let session = client
+        .matrix_auth()
+        .session()
+        .context("no session after login")?;
+    check_owner(config, &session)?;
+    write_session(&config.bot.data_dir, &session)?;
+    info!(device_id = %session.meta.device_id, "logged in with a new device");
+    Ok(())
+}
+
+fn check_owner(config: &Config, session: &MatrixSession) -> anyhow::Result<()> {
+    if session.meta.user_id == config.user_id {
+        return Ok(());
+    }
+    Err(config
+        .invalid(
+            "auth.user_id",
+            format!(
+                "the session in {} belongs to {}; move that directory away to start afresh",
+                config.bot.data_dir.display(),
+                session.meta.user_id
+            ),
+        )
+        .into())
 }
 
 /// An access token's session: the device is the token's own.

@@ -3,10 +3,14 @@
 
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// matrix-sdk futures are deep: `Send` checks need more than the default 128.
+#![recursion_limit = "256"]
 
 #[path = "../common/mod.rs"]
 mod common;
 mod synapse;
 
+mod bot;
 mod cli;
+mod matrix;
 mod scenario;

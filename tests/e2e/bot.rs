@@ -1,0 +1,240 @@
+//! The bot in its admin room, driven by a human admin's matrix-sdk client.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
+
+use crate::common::Csv;
+use crate::matrix::{BotProcess, Human, Seen, create_user, poll, wait_joined};
+use crate::synapse::{Homeserver, unique};
+
+const DAY: i64 = 24 * 60 * 60 * 1000;
+
+struct Setup {
+    hs: Homeserver,
+    dir: tempfile::TempDir,
+    bot_user: OwnedUserId,
+    human: Human,
+    room: OwnedRoomId,
+    config: PathBuf,
+    old_room: String,
+    active_room: String,
+}
+
+/// A bot account (server admin), a human admin, their admin room with the
+/// bot invited, an old and an active room, and the bot's config.
+async fn setup(encrypted: bool) -> Setup {
+    let hs = Homeserver::new();
+    let (bot_user, bot_password) = create_user(&hs, &unique("bot"), true).await;
+    let (human_user, human_password) = create_user(&hs, &unique("human"), false).await;
+    let human = Human::login(&hs, &human_user, &human_password).await;
+    let room = human.create_admin_room(&hs, &[&bot_user], encrypted).await;
+
+    let alice = unique("alice");
+    hs.register(&alice).await;
+    let alice = hs.user_id(&alice);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let old = i64::try_from(now.as_millis()).unwrap() - 500 * DAY;
+    let body = serde_json::json!({"name": "Bot test: old", "preset": "private_chat"});
+    let old_room = hs.create_room(&alice, body).await;
+    hs.message(&old_room, &alice, "old", Some(old)).await;
+    let body = serde_json::json!({"name": "Bot test: active", "preset": "private_chat"});
+    let active_room = hs.create_room(&alice, body).await;
+    hs.message(&active_room, &alice, "now", None).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oldrooms.toml");
+    let text = format!(
+        "[homeserver]\nurl = \"{url}\"\n[auth]\nuser_id = \"{bot_user}\"\npassword = \"{bot_password}\"\n\
+         [bot]\nadmin_room = \"{room}\"\nadmins = [\"{human_user}\"]\ndata_dir = \"{data}\"\n\
+         progress_interval_secs = 1\n[scan]\nconcurrency = 4\n",
+        url = hs.s.url,
+        data = dir.path().join("data").display(),
+    );
+    std::fs::write(&config, text).unwrap();
+    Setup { hs, dir, bot_user, human, room, config, old_room, active_room }
+}
+
+impl Setup {
+    fn start_bot(&self) -> BotProcess {
+        BotProcess::start(&self.config, &self.dir.path().join("bot.log"))
+    }
+
+    fn bot_messages(&self) -> Vec<Seen> {
+        self.human.seen_from(&self.bot_user)
+    }
+}
+
+/// `!oldrooms scan` from the human: progress, summary, and a results.csv
+/// attachment whose rows match the rooms.
+async fn scan_from_chat(encrypted: bool) {
+    let s = setup(encrypted).await;
+    let bot = s.start_bot();
+    wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
+    s.human.say(&s.room, "!oldrooms scan").await;
+
+    let progress = s
+        .human
+        .wait_for(&s.bot_user, "the progress message", |m| m.body.starts_with("Scanning all rooms"))
+        .await;
+    let summary = s
+        .human
+        .wait_for(&s.bot_user, "the summary", |m| m.body.starts_with("Scan finished:") && m.replaces.is_none())
+        .await;
+    assert!(summary.body.contains("To delete:"), "{}", summary.body);
+    assert!(summary.body.contains("Nothing has been deleted"), "{}", summary.body);
+    let file = s.human.wait_for(&s.bot_user, "results.csv", |m| m.file.is_some()).await;
+    let content = file.file.clone().unwrap();
+    assert_eq!(content.filename(), "results.csv");
+    let bytes = s.human.client.media().get_file(&content, false).await.unwrap().unwrap();
+    let path = s.dir.path().join("downloaded.csv");
+    std::fs::write(&path, &bytes).unwrap();
+    let csv = Csv::read(&path);
+    assert_eq!(csv.row(&s.old_room)["should_delete"], "yes");
+    assert!(csv.row(&s.old_room)["reason"].starts_with("inactive"));
+    assert_eq!(csv.row(&s.active_room)["should_delete"], "no");
+    assert_eq!(csv.row(s.room.as_str())["reason"], "protected: admin room");
+
+    // The progress message was edited to its final state.
+    let edits: Vec<_> = s.bot_messages().into_iter().filter(|m| m.replaces.as_ref() == Some(&progress.event_id)).collect();
+    assert!(edits.iter().any(|m| m.body.contains("Scan finished")), "{edits:#?}");
+    for m in s.bot_messages() {
+        assert_eq!(m.encrypted, encrypted, "{m:?}");
+        assert!(!m.body.starts_with("!oldrooms"), "the bot must not send commands: {m:?}");
+    }
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_from_chat_in_an_unencrypted_room() {
+    scan_from_chat(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_from_chat_in_an_encrypted_room() {
+    scan_from_chat(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_admin_is_refused_once_and_nothing_runs() {
+    let s = setup(false).await;
+    let (other, other_password) = create_user(&s.hs, &unique("member"), false).await;
+    // The human invites a non-admin member into the admin room.
+    s.human.room(&s.room).invite_user_by_id(&other).await.unwrap();
+    let member = Human::login(&s.hs, &other, &other_password).await;
+    let joined = poll(Duration::from_secs(30), || member.client.get_room(&s.room)).await.unwrap();
+    joined.join().await.unwrap();
+
+    let bot = s.start_bot();
+    wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
+    for _ in 0..3 {
+        member.say(&s.room, "!oldrooms scan").await;
+    }
+    s.human
+        .wait_for(&s.bot_user, "a refusal", |m| m.body.contains("only the admins"))
+        .await;
+    // Proof the bot has processed everything sent before: an admin's status.
+    s.human.say(&s.room, "!oldrooms status").await;
+    s.human.wait_for(&s.bot_user, "status", |m| m.body.starts_with("Idle")).await;
+    let messages = s.bot_messages();
+    assert_eq!(messages.iter().filter(|m| m.body.contains("only the admins")).count(), 1, "{messages:#?}");
+    assert!(!messages.iter().any(|m| m.body.contains("Scanning")), "{messages:#?}");
+    assert!(messages.iter().any(|m| m.body.contains("No scan has finished")), "{messages:#?}");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_from_a_non_admin_is_declined() {
+    let s = setup(false).await;
+    let (other, _) = create_user(&s.hs, &unique("stranger"), false).await;
+    let body = serde_json::json!({"name": "Not for bots", "preset": "private_chat", "invite": [s.bot_user]});
+    let elsewhere = s.hs.create_room(other.as_str(), body).await;
+    let bot = s.start_bot();
+    wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
+    let membership = |v: serde_json::Value| v["membership"].as_str().map(str::to_owned);
+    let state = s.hs.admin_token().await;
+    let _ = state;
+    let declined = poll(Duration::from_secs(30), || {
+        let log = bot.log_text();
+        log.contains("declining an invite").then_some(())
+    })
+    .await;
+    assert!(declined.is_some(), "bot log:\n{}", bot.log_text());
+    let segs = ["_synapse", "admin", "v1", "rooms", elsewhere.as_str(), "state"];
+    let room_state = s.hs.admin_get(&segs).await;
+    let bot_member = room_state["state"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "m.room.member" && e["state_key"] == s.bot_user.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(membership(bot_member["content"].clone()).as_deref(), Some("leave"));
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_the_device_is_the_same_and_encrypted_chat_works() {
+    let s = setup(true).await;
+    let bot = s.start_bot();
+    wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
+    s.human.say(&s.room, "!oldrooms status").await;
+    s.human.wait_for(&s.bot_user, "first status", |m| m.body.starts_with("Idle")).await;
+    bot.stop().await;
+    let devices = |v: serde_json::Value| -> Vec<String> {
+        v["devices"].as_array().unwrap().iter().map(|d| d["device_id"].as_str().unwrap().to_owned()).collect()
+    };
+    let segs = ["_synapse", "admin", "v2", "users", s.bot_user.as_str(), "devices"];
+    let before = devices(s.hs.admin_get(&segs).await);
+
+    let bot = s.start_bot();
+    // Wait until the restarted bot is syncing, then talk to it.
+    let ready = poll(Duration::from_secs(60), || {
+        (bot.log_text().matches("listening for commands").count() >= 2).then_some(())
+    })
+    .await;
+    assert!(ready.is_some(), "bot log:\n{}", bot.log_text());
+    s.human.say(&s.room, "!oldrooms status").await;
+    let answers = poll(Duration::from_secs(60), || {
+        let n = s.bot_messages().iter().filter(|m| m.body.starts_with("Idle")).count();
+        (n >= 2).then_some(n)
+    })
+    .await;
+    assert_eq!(answers, Some(2), "bot log:\n{}", bot.log_text());
+    assert!(s.bot_messages().iter().all(|m| m.encrypted));
+    assert_eq!(devices(s.hs.admin_get(&segs).await), before, "the bot made a new device");
+    assert_eq!(before.len(), 1, "{before:?}");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharing_an_account_with_an_admin() {
+    let hs = Homeserver::new();
+    let (user, password) = create_user(&hs, &unique("selfadmin"), true).await;
+    let human = Human::login(&hs, &user, &password).await;
+    let room = human.create_admin_room(&hs, &[], false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oldrooms.toml");
+    let text = format!(
+        "[homeserver]\nurl = \"{url}\"\n[auth]\nuser_id = \"{user}\"\npassword = \"{password}\"\n\
+         [bot]\nadmin_room = \"{room}\"\nadmins = [\"{user}\"]\ndata_dir = \"{data}\"\n",
+        url = hs.s.url,
+        data = dir.path().join("data").display(),
+    );
+    std::fs::write(&config, text).unwrap();
+    let bot = BotProcess::start(&config, &dir.path().join("bot.log"));
+    let ready = poll(Duration::from_secs(60), || bot.log_text().contains("listening for commands").then_some(())).await;
+    assert!(ready.is_some(), "bot log:\n{}", bot.log_text());
+
+    human.say(&room, "!oldrooms status").await;
+    human.wait_for(&user, "status", |m| m.body.starts_with("Idle")).await;
+    human.say(&room, "!oldrooms help").await;
+    human.wait_for(&user, "help", |m| m.body.contains("Usage: !oldrooms")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let from_account = human.seen_from(&user);
+    let answers = from_account.iter().filter(|m| m.body.starts_with("Idle")).count();
+    assert_eq!(answers, 1, "the bot answered itself: {from_account:#?}");
+    assert_eq!(from_account.len(), 4, "two commands, two answers: {from_account:#?}");
+    bot.stop().await;
+}
