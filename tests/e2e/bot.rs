@@ -238,3 +238,43 @@ async fn sharing_an_account_with_an_admin() {
     assert_eq!(from_account.len(), 4, "two commands, two answers: {from_account:#?}");
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_cancel_answer_while_a_scan_runs() {
+    let s = setup(false).await;
+    // A few hundred rooms, read one request at a time and listed one room per
+    // page, so the scan takes long enough to talk to it meanwhile.
+    let creator = unique("filler");
+    s.hs.register(&creator).await;
+    let creator = s.hs.user_id(&creator);
+    let bodies: Vec<_> = (0..300).map(|i| serde_json::json!({"name": format!("filler {i}")})).collect();
+    for chunk in bodies.chunks(10) {
+        futures_util::future::join_all(chunk.iter().map(|b| s.hs.create_room(&creator, b.clone()))).await;
+    }
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    let text = text.replace("concurrency = 4", "concurrency = 1\npage_size = 1");
+    std::fs::write(&s.config, text).unwrap();
+
+    let bot = s.start_bot();
+    wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
+    s.human.say(&s.room, "!oldrooms scan").await;
+    s.human.wait_for(&s.bot_user, "the progress message", |m| m.body.starts_with("Scanning all rooms")).await;
+    s.human.say(&s.room, "!oldrooms scan").await;
+    s.human.say(&s.room, "!oldrooms status").await;
+    let busy = s.human.wait_for(&s.bot_user, "busy", |m| m.body.starts_with("A scan is already running")).await;
+    assert!(busy.body.contains("status"), "{}", busy.body);
+    let status = s
+        .human
+        .wait_for(&s.bot_user, "status", |m| m.replaces.is_none() && m.body.starts_with("Scanning:"))
+        .await;
+    assert!(status.body.contains("rooms"), "{}", status.body);
+    s.human.say(&s.room, "!oldrooms cancel").await;
+    let cancelled = s.human.wait_for(&s.bot_user, "cancelled", |m| m.body.starts_with("Scan cancelled")).await;
+    assert!(cancelled.body.contains("No results were written"), "{}", cancelled.body);
+    s.human.say(&s.room, "!oldrooms status").await;
+    s.human.wait_for(&s.bot_user, "idle", |m| m.body.starts_with("Idle")).await;
+    let messages = s.bot_messages();
+    assert!(!messages.iter().any(|m| m.file.is_some()), "no results.csv after cancel: {messages:#?}");
+    assert!(!messages.iter().any(|m| m.body.starts_with("Scan finished") && m.replaces.is_none()), "{messages:#?}");
+    bot.stop().await;
+}
