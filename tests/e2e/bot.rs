@@ -34,7 +34,9 @@ async fn setup(encrypted: bool) -> Setup {
     let alice = unique("alice");
     hs.register(&alice).await;
     let alice = hs.user_id(&alice);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
     let old = i64::try_from(now.as_millis()).unwrap() - 500 * DAY;
     let body = serde_json::json!({"name": "Bot test: old", "preset": "private_chat"});
     let old_room = hs.create_room(&alice, body).await;
@@ -53,7 +55,16 @@ async fn setup(encrypted: bool) -> Setup {
         data = dir.path().join("data").display(),
     );
     std::fs::write(&config, text).unwrap();
-    Setup { hs, dir, bot_user, human, room, config, old_room, active_room }
+    Setup {
+        hs,
+        dir,
+        bot_user,
+        human,
+        room,
+        config,
+        old_room,
+        active_room,
+    }
 }
 
 impl Setup {
@@ -76,18 +87,36 @@ async fn scan_from_chat(encrypted: bool) {
 
     let progress = s
         .human
-        .wait_for(&s.bot_user, "the progress message", |m| m.body.starts_with("Scanning all rooms"))
+        .wait_for(&s.bot_user, "the progress message", |m| {
+            m.body.starts_with("Scanning all rooms")
+        })
         .await;
     let summary = s
         .human
-        .wait_for(&s.bot_user, "the summary", |m| m.body.starts_with("Scan finished:") && m.replaces.is_none())
+        .wait_for(&s.bot_user, "the summary", |m| {
+            m.body.starts_with("Scan finished:") && m.replaces.is_none()
+        })
         .await;
     assert!(summary.body.contains("To delete:"), "{}", summary.body);
-    assert!(summary.body.contains("Nothing has been deleted"), "{}", summary.body);
-    let file = s.human.wait_for(&s.bot_user, "results.csv", |m| m.file.is_some()).await;
+    assert!(
+        summary.body.contains("Nothing has been deleted"),
+        "{}",
+        summary.body
+    );
+    let file = s
+        .human
+        .wait_for(&s.bot_user, "results.csv", |m| m.file.is_some())
+        .await;
     let content = file.file.clone().unwrap();
     assert_eq!(content.filename(), "results.csv");
-    let bytes = s.human.client.media().get_file(&content, false).await.unwrap().unwrap();
+    let bytes = s
+        .human
+        .client
+        .media()
+        .get_file(&content, false)
+        .await
+        .unwrap()
+        .unwrap();
     let path = s.dir.path().join("downloaded.csv");
     std::fs::write(&path, &bytes).unwrap();
     let csv = Csv::read(&path);
@@ -97,11 +126,21 @@ async fn scan_from_chat(encrypted: bool) {
     assert_eq!(csv.row(s.room.as_str())["reason"], "protected: admin room");
 
     // The progress message was edited to its final state.
-    let edits: Vec<_> = s.bot_messages().into_iter().filter(|m| m.replaces.as_ref() == Some(&progress.event_id)).collect();
-    assert!(edits.iter().any(|m| m.body.contains("Scan finished")), "{edits:#?}");
+    let edits: Vec<_> = s
+        .bot_messages()
+        .into_iter()
+        .filter(|m| m.replaces.as_ref() == Some(&progress.event_id))
+        .collect();
+    assert!(
+        edits.iter().any(|m| m.body.contains("Scan finished")),
+        "{edits:#?}"
+    );
     for m in s.bot_messages() {
         assert_eq!(m.encrypted, encrypted, "{m:?}");
-        assert!(!m.body.starts_with("!oldrooms"), "the bot must not send commands: {m:?}");
+        assert!(
+            !m.body.starts_with("!oldrooms"),
+            "the bot must not send commands: {m:?}"
+        );
     }
     bot.stop().await;
 }
@@ -121,9 +160,15 @@ async fn a_non_admin_is_refused_once_and_nothing_runs() {
     let s = setup(false).await;
     let (other, other_password) = create_user(&s.hs, &unique("member"), false).await;
     // The human invites a non-admin member into the admin room.
-    s.human.room(&s.room).invite_user_by_id(&other).await.unwrap();
+    s.human
+        .room(&s.room)
+        .invite_user_by_id(&other)
+        .await
+        .unwrap();
     let member = Human::login(&s.hs, &other, &other_password).await;
-    let joined = poll(Duration::from_secs(30), || member.client.get_room(&s.room)).await.unwrap();
+    let joined = poll(Duration::from_secs(30), || member.client.get_room(&s.room))
+        .await
+        .unwrap();
     joined.join().await.unwrap();
 
     let bot = s.start_bot();
@@ -132,15 +177,34 @@ async fn a_non_admin_is_refused_once_and_nothing_runs() {
         member.say(&s.room, "!oldrooms scan").await;
     }
     s.human
-        .wait_for(&s.bot_user, "a refusal", |m| m.body.contains("only the admins"))
+        .wait_for(&s.bot_user, "a refusal", |m| {
+            m.body.contains("only the admins")
+        })
         .await;
     // Proof the bot has processed everything sent before: an admin's status.
     s.human.say(&s.room, "!oldrooms status").await;
-    s.human.wait_for(&s.bot_user, "status", |m| m.body.starts_with("Idle")).await;
+    s.human
+        .wait_for(&s.bot_user, "status", |m| m.body.starts_with("Idle"))
+        .await;
     let messages = s.bot_messages();
-    assert_eq!(messages.iter().filter(|m| m.body.contains("only the admins")).count(), 1, "{messages:#?}");
-    assert!(!messages.iter().any(|m| m.body.contains("Scanning")), "{messages:#?}");
-    assert!(messages.iter().any(|m| m.body.contains("No scan has finished")), "{messages:#?}");
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| m.body.contains("only the admins"))
+            .count(),
+        1,
+        "{messages:#?}"
+    );
+    assert!(
+        !messages.iter().any(|m| m.body.contains("Scanning")),
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.body.contains("No scan has finished")),
+        "{messages:#?}"
+    );
     bot.stop().await;
 }
 
@@ -161,7 +225,14 @@ async fn an_invite_from_a_non_admin_is_declined() {
     })
     .await;
     assert!(declined.is_some(), "bot log:\n{}", bot.log_text());
-    let segs = ["_synapse", "admin", "v1", "rooms", elsewhere.as_str(), "state"];
+    let segs = [
+        "_synapse",
+        "admin",
+        "v1",
+        "rooms",
+        elsewhere.as_str(),
+        "state",
+    ];
     let room_state = s.hs.admin_get(&segs).await;
     let bot_member = room_state["state"]
         .as_array()
@@ -170,7 +241,10 @@ async fn an_invite_from_a_non_admin_is_declined() {
         .find(|e| e["type"] == "m.room.member" && e["state_key"] == s.bot_user.as_str())
         .cloned()
         .unwrap();
-    assert_eq!(membership(bot_member["content"].clone()).as_deref(), Some("leave"));
+    assert_eq!(
+        membership(bot_member["content"].clone()).as_deref(),
+        Some("leave")
+    );
     bot.stop().await;
 }
 
@@ -180,12 +254,26 @@ async fn after_a_restart_the_device_is_the_same_and_encrypted_chat_works() {
     let bot = s.start_bot();
     wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
     s.human.say(&s.room, "!oldrooms status").await;
-    s.human.wait_for(&s.bot_user, "first status", |m| m.body.starts_with("Idle")).await;
+    s.human
+        .wait_for(&s.bot_user, "first status", |m| m.body.starts_with("Idle"))
+        .await;
     bot.stop().await;
     let devices = |v: serde_json::Value| -> Vec<String> {
-        v["devices"].as_array().unwrap().iter().map(|d| d["device_id"].as_str().unwrap().to_owned()).collect()
+        v["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["device_id"].as_str().unwrap().to_owned())
+            .collect()
     };
-    let segs = ["_synapse", "admin", "v2", "users", s.bot_user.as_str(), "devices"];
+    let segs = [
+        "_synapse",
+        "admin",
+        "v2",
+        "users",
+        s.bot_user.as_str(),
+        "devices",
+    ];
     let before = devices(s.hs.admin_get(&segs).await);
 
     let bot = s.start_bot();
@@ -197,13 +285,21 @@ async fn after_a_restart_the_device_is_the_same_and_encrypted_chat_works() {
     assert!(ready.is_some(), "bot log:\n{}", bot.log_text());
     s.human.say(&s.room, "!oldrooms status").await;
     let answers = poll(Duration::from_secs(60), || {
-        let n = s.bot_messages().iter().filter(|m| m.body.starts_with("Idle")).count();
+        let n = s
+            .bot_messages()
+            .iter()
+            .filter(|m| m.body.starts_with("Idle"))
+            .count();
         (n >= 2).then_some(n)
     })
     .await;
     assert_eq!(answers, Some(2), "bot log:\n{}", bot.log_text());
     assert!(s.bot_messages().iter().all(|m| m.encrypted));
-    assert_eq!(devices(s.hs.admin_get(&segs).await), before, "the bot made a new device");
+    assert_eq!(
+        devices(s.hs.admin_get(&segs).await),
+        before,
+        "the bot made a new device"
+    );
     assert_eq!(before.len(), 1, "{before:?}");
     bot.stop().await;
 }
@@ -224,18 +320,34 @@ async fn sharing_an_account_with_an_admin() {
     );
     std::fs::write(&config, text).unwrap();
     let bot = BotProcess::start(&config, &dir.path().join("bot.log"));
-    let ready = poll(Duration::from_secs(60), || bot.log_text().contains("listening for commands").then_some(())).await;
+    let ready = poll(Duration::from_secs(60), || {
+        bot.log_text()
+            .contains("listening for commands")
+            .then_some(())
+    })
+    .await;
     assert!(ready.is_some(), "bot log:\n{}", bot.log_text());
 
     human.say(&room, "!oldrooms status").await;
-    human.wait_for(&user, "status", |m| m.body.starts_with("Idle")).await;
+    human
+        .wait_for(&user, "status", |m| m.body.starts_with("Idle"))
+        .await;
     human.say(&room, "!oldrooms help").await;
-    human.wait_for(&user, "help", |m| m.body.contains("Usage: !oldrooms")).await;
+    human
+        .wait_for(&user, "help", |m| m.body.contains("Usage: !oldrooms"))
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let from_account = human.seen_from(&user);
-    let answers = from_account.iter().filter(|m| m.body.starts_with("Idle")).count();
+    let answers = from_account
+        .iter()
+        .filter(|m| m.body.starts_with("Idle"))
+        .count();
     assert_eq!(answers, 1, "the bot answered itself: {from_account:#?}");
-    assert_eq!(from_account.len(), 4, "two commands, two answers: {from_account:#?}");
+    assert_eq!(
+        from_account.len(),
+        4,
+        "two commands, two answers: {from_account:#?}"
+    );
     bot.stop().await;
 }
 
@@ -247,9 +359,12 @@ async fn status_and_cancel_answer_while_a_scan_runs() {
     let creator = unique("filler");
     s.hs.register(&creator).await;
     let creator = s.hs.user_id(&creator);
-    let bodies: Vec<_> = (0..300).map(|i| serde_json::json!({"name": format!("filler {i}")})).collect();
+    let bodies: Vec<_> = (0..300)
+        .map(|i| serde_json::json!({"name": format!("filler {i}")}))
+        .collect();
     for chunk in bodies.chunks(10) {
-        futures_util::future::join_all(chunk.iter().map(|b| s.hs.create_room(&creator, b.clone()))).await;
+        futures_util::future::join_all(chunk.iter().map(|b| s.hs.create_room(&creator, b.clone())))
+            .await;
     }
     let text = std::fs::read_to_string(&s.config).unwrap();
     let text = text.replace("concurrency = 4", "concurrency = 1\npage_size = 1");
@@ -258,23 +373,53 @@ async fn status_and_cancel_answer_while_a_scan_runs() {
     let bot = s.start_bot();
     wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
     s.human.say(&s.room, "!oldrooms scan").await;
-    s.human.wait_for(&s.bot_user, "the progress message", |m| m.body.starts_with("Scanning all rooms")).await;
+    s.human
+        .wait_for(&s.bot_user, "the progress message", |m| {
+            m.body.starts_with("Scanning all rooms")
+        })
+        .await;
     s.human.say(&s.room, "!oldrooms scan").await;
     s.human.say(&s.room, "!oldrooms status").await;
-    let busy = s.human.wait_for(&s.bot_user, "busy", |m| m.body.starts_with("A scan is already running")).await;
+    let busy = s
+        .human
+        .wait_for(&s.bot_user, "busy", |m| {
+            m.body.starts_with("A scan is already running")
+        })
+        .await;
     assert!(busy.body.contains("status"), "{}", busy.body);
     let status = s
         .human
-        .wait_for(&s.bot_user, "status", |m| m.replaces.is_none() && m.body.starts_with("Scanning:"))
+        .wait_for(&s.bot_user, "status", |m| {
+            m.replaces.is_none() && m.body.starts_with("Scanning:")
+        })
         .await;
     assert!(status.body.contains("rooms"), "{}", status.body);
     s.human.say(&s.room, "!oldrooms cancel").await;
-    let cancelled = s.human.wait_for(&s.bot_user, "cancelled", |m| m.body.starts_with("Scan cancelled")).await;
-    assert!(cancelled.body.contains("No results were written"), "{}", cancelled.body);
+    let cancelled = s
+        .human
+        .wait_for(&s.bot_user, "cancelled", |m| {
+            m.body.starts_with("Scan cancelled")
+        })
+        .await;
+    assert!(
+        cancelled.body.contains("No results were written"),
+        "{}",
+        cancelled.body
+    );
     s.human.say(&s.room, "!oldrooms status").await;
-    s.human.wait_for(&s.bot_user, "idle", |m| m.body.starts_with("Idle")).await;
+    s.human
+        .wait_for(&s.bot_user, "idle", |m| m.body.starts_with("Idle"))
+        .await;
     let messages = s.bot_messages();
-    assert!(!messages.iter().any(|m| m.file.is_some()), "no results.csv after cancel: {messages:#?}");
-    assert!(!messages.iter().any(|m| m.body.starts_with("Scan finished") && m.replaces.is_none()), "{messages:#?}");
+    assert!(
+        !messages.iter().any(|m| m.file.is_some()),
+        "no results.csv after cancel: {messages:#?}"
+    );
+    assert!(
+        !messages
+            .iter()
+            .any(|m| m.body.starts_with("Scan finished") && m.replaces.is_none()),
+        "{messages:#?}"
+    );
     bot.stop().await;
 }

@@ -8,9 +8,11 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../support/matrix.rs"]
+mod matrix;
+#[path = "../support/synapse.rs"]
 mod synapse;
 
 mod bot;
 mod cli;
-mod matrix;
 mod scenario;

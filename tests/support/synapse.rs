@@ -1,5 +1,8 @@
-//! A real Synapse for this test binary, started once by `scripts/synapse.sh`
-//! and stopped by its watchdog when the test process exits.
+//! A real Synapse started by `scripts/synapse.sh` and stopped by its watchdog
+//! when this process exits, with helpers that build rooms through its
+//! application service. Shared by the end-to-end tests and the demo.
+
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,12 +24,18 @@ pub struct Synapse {
 static SYNAPSE: OnceLock<Synapse> = OnceLock::new();
 static ADMIN_TOKEN: OnceCell<String> = OnceCell::const_new();
 
+/// The Synapse shared by every test of this process, started on first use.
 pub fn synapse() -> &'static Synapse {
-    SYNAPSE.get_or_init(|| {
+    SYNAPSE.get_or_init(Synapse::start)
+}
+
+impl Synapse {
+    /// Starts a throw-away Synapse in a fresh temporary directory.
+    pub fn start() -> Self {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir = tempfile::Builder::new()
-            .prefix("synapse-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .prefix("oldrooms-synapse-")
+            .tempdir()
             .expect("temp dir")
             .keep();
         let out = Command::new(root.join("scripts/synapse.sh"))
@@ -52,7 +61,7 @@ pub fn synapse() -> &'static Synapse {
             admin_user: vars["ADMIN_USER"].clone(),
             admin_password: vars["ADMIN_PASSWORD"].clone(),
         }
-    })
+    }
 }
 
 /// A unique name for this run, so tests sharing the server never collide.
@@ -74,9 +83,14 @@ pub struct Homeserver {
 }
 
 impl Homeserver {
+    /// The shared test server.
     pub fn new() -> Self {
+        Self::on(synapse())
+    }
+
+    pub fn on(s: &'static Synapse) -> Self {
         Self {
-            s: synapse(),
+            s,
             http: reqwest::Client::new(),
         }
     }

@@ -1,18 +1,20 @@
 //! The people in the admin room: a human admin as a real matrix-sdk client,
 //! and the bot as a real `oldrooms run` process.
 
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use matrix_sdk::config::SyncSettings;
+use matrix_sdk::deserialized_responses::EncryptionInfo;
 use matrix_sdk::encryption::EncryptionSettings;
 use matrix_sdk::room::Room;
 use matrix_sdk::ruma::events::room::message::{
     MessageType, OriginalSyncRoomMessageEvent, Relation, RoomMessageEventContent,
 };
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
-use matrix_sdk::deserialized_responses::EncryptionInfo;
 use serde_json::json;
 
 use crate::synapse::{Homeserver, unique};
@@ -119,9 +121,16 @@ impl Human {
             body["initial_state"] = json!([{"type": "m.room.encryption", "state_key": "",
                 "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]);
         }
-        let room_id: OwnedRoomId = hs.create_room(self.user_id.as_str(), body).await.try_into().unwrap();
+        let room_id: OwnedRoomId = hs
+            .create_room(self.user_id.as_str(), body)
+            .await
+            .try_into()
+            .unwrap();
         let synced = poll(Duration::from_secs(30), || self.client.get_room(&room_id)).await;
-        assert!(synced.is_some(), "the human's client never saw the new room");
+        assert!(
+            synced.is_some(),
+            "the human's client never saw the new room"
+        );
         room_id
     }
 
@@ -131,21 +140,37 @@ impl Human {
 
     pub async fn say(&self, room_id: &OwnedRoomId, text: &str) {
         let room = self.room(room_id);
-        room.send(RoomMessageEventContent::text_plain(text)).await.unwrap();
+        room.send(RoomMessageEventContent::text_plain(text))
+            .await
+            .unwrap();
     }
 
     pub fn seen_from(&self, sender: &OwnedUserId) -> Vec<Seen> {
-        self.seen.lock().unwrap().iter().filter(|s| &s.sender == sender).cloned().collect()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| &s.sender == sender)
+            .cloned()
+            .collect()
     }
 
     /// Waits until a message from `sender` matches, and returns it.
-    pub async fn wait_for(&self, sender: &OwnedUserId, what: &str, matches: impl Fn(&Seen) -> bool) -> Seen {
+    pub async fn wait_for(
+        &self,
+        sender: &OwnedUserId,
+        what: &str,
+        matches: impl Fn(&Seen) -> bool,
+    ) -> Seen {
         let found = poll(Duration::from_secs(60), || {
             self.seen_from(sender).into_iter().find(|s| matches(s))
         })
         .await;
         found.unwrap_or_else(|| {
-            panic!("timed out waiting for {what}; seen: {:#?}", self.seen_from(sender))
+            panic!(
+                "timed out waiting for {what}; seen: {:#?}",
+                self.seen_from(sender)
+            )
         })
     }
 }
@@ -172,8 +197,12 @@ pub struct BotProcess {
 
 impl BotProcess {
     pub fn start(config: &Path, log: &Path) -> Self {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_oldrooms"))
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let child = tokio::process::Command::new(oldrooms_binary())
             .args(["-v", "run", "--config", config.to_str().unwrap()])
             .env_remove("OLDROOMS_ACCESS_TOKEN")
             .env_remove("OLDROOMS_PASSWORD")
@@ -192,7 +221,11 @@ impl BotProcess {
     /// Fails the test at once if the bot has exited.
     pub fn assert_running(&self) {
         let status = self.child.lock().unwrap().try_wait().unwrap();
-        assert!(status.is_none(), "the bot exited ({status:?}); log:\n{}", self.log_text());
+        assert!(
+            status.is_none(),
+            "the bot exited ({status:?}); log:\n{}",
+            self.log_text()
+        );
     }
 
     /// SIGTERM, as systemd stops it; waits for a clean exit.
@@ -200,7 +233,10 @@ impl BotProcess {
         self.assert_running();
         let mut child = self.child.into_inner().unwrap();
         let pid = child.id().unwrap();
-        std::process::Command::new("kill").arg(pid.to_string()).status().unwrap();
+        std::process::Command::new("kill")
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
         let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
             .await
             .expect("the bot did not stop on SIGTERM")
@@ -215,10 +251,17 @@ impl BotProcess {
 }
 
 /// Waits until `user` has joined `room` (seen through the Admin API).
-pub async fn wait_joined(hs: &Homeserver, room: &OwnedRoomId, user: &OwnedUserId, bot: &BotProcess) {
+pub async fn wait_joined(
+    hs: &Homeserver,
+    room: &OwnedRoomId,
+    user: &OwnedUserId,
+    bot: &BotProcess,
+) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let members = hs.admin_get(&["_synapse", "admin", "v1", "rooms", room.as_str(), "members"]).await;
+        let members = hs
+            .admin_get(&["_synapse", "admin", "v1", "rooms", room.as_str(), "members"])
+            .await;
         let joined = members["members"]
             .as_array()
             .is_some_and(|m| m.iter().any(|u| u.as_str() == Some(user.as_str())));
@@ -233,4 +276,17 @@ pub async fn wait_joined(hs: &Homeserver, room: &OwnedRoomId, user: &OwnedUserId
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The `oldrooms` binary: cargo tells integration tests where it is; an
+/// example finds it next to its own directory (`target/debug/examples/..`).
+pub fn oldrooms_binary() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_oldrooms") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("oldrooms")
 }
