@@ -107,20 +107,28 @@ async fn scan_and_write(
     Ok(Summary::new(&outcome.rows, outcome.elapsed))
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd stop).
-async fn shutdown_signal() {
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd stop). The handlers
+/// are installed now, so a signal during start-up is not fatal.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        if let (Ok(mut int), Ok(mut term)) = signals {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn check_command(config_path: &Path) -> anyhow::Result<()> {

@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::Context as _;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::admin::AdminClient;
 use crate::config::Config;
@@ -61,8 +61,19 @@ impl Bot {
     }
 }
 
-/// Runs the bot until `shutdown` completes or the sync fails for good.
+/// Runs the bot until `shutdown` completes (even during start-up) or the
+/// sync fails for good. Work in progress is dropped with the runtime.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    tokio::select! {
+        result = serve(config) => result,
+        () = shutdown => {
+            info!("shutting down");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
     let Some(admin_room) = config.bot.admin_room.clone() else {
         return Err(config
             .invalid("bot.admin_room", "the bot needs an admin room")
@@ -109,13 +120,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     info!(admin_room = %bot.inner.admin_room, "listening for commands");
 
     let settings = SyncSettings::default().token(first.next_batch);
-    tokio::select! {
-        result = client.sync(settings) => result.context("sync with the homeserver stopped")?,
-        () = shutdown => info!("shutting down"),
-    }
-    if let Some(job) = bot.state().job.take() {
-        warn!("a scan was running at shutdown; it is abandoned");
-        job.cancel();
-    }
-    Ok(())
+    client
+        .sync(settings)
+        .await
+        .context("sync with the homeserver stopped")
 }

@@ -28,7 +28,7 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn cancel(&self) {
+    fn cancel(&self) {
         self.cancel.send_replace(true);
     }
 
