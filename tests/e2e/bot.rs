@@ -25,7 +25,10 @@ struct Setup {
 /// A bot account (server admin), a human admin, their admin room with the
 /// bot invited, an old and an active room, and the bot's config.
 async fn setup(encrypted: bool) -> Setup {
-    let hs = Homeserver::new();
+    setup_on(Homeserver::new(), encrypted).await
+}
+
+async fn setup_on(hs: Homeserver, encrypted: bool) -> Setup {
     let (bot_user, bot_password) = create_user(&hs, &unique("bot"), true).await;
     let (human_user, human_password) = create_user(&hs, &unique("human"), false).await;
     let human = Human::login(&hs, &human_user, &human_password).await;
@@ -420,6 +423,41 @@ async fn status_and_cancel_answer_while_a_scan_runs() {
             .iter()
             .any(|m| m.body.starts_with("Scan finished") && m.replaces.is_none()),
         "{messages:#?}"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_synapse_rate_limits_nothing_that_matters_is_lost() {
+    let synapse: &'static crate::synapse::Synapse =
+        Box::leak(Box::new(crate::synapse::Synapse::start_rate_limited()));
+    let s = setup_on(Homeserver::on(synapse), false).await;
+    let bot = s.start_bot();
+    wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
+    // Twelve answers drain the bot's burst of ten: from here on Synapse
+    // answers its messages with 429 until it waits.
+    for _ in 0..12 {
+        s.human.say(&s.room, "!oldrooms status").await;
+    }
+    s.human.say(&s.room, "!oldrooms scan").await;
+    s.human
+        .wait_for(&s.bot_user, "the summary", |m| {
+            m.body.starts_with("Scan finished:") && m.replaces.is_none()
+        })
+        .await;
+    s.human
+        .wait_for(&s.bot_user, "results.csv", |m| m.file.is_some())
+        .await;
+    let idle = s
+        .bot_messages()
+        .iter()
+        .filter(|m| m.body.starts_with("Idle"))
+        .count();
+    assert_eq!(idle, 12, "every status answered");
+    let log = bot.log_text();
+    assert!(
+        log.contains("429") || log.contains("M_LIMIT_EXCEEDED"),
+        "no rate limit was hit:\n{log}"
     );
     bot.stop().await;
 }

@@ -30,8 +30,19 @@ pub fn synapse() -> &'static Synapse {
 }
 
 impl Synapse {
-    /// Starts a throw-away Synapse in a fresh temporary directory.
+    /// Starts a throw-away Synapse in a fresh temporary directory, with rate
+    /// limits raised for fixtures.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Starts one with Synapse's default rate limits (0.2 messages/s, burst
+    /// 10), for tests of how the bot copes with 429s.
+    pub fn start_rate_limited() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(default_ratelimits: bool) -> Self {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir = tempfile::Builder::new()
             .prefix("oldrooms-synapse-")
@@ -42,6 +53,10 @@ impl Synapse {
             .arg("start")
             .arg(&dir)
             .arg(std::process::id().to_string())
+            .env(
+                "OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS",
+                if default_ratelimits { "1" } else { "0" },
+            )
             .output()
             .expect("run scripts/synapse.sh");
         assert!(
