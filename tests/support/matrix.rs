@@ -138,11 +138,18 @@ impl Human {
         self.client.get_room(room_id).unwrap()
     }
 
-    pub async fn say(&self, room_id: &OwnedRoomId, text: &str) {
+    pub async fn say(&self, room_id: &OwnedRoomId, text: &str) -> OwnedEventId {
         let room = self.room(room_id);
-        room.send(RoomMessageEventContent::text_plain(text))
-            .await
-            .unwrap();
+        let sent = room.send(RoomMessageEventContent::text_plain(text)).await;
+        sent.unwrap().response.event_id
+    }
+
+    /// Edits an earlier message of ours to `text`.
+    pub async fn edit(&self, room_id: &OwnedRoomId, event_id: &OwnedEventId, text: &str) {
+        use matrix_sdk::ruma::events::room::message::ReplacementMetadata;
+        let content = RoomMessageEventContent::text_plain(text)
+            .make_replacement(ReplacementMetadata::new(event_id.clone(), None));
+        self.room(room_id).send(content).await.unwrap();
     }
 
     pub fn seen_from(&self, sender: &OwnedUserId) -> Vec<Seen> {
