@@ -19,10 +19,11 @@ pub struct Synapse {
     pub as_token: String,
     pub admin_user: String,
     pub admin_password: String,
+    /// The admin's access token, logged in on first use.
+    admin_token: OnceCell<String>,
 }
 
 static SYNAPSE: OnceLock<Synapse> = OnceLock::new();
-static ADMIN_TOKEN: OnceCell<String> = OnceCell::const_new();
 
 /// The Synapse shared by every test of this process, started on first use.
 pub fn synapse() -> &'static Synapse {
@@ -75,6 +76,7 @@ impl Synapse {
             as_token: vars["AS_TOKEN"].clone(),
             admin_user: vars["ADMIN_USER"].clone(),
             admin_password: vars["ADMIN_PASSWORD"].clone(),
+            admin_token: OnceCell::new(),
         }
     }
 }
@@ -242,7 +244,8 @@ impl Homeserver {
     }
 
     pub async fn admin_token(&self) -> String {
-        ADMIN_TOKEN
+        self.s
+            .admin_token
             .get_or_init(|| async {
                 let url = self.url(&["_matrix", "client", "v3", "login"], &[]);
                 let body = json!({
