@@ -135,6 +135,7 @@ struct RawScan {
     page_size: u32,
     request_timeout_secs: u64,
     max_retries: u32,
+    max_requests_per_second: u32,
 }
 
 impl Default for RawScan {
@@ -144,6 +145,7 @@ impl Default for RawScan {
             page_size: 500,
             request_timeout_secs: 30,
             max_retries: 5,
+            max_requests_per_second: 0,
         }
     }
 }
@@ -326,6 +328,7 @@ impl Config {
                 http: HttpSettings {
                     request_timeout: Duration::from_secs(s.request_timeout_secs),
                     max_retries: s.max_retries,
+                    max_requests_per_second: s.max_requests_per_second,
                     ..HttpSettings::default()
                 },
             },

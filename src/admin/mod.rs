@@ -7,7 +7,8 @@ mod rooms;
 mod serde_quirks;
 mod server;
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -30,6 +31,9 @@ pub struct HttpSettings {
     pub max_retries: u32,
     /// First backoff; doubled each retry.
     pub base_delay: Duration,
+    /// At most this many requests per second, to spare a busy homeserver;
+    /// 0 for no limit.
+    pub max_requests_per_second: u32,
 }
 
 impl Default for HttpSettings {
@@ -38,6 +42,7 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(30),
             max_retries: 5,
             base_delay: Duration::from_millis(250),
+            max_requests_per_second: 0,
         }
     }
 }
@@ -52,6 +57,26 @@ pub struct AdminClient {
     base: Url,
     token: Option<Secret>,
     settings: HttpSettings,
+    pacer: Option<Arc<Pacer>>,
+}
+
+/// Spaces requests evenly, across every clone of the client.
+#[derive(Debug)]
+struct Pacer {
+    period: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let at = (*next).max(Instant::now());
+            *next = at + self.period;
+            at
+        };
+        tokio::time::sleep_until(at.into()).await;
+    }
 }
 
 impl AdminClient {
@@ -70,11 +95,18 @@ impl AdminClient {
                 base: base.to_string(),
                 source,
             })?;
+        let pacer = (settings.max_requests_per_second > 0).then(|| {
+            Arc::new(Pacer {
+                period: Duration::from_secs(1) / settings.max_requests_per_second,
+                next: Mutex::new(Instant::now()),
+            })
+        });
         Ok(Self {
             http,
             base,
             token: None,
             settings,
+            pacer,
         })
     }
 
@@ -154,6 +186,9 @@ impl AdminClient {
         url: &Url,
         body: Option<&serde_json::Value>,
     ) -> Result<(StatusCode, bytes::Bytes), reqwest::Error> {
+        if let Some(pacer) = &self.pacer {
+            pacer.wait().await;
+        }
         let mut request = self.http.request(method.clone(), url.clone());
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.expose());

@@ -366,8 +366,8 @@ async fn sharing_an_account_with_an_admin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_cancel_answer_while_a_scan_runs() {
     let s = setup(false).await;
-    // A few hundred rooms, read one request at a time and listed one room per
-    // page, so the scan takes long enough to talk to it meanwhile.
+    // A few hundred rooms, read at 40 requests a second, so the scan takes
+    // long enough to talk to it meanwhile.
     let creator = unique("filler");
     s.hs.register(&creator).await;
     let creator = s.hs.user_id(&creator);
@@ -379,7 +379,10 @@ async fn status_and_cancel_answer_while_a_scan_runs() {
             .await;
     }
     let text = std::fs::read_to_string(&s.config).unwrap();
-    let text = text.replace("concurrency = 4", "concurrency = 1\npage_size = 1");
+    let text = text.replace(
+        "concurrency = 4",
+        "concurrency = 1\nmax_requests_per_second = 40",
+    );
     std::fs::write(&s.config, text).unwrap();
 
     let bot = s.start_bot();
