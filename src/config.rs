@@ -49,6 +49,34 @@ struct RawConfig {
     policy: RawPolicy,
     #[serde(default)]
     scan: RawScan,
+    #[serde(default)]
+    delete: RawDelete,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDelete {
+    confirm_reaction: String,
+    cancel_reaction: String,
+    confirm_timeout_secs: u64,
+    concurrency: usize,
+    block: bool,
+    room_timeout_secs: u64,
+    poll_interval_ms: u64,
+}
+
+impl Default for RawDelete {
+    fn default() -> Self {
+        Self {
+            confirm_reaction: "✅".into(),
+            cancel_reaction: "❌".into(),
+            confirm_timeout_secs: 15 * 60,
+            concurrency: 4,
+            block: false,
+            room_timeout_secs: 3600,
+            poll_interval_ms: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +197,23 @@ pub struct Config {
     pub bot: BotSettings,
     pub policy: PolicySettings,
     pub scan: ScanSettings,
+    pub delete: DeleteConfig,
+}
+
+/// `[delete]`: how confirmations and deletions work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteConfig {
+    /// Reaction keys, compared without U+FE0F.
+    pub confirm_reaction: String,
+    pub cancel_reaction: String,
+    /// How long an offer to delete stands.
+    pub confirm_timeout: Duration,
+    pub engine: crate::delete::DeleteSettings,
+}
+
+/// A reaction key as compared: without the emoji variation selector.
+pub fn reaction_key(key: &str) -> String {
+    key.replace('\u{FE0F}', "")
 }
 
 #[derive(Debug, Clone)]
@@ -302,6 +347,39 @@ impl Config {
             ));
         }
 
+        let d = &raw.delete;
+        for (key, value) in [
+            ("delete.confirm_reaction", &d.confirm_reaction),
+            ("delete.cancel_reaction", &d.cancel_reaction),
+        ] {
+            if reaction_key(value).trim().is_empty() {
+                return Err(invalid(key, "must not be empty".into()));
+            }
+        }
+        if reaction_key(&d.confirm_reaction) == reaction_key(&d.cancel_reaction) {
+            return Err(invalid(
+                "delete.cancel_reaction",
+                "must differ from delete.confirm_reaction".into(),
+            ));
+        }
+        if !(1..=5).contains(&d.concurrency) {
+            // Synapse runs at most 5 deletion tasks at once; more only queue.
+            return Err(invalid(
+                "delete.concurrency",
+                "must be between 1 and 5".into(),
+            ));
+        }
+        if d.confirm_timeout_secs == 0 || d.room_timeout_secs == 0 || d.poll_interval_ms == 0 {
+            let key = if d.confirm_timeout_secs == 0 {
+                "delete.confirm_timeout_secs"
+            } else if d.room_timeout_secs == 0 {
+                "delete.room_timeout_secs"
+            } else {
+                "delete.poll_interval_ms"
+            };
+            return Err(invalid(key, "must be at least 1".into()));
+        }
+
         Ok(Self {
             file: file.to_owned(),
             homeserver,
@@ -330,6 +408,17 @@ impl Config {
                     max_retries: s.max_retries,
                     max_requests_per_second: s.max_requests_per_second,
                     ..HttpSettings::default()
+                },
+            },
+            delete: DeleteConfig {
+                confirm_reaction: d.confirm_reaction.clone(),
+                cancel_reaction: d.cancel_reaction.clone(),
+                confirm_timeout: Duration::from_secs(d.confirm_timeout_secs),
+                engine: crate::delete::DeleteSettings {
+                    concurrency: d.concurrency,
+                    block: d.block,
+                    room_timeout: Duration::from_secs(d.room_timeout_secs),
+                    poll_interval: Duration::from_millis(d.poll_interval_ms),
                 },
             },
         })

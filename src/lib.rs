@@ -12,6 +12,8 @@ pub mod bot;
 pub mod cli;
 /// The TOML configuration: raw file format and validated settings.
 pub mod config;
+/// Deleting confirmed rooms: journal, re-check, engine, report.
+pub mod delete;
 /// Pure decision: should this room be deleted, and why.
 pub mod policy;
 /// `results.csv`: rows, spreadsheet-safe cells, atomic writes, summaries.

@@ -2,6 +2,7 @@
 //! request helper (bearer token, bounded retries, typed errors) and one file
 //! per group of endpoints.
 
+mod delete;
 mod error;
 mod rooms;
 mod serde_quirks;
@@ -15,6 +16,7 @@ use serde::de::DeserializeOwned;
 use tracing::{debug, info};
 use url::Url;
 
+pub use delete::{DeleteState, DeleteStatus, ShutdownRoom};
 pub use error::AdminError;
 pub use rooms::{ListedRoom, RoomPage, TimelineEvent};
 pub use server::{Login, WhoAmI};

@@ -21,6 +21,7 @@ use crate::admin::AdminClient;
 use crate::config::Config;
 use crate::session::{resolve_room, verify_admin};
 
+pub use chat::shorten;
 pub use commands::{BotCommand, Parsed, ScanArgs, parse_line};
 
 /// Everything the handlers share. Cheap to clone.

@@ -24,6 +24,12 @@ impl Run {
 /// Runs the built `oldrooms` binary with no secrets in its environment
 /// except those given.
 pub async fn oldrooms(args: &[&str], env: &[(&str, &str)]) -> Run {
+    oldrooms_with_input(args, env, "").await
+}
+
+/// Like [`oldrooms`], typing `input` on its standard input.
+pub async fn oldrooms_with_input(args: &[&str], env: &[(&str, &str)], input: &str) -> Run {
+    use tokio::io::AsyncWriteExt as _;
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_oldrooms"));
     cmd.args(args)
         .env_remove("OLDROOMS_ACCESS_TOKEN")
@@ -33,7 +39,17 @@ pub async fn oldrooms(args: &[&str], env: &[(&str, &str)]) -> Run {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().await.expect("run oldrooms");
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("run oldrooms");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(input.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("run oldrooms");
     Run {
         status: out.status,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

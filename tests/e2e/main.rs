@@ -15,4 +15,5 @@ mod synapse;
 
 mod bot;
 mod cli;
+mod delete_cli;
 mod scenario;

@@ -1,6 +1,8 @@
 //! The command line: argument types (clap derive) and the commands behind
 //! them. `main.rs` only parses, sets up logging and calls [`run`].
 
+mod delete;
+
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,6 +46,25 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Delete the rooms marked should_delete=yes in a results.csv (edit it to
+    /// choose), after re-checking each one; asks on the terminal first.
+    Delete {
+        /// The TOML config file.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// The results.csv to act on.
+        #[arg(long, value_name = "FILE", required_unless_present = "resume")]
+        from: Option<PathBuf>,
+        /// Do not ask: delete without typing the number of rooms (scripts).
+        #[arg(long)]
+        yes: bool,
+        /// Finish a deletion that was interrupted (recorded in bot.data_dir).
+        #[arg(long, conflicts_with = "from")]
+        resume: bool,
+        /// Where to write the report.
+        #[arg(long, value_name = "FILE", default_value = "deletion-report.csv")]
+        report: PathBuf,
+    },
     /// Check that the homeserver answers and the account is a server admin.
     Check {
         /// The TOML config file.
@@ -58,6 +79,13 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Scan { config, output } => scan_command(&config, &output).await,
         Command::Check { config } => check_command(&config).await,
+        Command::Delete {
+            config,
+            from,
+            yes,
+            resume,
+            report,
+        } => delete::command(&config, from.as_deref(), yes, resume, &report).await,
         Command::Run { config } => match Config::load(&config) {
             Ok(config) => crate::bot::run(config, shutdown_signal()).await,
             Err(e) => Err(e.into()),
@@ -67,7 +95,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.chain().any(|cause| cause.is::<ConfigError>()) {
+            let usage = |c: &(dyn std::error::Error + 'static)| {
+                c.is::<ConfigError>() || c.is::<crate::delete::input::InputError>()
+            };
+            if e.chain().any(usage) {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
@@ -97,11 +128,15 @@ async fn scan_and_write(
 ) -> anyhow::Result<Summary> {
     let policy = session.policy(config).await?;
     let progress = TerminalProgress::new();
-    let outcome = scan(&session.client, &policy, &config.scan, &|p| {
-        progress.show(p)
-    })
-    .await
-    .context("scan failed")?;
+    let show = |p| {
+        progress.show(|| match p {
+            Progress::Listing { listed } => format!("listed {listed} rooms…"),
+            Progress::Checking { checked, total } => format!("checked {checked} of {total} rooms…"),
+        })
+    };
+    let outcome = scan(&session.client, &policy, &config.scan, &show)
+        .await
+        .context("scan failed")?;
     progress.finish();
     write_csv_atomic(&outcome.rows, output)?;
     Ok(Summary::new(&outcome.rows, outcome.elapsed))
@@ -164,20 +199,20 @@ async fn check_steps(session: &Session) -> anyhow::Result<()> {
 }
 
 /// Progress on stderr, at most once a second, only on a terminal.
-struct TerminalProgress {
+pub(crate) struct TerminalProgress {
     enabled: bool,
     last: Mutex<Option<Instant>>,
 }
 
 impl TerminalProgress {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             enabled: std::io::stderr().is_terminal(),
             last: Mutex::new(None),
         }
     }
 
-    fn show(&self, progress: Progress) {
+    pub(crate) fn show(&self, text: impl FnOnce() -> String) {
         if !self.enabled {
             return;
         }
@@ -188,15 +223,10 @@ impl TerminalProgress {
             return;
         }
         *last = Some(Instant::now());
-        match progress {
-            Progress::Listing { listed } => eprint!("\rlisted {listed} rooms…"),
-            Progress::Checking { checked, total } => {
-                eprint!("\rchecked {checked} of {total} rooms…   ");
-            }
-        }
+        eprint!("\r\x1b[2K{}", text());
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if self.enabled {
             eprint!("\r\x1b[2K");
         }

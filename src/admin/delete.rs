@@ -1,0 +1,104 @@
+//! Deleting rooms with the Delete Room API v2, which answers at once with a
+//! `delete_id` and runs the purge in Synapse's task scheduler.
+//!
+//! - Delete Room API v2: <https://element-hq.github.io/synapse/latest/admin_api/rooms.html#version-2-new-version>
+//! - Status of deleting rooms: <https://element-hq.github.io/synapse/latest/admin_api/rooms.html#status-of-deleting-rooms>
+
+use matrix_sdk::ruma::RoomId;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tracing::instrument;
+
+use super::{AdminClient, AdminError};
+
+#[derive(Deserialize)]
+struct Submitted {
+    delete_id: String,
+}
+
+/// Where a deletion task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteState {
+    Scheduled,
+    Active,
+    Complete,
+    Failed,
+    /// Also seen on cancelled tasks; and any status we do not know.
+    #[serde(other)]
+    Cancelled,
+}
+
+/// The status of one deletion task.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeleteStatus {
+    pub status: DeleteState,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub shutdown_room: Option<ShutdownRoom>,
+    #[serde(default)]
+    pub delete_id: Option<String>,
+}
+
+/// What shutting the room down did.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ShutdownRoom {
+    #[serde(default)]
+    pub kicked_users: Vec<String>,
+    #[serde(default)]
+    pub failed_to_kick_users: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RoomDeleteStatuses {
+    #[serde(default)]
+    results: Vec<DeleteStatus>,
+}
+
+impl AdminClient {
+    /// Starts deleting a room: members kicked, history purged, no notice
+    /// room (`new_room_user_id` unset). Returns the task's `delete_id`.
+    #[instrument(skip(self), level = "debug")]
+    pub async fn start_delete(&self, room_id: &RoomId, block: bool) -> Result<String, AdminError> {
+        let body = json!({"purge": true, "block": block});
+        let url = self.url(&["_synapse", "admin", "v2", "rooms", room_id.as_str()]);
+        let answer: Submitted = self.send(reqwest::Method::DELETE, url, Some(&body)).await?;
+        Ok(answer.delete_id)
+    }
+
+    #[instrument(skip(self), level = "debug")]
+    pub async fn delete_status(&self, delete_id: &str) -> Result<DeleteStatus, AdminError> {
+        let segs = [
+            "_synapse",
+            "admin",
+            "v2",
+            "rooms",
+            "delete_status",
+            delete_id,
+        ];
+        self.get(&segs, &[]).await
+    }
+
+    /// Every deletion task Synapse remembers for a room (kept a week); empty
+    /// when there is none, or while the only one is still scheduled.
+    #[instrument(skip(self), level = "debug")]
+    pub async fn room_delete_statuses(
+        &self,
+        room_id: &RoomId,
+    ) -> Result<Vec<DeleteStatus>, AdminError> {
+        let segs = [
+            "_synapse",
+            "admin",
+            "v2",
+            "rooms",
+            room_id.as_str(),
+            "delete_status",
+        ];
+        match self.get::<RoomDeleteStatuses>(&segs, &[]).await {
+            Ok(s) => Ok(s.results),
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The last look before a deletion: a pure decision from what the scan
+//! recorded and what the server says now.
+
+use crate::admin::ListedRoom;
+use crate::policy::{Policy, RoomFacts, Verdict};
+
+use super::journal::Entry;
+
+/// `Ok(())` to delete; `Err(reason)` to keep the room, and why.
+pub fn recheck(
+    entry: &Entry,
+    now: Option<&ListedRoom>,
+    activity: Option<i64>,
+    policy: &Policy,
+) -> Result<(), String> {
+    let Some(room) = now else {
+        return Err("already gone: the server no longer has this room".into());
+    };
+    let Some(recorded) = entry.last_activity else {
+        return Err(
+            "the scan recorded no last activity, so newer activity cannot be ruled out".into(),
+        );
+    };
+    let facts = RoomFacts {
+        room_id: &entry.room_id,
+        is_space: room.room_type.as_deref() == Some("m.space"),
+        public: room.public,
+        joined_local_members: room.joined_local_members,
+        joined_members: room.joined_members,
+        last_activity: Ok(activity.unwrap_or(recorded)),
+    };
+    // The admin room and protected rooms are refused here whatever the
+    // confirmed set says.
+    if let verdict @ Verdict::Protected(_) = policy.decide(&facts, 0) {
+        return Err(verdict.to_string());
+    }
+    match activity {
+        None => return Err("the room's timeline can no longer be read".into()),
+        // results.csv keeps whole seconds, so compare whole seconds.
+        Some(ts) if ts.div_euclid(1000) > recorded.div_euclid(1000) => {
+            return Err(format!(
+                "new activity since the scan (at {})",
+                crate::timefmt::rfc3339(ts)
+            ));
+        }
+        Some(_) => {}
+    }
+    if entry.joined_local_members == 0 && room.joined_local_members > 0 {
+        return Err(format!(
+            "{} local member(s) joined since the scan",
+            room.joined_local_members
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use matrix_sdk::ruma::OwnedRoomId;
+
+    use super::*;
+    use crate::delete::journal::Step;
+
+    fn id(s: &str) -> OwnedRoomId {
+        OwnedRoomId::try_from(s).unwrap()
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            inactive_days: 365,
+            delete_abandoned: true,
+            include_spaces: false,
+            include_public: false,
+            protected_rooms: HashSet::from([id("!kept")]),
+            admin_room: Some(id("!admin")),
+        }
+    }
+
+    fn entry(room: &str, local: u64) -> Entry {
+        Entry {
+            room_id: id(room),
+            name: String::new(),
+            last_activity: Some(1000),
+            joined_local_members: local,
+            step: Step::Pending,
+        }
+    }
+
+    fn listed(room: &str, local: u64) -> ListedRoom {
+        ListedRoom {
+            room_id: id(room),
+            name: None,
+            canonical_alias: None,
+            room_type: None,
+            creator: None,
+            joined_members: local,
+            joined_local_members: local,
+            public: false,
+            encryption: None,
+        }
+    }
+
+    #[test]
+    fn deletes_only_what_is_unchanged() {
+        let p = policy();
+        assert_eq!(
+            recheck(&entry("!r", 2), Some(&listed("!r", 2)), Some(1000), &p),
+            Ok(())
+        );
+        assert_eq!(
+            recheck(&entry("!r", 0), Some(&listed("!r", 0)), Some(900), &p),
+            Ok(())
+        );
+        // The CSV's whole seconds: 1.999 s is the same second as 1.000 s.
+        assert_eq!(
+            recheck(&entry("!r", 2), Some(&listed("!r", 2)), Some(1999), &p),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn every_reason_to_keep() {
+        let p = policy();
+        let skip = |e: &Entry, l: Option<&ListedRoom>, a| recheck(e, l, a, &p).unwrap_err();
+        assert!(skip(&entry("!r", 1), None, None).starts_with("already gone"));
+        assert!(
+            skip(&entry("!r", 1), Some(&listed("!r", 1)), Some(2000)).starts_with("new activity")
+        );
+        assert!(skip(&entry("!r", 0), Some(&listed("!r", 1)), Some(1000)).contains("joined since"));
+        assert!(
+            skip(&entry("!r", 1), Some(&listed("!r", 1)), None).contains("can no longer be read")
+        );
+        assert_eq!(
+            skip(&entry("!admin", 1), Some(&listed("!admin", 1)), Some(1)),
+            "protected: admin room"
+        );
+        assert!(
+            skip(&entry("!kept", 1), Some(&listed("!kept", 1)), Some(1)).starts_with("protected")
+        );
+        let mut space = listed("!s", 1);
+        space.room_type = Some("m.space".into());
+        assert_eq!(
+            skip(&entry("!s", 1), Some(&space), Some(1)),
+            "protected: space"
+        );
+        let mut public = listed("!p", 1);
+        public.public = true;
+        assert!(skip(&entry("!p", 1), Some(&public), Some(1)).starts_with("protected"));
+        let mut unknown = entry("!r", 1);
+        unknown.last_activity = None;
+        assert!(skip(&unknown, Some(&listed("!r", 1)), Some(1)).contains("no last activity"));
+    }
+}
