@@ -16,7 +16,7 @@ use tracing::{info, warn};
 
 use super::chat::{self, Text};
 use super::commands::{BotCommand, Parsed, parse_line};
-use super::{Bot, scan_job};
+use super::{Bot, confirm, scan_job};
 
 /// How long a refused user waits before being told again.
 const REFUSAL_QUIET: Duration = Duration::from_secs(3600);
@@ -56,14 +56,38 @@ pub async fn on_message(ev: OriginalSyncRoomMessageEvent, room: Room, Ctx(bot): 
 async fn dispatch(bot: &Bot, room: &Room, parsed: Parsed) {
     let reply = match parsed {
         Parsed::Help(text) | Parsed::Error(text) => Some(Text::code(&text)),
-        Parsed::Command(BotCommand::Scan(args)) => scan_job::start(bot, room, args),
+        Parsed::Command(BotCommand::Scan(args)) => {
+            let busy = scan_job::start(bot, room, args);
+            if busy.is_none() {
+                // A new scan replaces the standing offer.
+                confirm::withdraw(bot);
+            }
+            busy
+        }
         Parsed::Command(BotCommand::Status) => Some(scan_job::status(bot)),
-        Parsed::Command(BotCommand::Cancel) => Some(scan_job::cancel(bot)),
+        Parsed::Command(BotCommand::Cancel) => Some(cancel(bot)),
     };
     if let Some(reply) = reply
         && let Err(e) = chat::send(room, &reply).await
     {
         warn!(error = %e, "could not reply");
+    }
+}
+
+/// Stops the running job, or withdraws the standing offer.
+fn cancel(bot: &Bot) -> Text {
+    if let Some(job) = &bot.state().job {
+        job.cancel();
+        return Text::plain(if job.is_deletion() {
+            "Cancelling: no new deletion starts; those in flight finish, then the report follows."
+        } else {
+            "Cancelling the scan…"
+        });
+    }
+    if confirm::withdraw(bot) {
+        Text::plain("Offer withdrawn: nothing will be deleted.")
+    } else {
+        Text::plain("Nothing to cancel: no scan or deletion is running, and no offer stands.")
     }
 }
 

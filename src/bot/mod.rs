@@ -3,7 +3,10 @@
 
 mod chat;
 mod commands;
+mod confirm;
+mod delete_job;
 mod handlers;
+mod job;
 mod login;
 mod scan_job;
 
@@ -14,7 +17,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use matrix_sdk::config::SyncSettings;
-use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use tracing::info;
 
 use crate::admin::AdminClient;
@@ -42,8 +45,13 @@ struct Inner {
 /// What changes while the bot runs.
 #[derive(Default)]
 struct State {
-    job: Option<scan_job::Job>,
+    job: Option<job::Job>,
     last_scan: Option<scan_job::LastScan>,
+    /// The standing offer to delete, from the newest scan.
+    offer: Option<confirm::Offer>,
+    /// Offers that were used, withdrawn or replaced: reactions to them are
+    /// answered, and change nothing.
+    old_offers: HashSet<OwnedEventId>,
     /// When each non-admin was last told no, so spam gets one answer.
     refused: HashMap<OwnedUserId, Instant>,
     next_job_id: u64,
@@ -118,6 +126,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     client.add_event_handler_context(bot.clone());
     client.add_event_handler(handlers::on_message);
     client.add_event_handler(handlers::on_invite);
+    client.add_event_handler(confirm::on_reaction);
+    delete_job::resume(&bot, &client).await;
     info!(admin_room = %bot.inner.admin_room, "listening for commands");
 
     let settings = SyncSettings::default().token(first.next_batch);

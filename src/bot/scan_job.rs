@@ -1,41 +1,22 @@
 //! A scan started from chat: one message edited with progress, then the
-//! summary and results.csv as an attachment. One at a time; `status` and
-//! `cancel` answer while it runs.
+//! summary, results.csv as an attachment, and the offer to delete.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use matrix_sdk::room::Room;
-use matrix_sdk::ruma::OwnedEventId;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::Bot;
 use super::chat::{self, Text, escape_html, shorten};
 use super::commands::ScanArgs;
+use super::confirm;
+use super::job::{self, Work, ago, best_effort_edit, post, scan_progress, with_progress};
 use crate::policy::ReasonKind;
 use crate::report::{Summary, write_csv, write_csv_atomic};
 use crate::scan::{Progress, ScanOutcome, scan};
 use crate::session::resolve_policy;
-
-/// The scan in progress.
-pub struct Job {
-    id: u64,
-    started: Instant,
-    progress: Arc<Mutex<Option<Progress>>>,
-    cancel: watch::Sender<bool>,
-}
-
-impl Job {
-    fn cancel(&self) {
-        self.cancel.send_replace(true);
-    }
-
-    fn progress(&self) -> Option<Progress> {
-        *self.progress.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 /// What `status` reports after a scan.
 pub struct LastScan {
@@ -43,75 +24,37 @@ pub struct LastScan {
     finished: Instant,
 }
 
-/// Starts a scan unless one is running; the reply, if any, is for now.
+/// Starts a scan unless a job is running; the reply, if any, is for now.
 pub fn start(bot: &Bot, room: &Room, args: ScanArgs) -> Option<Text> {
-    let mut state = bot.state();
-    if let Some(job) = &state.job {
-        return Some(Text::plain(&format!(
-            "A scan is already running ({}). Send `{prefix} status` to follow it or `{prefix} cancel` to stop it.",
-            describe(job.progress(), job.started.elapsed()),
-            prefix = bot.inner.config.bot.command_prefix,
-        )));
-    }
-    state.next_job_id += 1;
-    let (cancel, cancelled) = watch::channel(false);
-    let job = Job {
-        id: state.next_job_id,
-        started: Instant::now(),
-        progress: Arc::default(),
-        cancel,
-    };
-    let (id, progress) = (job.id, job.progress.clone());
-    state.job = Some(job);
-    let (bot, room) = (bot.clone(), room.clone());
-    tokio::spawn(async move {
-        run(&bot, &room, args, progress, cancelled).await;
-        let mut state = bot.state();
-        if state.job.as_ref().is_some_and(|j| j.id == id) {
-            state.job = None;
-        }
-    });
-    None
+    let progress: Arc<Mutex<Option<Progress>>> = Arc::default();
+    let (bot2, room) = (bot.clone(), room.clone());
+    let shared = progress.clone();
+    job::start(bot, Work::Scan(progress), move |cancelled| async move {
+        run(&bot2, &room, args, shared, cancelled).await;
+    })
+    .err()
 }
 
 pub fn status(bot: &Bot) -> Text {
     let state = bot.state();
     let mut text = match &state.job {
-        Some(job) => Text::plain(&format!(
-            "Scanning: {}.",
-            describe(job.progress(), job.started.elapsed())
-        )),
-        None => Text::plain("Idle: no scan is running."),
+        Some(job) => Text::plain(&format!("Busy {}.", job.describe())),
+        None => Text::plain("Idle: no scan or deletion is running."),
     };
-    match &state.last_scan {
-        Some(last) => text.line(
-            &format!(
-                "Last scan, {} ago: {}",
-                ago(last.finished.elapsed()),
-                last.summary
-            ),
-            &escape_html(&format!(
-                "Last scan, {} ago: {}",
-                ago(last.finished.elapsed()),
-                last.summary
-            )),
-        ),
-        None => text.line(
-            "No scan has finished since the bot started.",
-            "No scan has finished since the bot started.",
-        ),
+    if let Some(offer) = &state.offer {
+        let line = confirm::describe_offer(offer);
+        text.line(&line, &escape_html(&line));
     }
+    let last = match &state.last_scan {
+        Some(last) => format!(
+            "Last scan, {} ago: {}",
+            ago(last.finished.elapsed()),
+            last.summary
+        ),
+        None => "No scan has finished since the bot started.".to_owned(),
+    };
+    text.line(&last, &escape_html(&last));
     text
-}
-
-pub fn cancel(bot: &Bot) -> Text {
-    match &bot.state().job {
-        Some(job) => {
-            job.cancel();
-            Text::plain("Cancelling the scan…")
-        }
-        None => Text::plain("Nothing to cancel: no scan is running."),
-    }
 }
 
 enum End {
@@ -137,15 +80,29 @@ async fn run(
         }
     };
     let config = &bot.inner.config;
+    let now = || *progress.lock().unwrap_or_else(|e| e.into_inner());
+    let describe = || {
+        format!(
+            "Scanning: {}, {} elapsed…",
+            scan_progress(now()),
+            ago(started.elapsed())
+        )
+    };
+    let scanning = with_progress(
+        room,
+        message.as_ref(),
+        config.bot.progress_interval,
+        describe,
+        scan_rooms(bot, &args, &progress),
+    );
     let end = tokio::select! {
-        end = scan_with_progress(bot, room, &args, message.as_ref(), &progress) => end,
+        end = scanning => end,
         _ = cancelled.wait_for(|c| *c) => End::Cancelled,
     };
     let elapsed = started.elapsed();
     let (status_line, reply) = match end {
         End::Done(outcome) => {
             let summary = Summary::new(&outcome.rows, outcome.elapsed);
-            let reply = summary_text(&summary, &outcome, &config.bot.command_prefix);
             bot.state().last_scan = Some(LastScan {
                 summary: summary.clone(),
                 finished: Instant::now(),
@@ -158,13 +115,18 @@ async fn run(
             if let Some(id) = &message {
                 best_effort_edit(room, id, &Text::plain(&line)).await;
             }
-            post(room, &reply).await;
+            post(
+                room,
+                &summary_text(&summary, &outcome, &config.bot.command_prefix),
+            )
+            .await;
             upload(bot, room, &outcome).await;
             info!(
                 rooms = summary.scanned,
                 candidates = summary.candidates(),
                 "scan posted"
             );
+            confirm::offer(bot, room, &outcome, &summary).await;
             return;
         }
         End::Failed(error) => (
@@ -174,7 +136,7 @@ async fn run(
             )),
         ),
         End::Cancelled => {
-            let done = describe(*progress.lock().unwrap_or_else(|e| e.into_inner()), elapsed);
+            let done = format!("{}, {} elapsed", scan_progress(now()), ago(elapsed));
             (
                 format!("Scan cancelled ({done})."),
                 Text::plain(&format!(
@@ -189,13 +151,7 @@ async fn run(
     post(room, &reply).await;
 }
 
-async fn scan_with_progress(
-    bot: &Bot,
-    room: &Room,
-    args: &ScanArgs,
-    message: Option<&OwnedEventId>,
-    progress: &Arc<Mutex<Option<Progress>>>,
-) -> End {
+async fn scan_rooms(bot: &Bot, args: &ScanArgs, progress: &Mutex<Option<Progress>>) -> End {
     let config = &bot.inner.config;
     let mut policy = match resolve_policy(&bot.inner.admin, config).await {
         Ok(p) => p,
@@ -204,60 +160,10 @@ async fn scan_with_progress(
     policy.inactive_days = args.inactive_days.unwrap_or(policy.inactive_days);
     policy.include_spaces |= args.include_spaces;
     policy.include_public |= args.include_public;
-
-    let started = Instant::now();
     let record = |p: Progress| *progress.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
-    let scanning = scan(&bot.inner.admin, &policy, &config.scan, &record);
-    tokio::pin!(scanning);
-    let mut ticker = tokio::time::interval(config.bot.progress_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    ticker.tick().await;
-    let mut editing: Option<JoinHandle<()>> = None;
-    let mut shown = None;
-    loop {
-        tokio::select! {
-            result = &mut scanning => {
-                if let Some(edit) = editing { edit.abort(); }
-                return match result {
-                    Ok(outcome) => End::Done(outcome),
-                    Err(e) => End::Failed(e.to_string()),
-                };
-            }
-            _ = ticker.tick() => {
-                let now = *progress.lock().unwrap_or_else(|e| e.into_inner());
-                let busy = editing.as_ref().is_some_and(|h| !h.is_finished());
-                if let (Some(id), false, true) = (message, busy, now != shown) {
-                    shown = now;
-                    let text = Text::plain(&format!("Scanning: {}…", describe(now, started.elapsed())));
-                    let (room, id) = (room.clone(), id.clone());
-                    editing = Some(tokio::spawn(async move {
-                        best_effort_edit(&room, &id, &text).await;
-                    }));
-                }
-            }
-        }
-    }
-}
-
-/// A progress edit: skipped when refused, never fatal.
-async fn best_effort_edit(room: &Room, id: &OwnedEventId, text: &Text) {
-    if let Err(e) = chat::edit(room, id, text).await {
-        info!(error = %e, "progress edit skipped");
-    }
-}
-
-/// A message that must arrive: retried for a while after failures.
-async fn post(room: &Room, text: &Text) {
-    let mut delay = Duration::from_secs(2);
-    for attempt in 1..=5 {
-        match chat::send(room, text).await {
-            Ok(_) => return,
-            Err(e) => {
-                warn!(attempt, error = %e, "could not post a message; retrying");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-        }
+    match scan(&bot.inner.admin, &policy, &config.scan, &record).await {
+        Ok(outcome) => End::Done(outcome),
+        Err(e) => End::Failed(e.to_string()),
     }
 }
 
@@ -339,25 +245,4 @@ fn summary_text(summary: &Summary, outcome: &ScanOutcome, prefix: &str) -> Text 
     );
     text.line(&tail, &escape_html(&tail));
     text
-}
-
-/// "checked 120 of 400 rooms, 12 s" and the like.
-fn describe(progress: Option<Progress>, elapsed: Duration) -> String {
-    let done = match progress {
-        None => "starting".to_owned(),
-        Some(Progress::Listing { listed }) => format!("listed {listed} rooms"),
-        Some(Progress::Checking { checked, total }) => {
-            format!("checked {checked} of {total} rooms")
-        }
-    };
-    format!("{done}, {} elapsed", ago(elapsed))
-}
-
-fn ago(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=119 => format!("{:.1} s", d.as_secs_f64()),
-        120..=7199 => format!("{} min", s / 60),
-        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
-    }
 }
