@@ -38,12 +38,12 @@ impl Job {
         matches!(self.work, Work::Delete(_))
     }
 
-    /// "scanning: checked 120 of 400 rooms, 12 s elapsed" and the like.
+    /// "scanning (checked 120 of 400 rooms, 12 s elapsed)" and the like.
     pub fn describe(&self) -> String {
         let elapsed = ago(self.started.elapsed());
         match &self.work {
-            Work::Scan(p) => format!("scanning: {}, {elapsed} elapsed", scan_progress(lock(p))),
-            Work::Delete(j) => format!("deleting: {}, {elapsed} elapsed", j.counts()),
+            Work::Scan(p) => format!("scanning ({}, {elapsed} elapsed)", scan_progress(lock(p))),
+            Work::Delete(j) => format!("deleting ({}, {elapsed} elapsed)", j.counts()),
         }
     }
 }

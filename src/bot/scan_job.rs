@@ -38,7 +38,7 @@ pub fn start(bot: &Bot, room: &Room, args: ScanArgs) -> Option<Text> {
 pub fn status(bot: &Bot) -> Text {
     let state = bot.state();
     let mut text = match &state.job {
-        Some(job) => Text::plain(&format!("Busy {}.", job.describe())),
+        Some(job) => Text::plain(&format!("Busy: {}.", job.describe())),
         None => Text::plain("Idle: no scan or deletion is running."),
     };
     if let Some(offer) = &state.offer {

@@ -398,14 +398,14 @@ async fn status_and_cancel_answer_while_a_scan_runs() {
     let busy = s
         .human
         .wait_for(&s.bot_user, "busy", |m| {
-            m.body.starts_with("A scan is already running")
+            m.body.starts_with("Busy: scanning") && m.body.contains("Send")
         })
         .await;
     assert!(busy.body.contains("status"), "{}", busy.body);
     let status = s
         .human
         .wait_for(&s.bot_user, "status", |m| {
-            m.replaces.is_none() && m.body.starts_with("Scanning:")
+            m.replaces.is_none() && m.body.starts_with("Busy: scanning") && !m.body.contains("Send")
         })
         .await;
     assert!(status.body.contains("rooms"), "{}", status.body);

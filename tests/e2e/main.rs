@@ -15,5 +15,6 @@ mod synapse;
 
 mod bot;
 mod cli;
+mod delete_bot;
 mod delete_cli;
 mod scenario;

@@ -144,6 +144,14 @@ impl Human {
         sent.unwrap().response.event_id
     }
 
+    /// Reacts to a message with `key`.
+    pub async fn react(&self, room_id: &OwnedRoomId, event_id: &OwnedEventId, key: &str) {
+        use matrix_sdk::ruma::events::reaction::ReactionEventContent;
+        use matrix_sdk::ruma::events::relation::Annotation;
+        let content = ReactionEventContent::new(Annotation::new(event_id.clone(), key.to_owned()));
+        self.room(room_id).send(content).await.unwrap();
+    }
+
     /// Edits an earlier message of ours to `text`.
     pub async fn edit(&self, room_id: &OwnedRoomId, event_id: &OwnedEventId, text: &str) {
         use matrix_sdk::ruma::events::room::message::ReplacementMetadata;
@@ -233,6 +241,12 @@ impl BotProcess {
             "the bot exited ({status:?}); log:\n{}",
             self.log_text()
         );
+    }
+
+    /// SIGKILL: a crash, with no chance to clean up.
+    pub async fn kill(self) {
+        let mut child = self.child.into_inner().unwrap();
+        child.kill().await.unwrap();
     }
 
     /// SIGTERM, as systemd stops it; waits for a clean exit.

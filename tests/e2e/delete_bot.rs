@@ -1,0 +1,349 @@
+//! Deleting from chat, each test on a Synapse of its own (the offer covers
+//! every candidate on the server): what counts as a confirmation, what the
+//! deletion re-checks, and a crash in the middle.
+
+use std::path::Path;
+use std::time::Duration;
+
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
+use serde_json::json;
+
+use crate::common::Csv;
+use crate::delete_cli::{deletions_of, exists};
+use crate::matrix::{BotProcess, Human, Seen, create_user, poll, wait_joined};
+use crate::synapse::{Homeserver, Synapse};
+
+const DAY: i64 = 24 * 60 * 60 * 1000;
+
+fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(d.as_millis()).unwrap()
+}
+
+struct World {
+    hs: Homeserver,
+    dir: tempfile::TempDir,
+    bot_user: OwnedUserId,
+    human: Human,
+    room: OwnedRoomId,
+    config: std::path::PathBuf,
+    alice: String,
+}
+
+/// A fresh Synapse with a bot, a human admin and their admin room.
+async fn world(extra_admins: &[&OwnedUserId], delete: &str) -> World {
+    let synapse: &'static Synapse = Box::leak(Box::new(Synapse::start()));
+    let hs = Homeserver::on(synapse);
+    let (bot_user, bot_password) = create_user(&hs, "bot", true).await;
+    let (human_user, human_password) = create_user(&hs, "human", false).await;
+    let human = Human::login(&hs, &human_user, &human_password).await;
+    let room = human.create_admin_room(&hs, &[&bot_user], false).await;
+    hs.register("alice").await;
+    let alice = hs.user_id("alice");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oldrooms.toml");
+    let mut admins = vec![format!("\"{human_user}\"")];
+    admins.extend(extra_admins.iter().map(|a| format!("\"{a}\"")));
+    let text = format!(
+        "[homeserver]\nurl = \"{url}\"\n[auth]\nuser_id = \"{bot_user}\"\npassword = \"{bot_password}\"\n\
+         [bot]\nadmin_room = \"{room}\"\nadmins = [{admins}]\ndata_dir = \"{data}\"\nprogress_interval_secs = 1\n\
+         [policy]\nprotected_rooms = [\"#keep:{sn}\"]\n[delete]\npoll_interval_ms = 200\n{delete}\n",
+        url = hs.s.url,
+        admins = admins.join(", "),
+        data = dir.path().join("data").display(),
+        sn = hs.s.server_name,
+    );
+    std::fs::write(&config, text).unwrap();
+    World {
+        hs,
+        dir,
+        bot_user,
+        human,
+        room,
+        config,
+        alice,
+    }
+}
+
+impl World {
+    fn start_bot(&self) -> BotProcess {
+        BotProcess::start(&self.config, &self.dir.path().join("bot.log"))
+    }
+
+    async fn old_room(&self, name: &str, alias: Option<&str>) -> String {
+        let mut body = json!({"name": name, "preset": "private_chat"});
+        if let Some(alias) = alias {
+            body["room_alias_name"] = json!(alias);
+        }
+        let room = self.hs.create_room(&self.alice, body).await;
+        self.hs
+            .message(&room, &self.alice, "long ago", Some(now_ms() - 400 * DAY))
+            .await;
+        room
+    }
+
+    fn from_bot(&self) -> Vec<Seen> {
+        self.human.seen_from(&self.bot_user)
+    }
+
+    /// Sends a scan and returns the offer it ends with.
+    async fn scan_and_offer(&self) -> Seen {
+        let before = self.from_bot().len();
+        self.human.say(&self.room, "!oldrooms scan").await;
+        let found = poll(Duration::from_secs(60), || {
+            self.from_bot()[before..]
+                .iter()
+                .find(|m| m.body.starts_with("Delete these"))
+                .cloned()
+        })
+        .await;
+        found.unwrap_or_else(|| panic!("no offer; seen: {:#?}", self.from_bot()))
+    }
+
+    /// Proof that the bot has handled what came before: a status answer.
+    async fn status(&self) -> Seen {
+        let before = self.from_bot().len();
+        self.human.say(&self.room, "!oldrooms status").await;
+        let found = poll(Duration::from_secs(30), || {
+            self.from_bot()[before..]
+                .iter()
+                .find(|m| m.body.starts_with("Idle") || m.body.starts_with("Busy"))
+                .cloned()
+        })
+        .await;
+        found.unwrap()
+    }
+}
+
+async fn download(human: &Human, m: &Seen, path: &Path) -> Csv {
+    let bytes = human
+        .client
+        .media()
+        .get_file(m.file.as_ref().unwrap(), false)
+        .await
+        .unwrap()
+        .unwrap();
+    std::fs::write(path, bytes).unwrap();
+    Csv::read(path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_admins_confirmation_on_the_newest_offer_deletes() {
+    let w0 = world(&[], "confirm_timeout_secs = 8").await;
+    let (admin2, admin2_password) = create_user(&w0.hs, "admin2", false).await;
+    // Rebuild the config with a second admin now that the user exists.
+    let text = std::fs::read_to_string(&w0.config).unwrap();
+    let text = text.replace("admins = [", &format!("admins = [\"{admin2}\", "));
+    std::fs::write(&w0.config, text).unwrap();
+    let w = w0;
+    let (member, member_password) = create_user(&w.hs, "member", false).await;
+    for user in [&member, &admin2] {
+        w.human.room(&w.room).invite_user_by_id(user).await.unwrap();
+    }
+    let member = Human::login(&w.hs, &member, &member_password).await;
+    let admin2 = Human::login(&w.hs, &admin2, &admin2_password).await;
+    for h in [&member, &admin2] {
+        let r = poll(Duration::from_secs(30), || h.client.get_room(&w.room))
+            .await
+            .unwrap();
+        r.join().await.unwrap();
+    }
+
+    let old1 = w.old_room("old one", None).await;
+    let old2 = w.old_room("old two", None).await;
+    let touched = w.old_room("old, then touched", None).await;
+    let kept = w.old_room("protected", Some("keep")).await;
+    let active = w.hs.create_room(&w.alice, json!({"name": "active"})).await;
+    w.hs.message(&active, &w.alice, "now", None).await;
+
+    let bot = w.start_bot();
+    wait_joined(&w.hs, &w.room, &w.bot_user, &bot).await;
+
+    // Offer A: nothing but an admin's confirm on the newest offer counts.
+    let offer_a = w.scan_and_offer().await;
+    assert!(
+        offer_a
+            .body
+            .starts_with("Delete these 3 rooms (3 inactive, 0 abandoned)"),
+        "{}",
+        offer_a.body
+    );
+    member.react(&w.room, &offer_a.event_id, "✅").await;
+    w.human.react(&w.room, &offer_a.event_id, "👍").await;
+    let summary = w
+        .from_bot()
+        .into_iter()
+        .find(|m| m.body.starts_with("Scan finished:") && m.replaces.is_none())
+        .unwrap();
+    w.human.react(&w.room, &summary.event_id, "✅").await;
+    let status = w.status().await;
+    assert!(
+        status.body.contains("An offer to delete 3 rooms stands"),
+        "{}",
+        status.body
+    );
+    // Offer B replaces A: confirming A now does nothing.
+    let offer_b = w.scan_and_offer().await;
+    w.human
+        .react(&w.room, &offer_a.event_id, "✅\u{FE0F}")
+        .await;
+    w.human
+        .wait_for(&w.bot_user, "no longer valid", |m| {
+            m.body.contains("no longer valid")
+        })
+        .await;
+    // Offer B expires (8 s in this config): a late confirm does nothing.
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    w.human.react(&w.room, &offer_b.event_id, "✅").await;
+    w.human
+        .wait_for(&w.bot_user, "expired", |m| m.body.contains("expired"))
+        .await;
+    for room in [&old1, &old2, &touched, &kept, &active] {
+        assert!(
+            exists(&w.hs, room).await,
+            "deleted without a valid confirmation"
+        );
+    }
+
+    // Offer C: a new message in one candidate after the scan; then two
+    // admins confirm at once.
+    let offer_c = w.scan_and_offer().await;
+    w.hs.message(&touched, &w.alice, "I'm back", None).await;
+    w.human.react(&w.room, &offer_c.event_id, "✅").await;
+    admin2.react(&w.room, &offer_c.event_id, "✅").await;
+    w.human
+        .wait_for(&w.bot_user, "confirmed", |m| {
+            m.body.starts_with("Confirmed by")
+        })
+        .await;
+    let finished = w
+        .human
+        .wait_for(&w.bot_user, "the deletion summary", |m| {
+            m.body.starts_with("Deletion finished:") && m.replaces.is_none()
+        })
+        .await;
+    assert!(
+        finished
+            .body
+            .starts_with("Deletion finished: 2 deleted, 1 skipped, 0 failed, of 3."),
+        "{}",
+        finished.body
+    );
+    let report_msg = w
+        .human
+        .wait_for(&w.bot_user, "deletion-report.csv", |m| {
+            m.file.is_some() && m.body == "deletion-report.csv"
+        })
+        .await;
+    let report = download(&w.human, &report_msg, &w.dir.path().join("report.csv")).await;
+    assert_eq!(report.header, ["room_id", "name", "outcome", "detail"]);
+    assert_eq!(report.rows.len(), 3);
+    assert_eq!(report.row(&old1)["outcome"], "deleted");
+    assert_eq!(report.row(&old2)["outcome"], "deleted");
+    assert_eq!(report.row(&touched)["outcome"], "skipped");
+    assert!(report.row(&touched)["detail"].starts_with("new activity since the scan"));
+    let confirmations = w
+        .from_bot()
+        .iter()
+        .filter(|m| m.body.starts_with("Confirmed by"))
+        .count();
+    assert_eq!(confirmations, 1, "a second confirmation started something");
+
+    for (room, present) in [
+        (&old1, false),
+        (&old2, false),
+        (&touched, true),
+        (&kept, true),
+        (&active, true),
+    ] {
+        assert_eq!(exists(&w.hs, room).await, present, "{room}");
+    }
+    assert!(
+        exists(&w.hs, w.room.as_str()).await,
+        "the admin room is never deleted"
+    );
+    assert_eq!(deletions_of(&w.hs, &old1).await, 1);
+    assert_eq!(deletions_of(&w.hs, &old2).await, 1);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_bot_finishes_the_deletion_after_a_restart() {
+    let w = world(&[], "concurrency = 2").await;
+    let kept = w.old_room("protected", Some("keep")).await;
+    let mut rooms = Vec::new();
+    let bodies: Vec<String> = (0..30).map(|i| format!("doomed {i}")).collect();
+    for chunk in bodies.chunks(6) {
+        let made = futures_util::future::join_all(chunk.iter().map(|n| w.old_room(n, None))).await;
+        rooms.extend(made);
+    }
+    let bot = w.start_bot();
+    wait_joined(&w.hs, &w.room, &w.bot_user, &bot).await;
+    let offer = w.scan_and_offer().await;
+    w.human.react(&w.room, &offer.event_id, "✅").await;
+
+    // Kill it once a few rooms are done and most are not.
+    let journal_path = w.dir.path().join("data").join("deletion-journal.json");
+    let started = poll(Duration::from_secs(60), || {
+        let text = std::fs::read_to_string(&journal_path).ok()?;
+        let done = text.matches("\"done\"").count();
+        (done >= 3).then_some(done)
+    })
+    .await;
+    assert!(
+        started.is_some(),
+        "the deletion never got going; log:\n{}",
+        bot.log_text()
+    );
+    bot.kill().await;
+    let text = std::fs::read_to_string(&journal_path).unwrap();
+    let done_at_kill = text.matches("\"done\"").count();
+    assert!(
+        done_at_kill < 30,
+        "the deletion finished before the kill; make it longer"
+    );
+
+    let bot = w.start_bot();
+    w.human
+        .wait_for(&w.bot_user, "resuming", |m| {
+            m.body.starts_with("Resuming the deletion")
+        })
+        .await;
+    let finished = w
+        .human
+        .wait_for(&w.bot_user, "the deletion summary", |m| {
+            m.body.starts_with("Deletion finished:") && m.replaces.is_none()
+        })
+        .await;
+    assert!(
+        finished
+            .body
+            .starts_with("Deletion finished: 30 deleted, 0 skipped, 0 failed, of 30."),
+        "{}\nlog:\n{}",
+        finished.body,
+        bot.log_text()
+    );
+    let report_msg = w
+        .human
+        .wait_for(&w.bot_user, "deletion-report.csv", |m| {
+            m.file.is_some() && m.body == "deletion-report.csv"
+        })
+        .await;
+    let report = download(&w.human, &report_msg, &w.dir.path().join("report.csv")).await;
+    assert_eq!(report.rows.len(), 30);
+    for room in &rooms {
+        assert_eq!(report.row(room)["outcome"], "deleted");
+        assert!(!exists(&w.hs, room).await, "{room} is still there");
+        assert_eq!(
+            deletions_of(&w.hs, room).await,
+            1,
+            "{room} was deleted more than once"
+        );
+    }
+    assert!(exists(&w.hs, w.room.as_str()).await);
+    assert!(exists(&w.hs, &kept).await);
+    assert!(!journal_path.exists(), "the finished journal is archived");
+    bot.stop().await;
+}
