@@ -84,30 +84,30 @@ impl World {
         room
     }
 
-    fn from_bot(&self) -> Vec<Seen> {
+    fn bot_messages(&self) -> Vec<Seen> {
         self.human.seen_from(&self.bot_user)
     }
 
     /// Sends a scan and returns the offer it ends with.
     async fn scan_and_offer(&self) -> Seen {
-        let before = self.from_bot().len();
+        let before = self.bot_messages().len();
         self.human.say(&self.room, "!oldrooms scan").await;
         let found = poll(Duration::from_secs(60), || {
-            self.from_bot()[before..]
+            self.bot_messages()[before..]
                 .iter()
                 .find(|m| m.body.starts_with("Delete these"))
                 .cloned()
         })
         .await;
-        found.unwrap_or_else(|| panic!("no offer; seen: {:#?}", self.from_bot()))
+        found.unwrap_or_else(|| panic!("no offer; seen: {:#?}", self.bot_messages()))
     }
 
     /// Proof that the bot has handled what came before: a status answer.
     async fn status(&self) -> Seen {
-        let before = self.from_bot().len();
+        let before = self.bot_messages().len();
         self.human.say(&self.room, "!oldrooms status").await;
         let found = poll(Duration::from_secs(30), || {
-            self.from_bot()[before..]
+            self.bot_messages()[before..]
                 .iter()
                 .find(|m| m.body.starts_with("Idle") || m.body.starts_with("Busy"))
                 .cloned()
@@ -173,7 +173,7 @@ async fn only_an_admins_confirmation_on_the_newest_offer_deletes() {
     member.react(&w.room, &offer_a.event_id, "✅").await;
     w.human.react(&w.room, &offer_a.event_id, "👍").await;
     let summary = w
-        .from_bot()
+        .bot_messages()
         .into_iter()
         .find(|m| m.body.starts_with("Scan finished:") && m.replaces.is_none())
         .unwrap();
@@ -245,7 +245,7 @@ async fn only_an_admins_confirmation_on_the_newest_offer_deletes() {
     assert_eq!(report.row(&touched)["outcome"], "skipped");
     assert!(report.row(&touched)["detail"].starts_with("new activity since the scan"));
     let confirmations = w
-        .from_bot()
+        .bot_messages()
         .iter()
         .filter(|m| m.body.starts_with("Confirmed by"))
         .count();
