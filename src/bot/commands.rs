@@ -19,11 +19,11 @@ struct ChatLine {
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum BotCommand {
-    /// Scan every room and upload results.csv (deletes nothing)
+    /// Scan every room, upload results.csv, offer to delete the candidates
     Scan(ScanArgs),
     /// What the bot is doing now, and a summary of the last scan
     Status,
-    /// Stop the running scan
+    /// Stop the running scan or deletion, or withdraw the offer to delete
     Cancel,
 }
 
