@@ -347,3 +347,104 @@ async fn a_killed_bot_finishes_the_deletion_after_a_restart() {
     assert!(!journal_path.exists(), "the finished journal is archived");
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_during_a_deletion_leaves_the_rest_and_reports_it() {
+    let w = world(&[], "concurrency = 1").await;
+    w.old_room("protected", Some("keep")).await;
+    let names: Vec<String> = (0..20).map(|i| format!("maybe {i}")).collect();
+    let mut rooms = Vec::new();
+    for chunk in names.chunks(5) {
+        rooms.extend(
+            futures_util::future::join_all(chunk.iter().map(|n| w.old_room(n, None))).await,
+        );
+    }
+    let bot = w.start_bot();
+    wait_joined(&w.hs, &w.room, &w.bot_user, &bot).await;
+    let offer = w.scan_and_offer().await;
+    w.human.react(&w.room, &offer.event_id, "✅").await;
+    w.human
+        .wait_for(&w.bot_user, "confirmed", |m| {
+            m.body.starts_with("Confirmed by")
+        })
+        .await;
+    w.human.say(&w.room, "!oldrooms cancel").await;
+    w.human
+        .wait_for(&w.bot_user, "cancelling", |m| {
+            m.body.starts_with("Cancelling: no new deletion")
+        })
+        .await;
+    let finished = w
+        .human
+        .wait_for(&w.bot_user, "the deletion summary", |m| {
+            m.body.starts_with("Deletion finished:") && m.replaces.is_none()
+        })
+        .await;
+    assert!(
+        finished
+            .body
+            .contains("Cancelled: rooms not yet started were left"),
+        "{}",
+        finished.body
+    );
+    let report_msg = w
+        .human
+        .wait_for(&w.bot_user, "deletion-report.csv", |m| {
+            m.body == "deletion-report.csv"
+        })
+        .await;
+    let report = download(&w.human, &report_msg, &w.dir.path().join("report.csv")).await;
+    assert_eq!(report.rows.len(), 20);
+    let mut left = 0;
+    for room in &rooms {
+        let row = report.row(room);
+        match row["outcome"].as_str() {
+            "deleted" => assert!(!exists(&w.hs, room).await),
+            "skipped" => {
+                assert!(
+                    row["detail"].starts_with("cancelled before deletion"),
+                    "{row:?}"
+                );
+                assert!(
+                    exists(&w.hs, room).await,
+                    "a room reported as left was deleted"
+                );
+                left += 1;
+            }
+            other => panic!("{other}: {row:?}"),
+        }
+    }
+    assert!(left > 0, "the cancel came too late to leave any room");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_journal_is_reported_and_nothing_is_deleted() {
+    let w = world(&[], "").await;
+    w.old_room("protected", Some("keep")).await;
+    let old = w.old_room("old", None).await;
+    let data = w.dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let journal = format!("{{\"version\": 1, \"rooms\": [{{\"room_id\": \"{old}\", \"step\": ");
+    std::fs::write(data.join("deletion-journal.json"), journal).unwrap();
+    let bot = w.start_bot();
+    let said = w
+        .human
+        .wait_for(&w.bot_user, "the journal error", |m| {
+            m.body.contains("cannot be read")
+        })
+        .await;
+    assert!(
+        said.body.contains("Nothing will be deleted from it"),
+        "{}",
+        said.body
+    );
+    w.status().await;
+    assert!(exists(&w.hs, &old).await);
+    assert!(
+        !w.bot_messages()
+            .iter()
+            .any(|m| m.body.starts_with("Deleting"))
+    );
+    bot.stop().await;
+}
