@@ -9,7 +9,7 @@ use crate::common::Csv;
 use crate::matrix::{BotProcess, Human, Seen, create_user, poll, wait_joined};
 use crate::synapse::{Homeserver, unique};
 
-const DAY: i64 = 24 * 60 * 60 * 1000;
+use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
 
 struct Setup {
     hs: Homeserver,
@@ -37,10 +37,7 @@ async fn setup_on(hs: Homeserver, encrypted: bool) -> Setup {
     let alice = unique("alice");
     hs.register(&alice).await;
     let alice = hs.user_id(&alice);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    let old = i64::try_from(now.as_millis()).unwrap() - 500 * DAY;
+    let old = now_ms() - 500 * DAY;
     let body = serde_json::json!({"name": "Bot test: old", "preset": "private_chat"});
     let old_room = hs.create_room(&alice, body).await;
     hs.message(&old_room, &alice, "old", Some(old)).await;

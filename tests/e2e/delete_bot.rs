@@ -13,14 +13,7 @@ use crate::delete_cli::{deletions_of, exists};
 use crate::matrix::{BotProcess, Human, Seen, create_user, poll, wait_joined};
 use crate::synapse::{Homeserver, Synapse};
 
-const DAY: i64 = 24 * 60 * 60 * 1000;
-
-fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    i64::try_from(d.as_millis()).unwrap()
-}
+use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
 
 struct World {
     hs: Homeserver,
@@ -114,6 +107,28 @@ impl World {
         })
         .await;
         found.unwrap()
+    }
+    /// Waits for the deletion's summary and its report, and reads the report.
+    async fn deletion_result(&self) -> (Seen, Csv) {
+        let finished = self
+            .human
+            .wait_for(&self.bot_user, "the deletion summary", |m| {
+                m.body.starts_with("Deletion finished:") && m.replaces.is_none()
+            })
+            .await;
+        let report_msg = self
+            .human
+            .wait_for(&self.bot_user, "deletion-report.csv", |m| {
+                m.file.is_some() && m.body == "deletion-report.csv"
+            })
+            .await;
+        let report = download(
+            &self.human,
+            &report_msg,
+            &self.dir.path().join("report.csv"),
+        )
+        .await;
+        (finished, report)
     }
 }
 
@@ -218,12 +233,7 @@ async fn only_an_admins_confirmation_on_the_newest_offer_deletes() {
             m.body.starts_with("Confirmed by")
         })
         .await;
-    let finished = w
-        .human
-        .wait_for(&w.bot_user, "the deletion summary", |m| {
-            m.body.starts_with("Deletion finished:") && m.replaces.is_none()
-        })
-        .await;
+    let (finished, report) = w.deletion_result().await;
     assert!(
         finished
             .body
@@ -231,13 +241,6 @@ async fn only_an_admins_confirmation_on_the_newest_offer_deletes() {
         "{}",
         finished.body
     );
-    let report_msg = w
-        .human
-        .wait_for(&w.bot_user, "deletion-report.csv", |m| {
-            m.file.is_some() && m.body == "deletion-report.csv"
-        })
-        .await;
-    let report = download(&w.human, &report_msg, &w.dir.path().join("report.csv")).await;
     assert_eq!(report.header, ["room_id", "name", "outcome", "detail"]);
     assert_eq!(report.rows.len(), 3);
     assert_eq!(report.row(&old1)["outcome"], "deleted");
@@ -311,12 +314,7 @@ async fn a_killed_bot_finishes_the_deletion_after_a_restart() {
             m.body.starts_with("Resuming the deletion")
         })
         .await;
-    let finished = w
-        .human
-        .wait_for(&w.bot_user, "the deletion summary", |m| {
-            m.body.starts_with("Deletion finished:") && m.replaces.is_none()
-        })
-        .await;
+    let (finished, report) = w.deletion_result().await;
     assert!(
         finished
             .body
@@ -325,13 +323,6 @@ async fn a_killed_bot_finishes_the_deletion_after_a_restart() {
         finished.body,
         bot.log_text()
     );
-    let report_msg = w
-        .human
-        .wait_for(&w.bot_user, "deletion-report.csv", |m| {
-            m.file.is_some() && m.body == "deletion-report.csv"
-        })
-        .await;
-    let report = download(&w.human, &report_msg, &w.dir.path().join("report.csv")).await;
     assert_eq!(report.rows.len(), 30);
     for room in &rooms {
         assert_eq!(report.row(room)["outcome"], "deleted");
@@ -374,12 +365,7 @@ async fn cancel_during_a_deletion_leaves_the_rest_and_reports_it() {
             m.body.starts_with("Cancelling: no new deletion")
         })
         .await;
-    let finished = w
-        .human
-        .wait_for(&w.bot_user, "the deletion summary", |m| {
-            m.body.starts_with("Deletion finished:") && m.replaces.is_none()
-        })
-        .await;
+    let (finished, report) = w.deletion_result().await;
     assert!(
         finished
             .body
@@ -387,13 +373,6 @@ async fn cancel_during_a_deletion_leaves_the_rest_and_reports_it() {
         "{}",
         finished.body
     );
-    let report_msg = w
-        .human
-        .wait_for(&w.bot_user, "deletion-report.csv", |m| {
-            m.body == "deletion-report.csv"
-        })
-        .await;
-    let report = download(&w.human, &report_msg, &w.dir.path().join("report.csv")).await;
     assert_eq!(report.rows.len(), 20);
     let mut left = 0;
     for room in &rooms {

@@ -8,14 +8,7 @@ use serde_json::json;
 use crate::common::{Csv, config_text, oldrooms, oldrooms_with_input, write_config};
 use crate::synapse::{Homeserver, unique};
 
-const DAY: i64 = 24 * 60 * 60 * 1000;
-
-fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    i64::try_from(d.as_millis()).unwrap()
-}
+use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
 
 /// Whether the server still has the room (Room Details API).
 pub async fn exists(hs: &Homeserver, room: &str) -> bool {

@@ -6,14 +6,7 @@ use serde_json::json;
 use crate::common::{Csv, HEADER, config_text, oldrooms, write_config};
 use crate::synapse::{Homeserver, unique};
 
-const DAY: i64 = 24 * 60 * 60 * 1000;
-
-fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    i64::try_from(d.as_millis()).unwrap()
-}
+use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
 
 fn rfc3339(ms: i64) -> String {
     use time::format_description::well_known::Rfc3339;
