@@ -12,6 +12,10 @@
 #       With WATCH_PID, a watchdog stops Synapse and removes DIR once that
 #       process is gone, so a crashed test run leaves nothing behind.
 #       OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS=1 keeps Synapse's rate limits.
+#       OLDROOMS_SYNAPSE_FAKETIME=-400d runs it under libfaketime (Debian
+#       package libfaketime), so every event it stamps is that old.
+#       A DIR that already holds a homeserver from an earlier start (a golden
+#       copy, say) is started again on a new port with its database.
 #   scripts/synapse.sh stop DIR
 #       Stops the Synapse started in DIR.
 set -euo pipefail
@@ -114,15 +118,29 @@ start() {
   dir=$(cd "$dir" && pwd)
   local port secret as_token hs_token password
   port=$(free_port)
-  secret=$(random_token)
-  as_token=$(random_token)
-  hs_token=$(random_token)
-  password=$(random_token)
+  if [ -f "$dir/secrets.env" ]; then
+    # shellcheck disable=SC1091
+    . "$dir/secrets.env"
+  else
+    secret=$(random_token)
+    as_token=$(random_token)
+    hs_token=$(random_token)
+    password=$(random_token)
+    printf 'secret=%s\nas_token=%s\nhs_token=%s\npassword=%s\n' \
+      "$secret" "$as_token" "$hs_token" "$password" >"$dir/secrets.env"
+  fi
   write_config "$dir" "$port" "$secret" "$as_token" "$hs_token"
+  local preload=()
+  if [ -n "${OLDROOMS_SYNAPSE_FAKETIME:-}" ]; then
+    local lib
+    lib=$(dpkg -L libfaketime 2>/dev/null | grep 'libfaketime.so.1$' | head -n 1)
+    [ -n "$lib" ] || { log "libfaketime is not installed (apt-get install faketime)"; exit 1; }
+    preload=(env "LD_PRELOAD=$lib" "FAKETIME=$OLDROOMS_SYNAPSE_FAKETIME" "FAKETIME_DONT_RESET=1")
+  fi
   "$VENV/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" --generate-keys \
     >"$dir/generate.log" 2>&1
-  "$VENV/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" \
-    </dev/null >"$dir/synapse.log" 2>&1 &
+  "${preload[@]}" "$VENV/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" \
+    </dev/null >>"$dir/synapse.log" 2>&1 &
   local pid=$!
   echo "$pid" >"$dir/synapse.pid"
   local url="http://127.0.0.1:$port"
@@ -139,7 +157,7 @@ start() {
     fi
     sleep 0.2
   done
-  "$VENV/bin/register_new_matrix_user" -k "$secret" -u admin -p "$password" --admin \
+  "$VENV/bin/register_new_matrix_user" -k "$secret" -u admin -p "$password" --admin --exists-ok \
     "$url" >"$dir/register.log" 2>&1 || {
     log "could not register the admin user:"
     cat "$dir/register.log" >&2
