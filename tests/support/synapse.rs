@@ -19,6 +19,9 @@ pub struct Synapse {
     pub as_token: String,
     pub admin_user: String,
     pub admin_password: String,
+    /// Synapse's own process id.
+    pub pid: u32,
+    pub dir: std::path::PathBuf,
     /// The admin's access token, logged in on first use.
     admin_token: OnceCell<String>,
 }
@@ -44,22 +47,32 @@ impl Synapse {
     }
 
     fn start_with(default_ratelimits: bool) -> Self {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir = tempfile::Builder::new()
             .prefix("oldrooms-synapse-")
             .tempdir()
             .expect("temp dir")
             .keep();
-        let out = Command::new(root.join("scripts/synapse.sh"))
-            .arg("start")
-            .arg(&dir)
-            .arg(std::process::id().to_string())
-            .env(
-                "OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS",
-                if default_ratelimits { "1" } else { "0" },
-            )
-            .output()
-            .expect("run scripts/synapse.sh");
+        let limits = if default_ratelimits { "1" } else { "0" };
+        Self::launch(
+            &dir,
+            Some(std::process::id()),
+            &[("OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS", limits)],
+        )
+    }
+
+    /// Starts Synapse in `dir` (a new one, or one started before). With
+    /// `watch`, it is stopped and `dir` removed once that process is gone.
+    pub fn launch(dir: &Path, watch: Option<u32>, env: &[(&str, &str)]) -> Self {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut cmd = Command::new(root.join("scripts/synapse.sh"));
+        cmd.arg("start").arg(dir);
+        if let Some(pid) = watch {
+            cmd.arg(pid.to_string());
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run scripts/synapse.sh");
         assert!(
             out.status.success(),
             "scripts/synapse.sh start failed:\n{}",
@@ -76,8 +89,21 @@ impl Synapse {
             as_token: vars["AS_TOKEN"].clone(),
             admin_user: vars["ADMIN_USER"].clone(),
             admin_password: vars["ADMIN_PASSWORD"].clone(),
+            pid: vars["PID"].parse().expect("PID"),
+            dir: vars["DIR"].clone().into(),
             admin_token: OnceCell::new(),
         }
+    }
+
+    /// Stops it (SIGTERM, then SIGKILL after 5 s); the directory stays.
+    pub fn stop(&self) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let status = Command::new(root.join("scripts/synapse.sh"))
+            .arg("stop")
+            .arg(&self.dir)
+            .status()
+            .expect("run scripts/synapse.sh stop");
+        assert!(status.success());
     }
 }
 
