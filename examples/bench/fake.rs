@@ -137,16 +137,15 @@ fn route(method: &str, target: &str, total: u64) -> String {
         out.push('}');
         return out;
     }
-    if let Some(rest) = path.strip_prefix("/_synapse/admin/v1/rooms/!room") {
-        if let Some(n) = rest
-            .strip_suffix("/messages")
-            .and_then(|n| n.parse::<u64>().ok())
-        {
-            let ts = last_activity(n, now);
-            return format!(
-                r#"{{"chunk":[{{"type":"m.room.message","origin_server_ts":{ts},"content":{{"body":"x"}},"event_id":"$e{n}","sender":"@u:bench.test","room_id":"!room{n}"}}],"start":"s","end":"e"}}"#
-            );
-        }
+    if let Some(n) = path
+        .strip_prefix("/_synapse/admin/v1/rooms/!room")
+        .and_then(|rest| rest.strip_suffix("/messages"))
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        let ts = last_activity(n, now);
+        return format!(
+            r#"{{"chunk":[{{"type":"m.room.message","origin_server_ts":{ts},"content":{{"body":"x"}},"event_id":"$e{n}","sender":"@u:bench.test","room_id":"!room{n}"}}],"start":"s","end":"e"}}"#
+        );
     }
     if method == "DELETE" {
         return r#"{"delete_id":"d"}"#.to_owned();

@@ -304,7 +304,7 @@ pub async fn delete_section() -> String {
     // The engine, through `oldrooms delete --yes` on a results.csv of them.
     let work = tempfile::tempdir().unwrap();
     let csv_path = work.path().join("results.csv");
-    let mut csv = String::from(oldrooms::report::HEADER.join(","));
+    let mut csv = oldrooms::report::HEADER.join(",");
     csv.push('\n');
     let stamp = oldrooms::timefmt::rfc3339(old);
     for room in &engine_rooms {
