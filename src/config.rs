@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use matrix_sdk::ruma::{OwnedRoomOrAliasId, OwnedUserId};
-use serde::Deserialize;
 use url::Url;
 
 use crate::admin::HttpSettings;
+
+mod raw;
 use crate::secret::Secret;
+use raw::{RawAuth, RawConfig};
 
 pub const ENV_ACCESS_TOKEN: &str = "OLDROOMS_ACCESS_TOKEN";
 pub const ENV_PASSWORD: &str = "OLDROOMS_PASSWORD";
@@ -36,146 +38,6 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    homeserver: RawHomeserver,
-    auth: RawAuth,
-    #[serde(default)]
-    bot: RawBot,
-    #[serde(default)]
-    policy: RawPolicy,
-    #[serde(default)]
-    scan: RawScan,
-    #[serde(default)]
-    delete: RawDelete,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawDelete {
-    confirm_reaction: String,
-    cancel_reaction: String,
-    confirm_timeout_secs: u64,
-    concurrency: usize,
-    block: bool,
-    room_timeout_secs: u64,
-    poll_interval_ms: u64,
-}
-
-impl Default for RawDelete {
-    fn default() -> Self {
-        Self {
-            confirm_reaction: "✅".into(),
-            cancel_reaction: "❌".into(),
-            confirm_timeout_secs: 15 * 60,
-            concurrency: 4,
-            block: false,
-            room_timeout_secs: 3600,
-            poll_interval_ms: 1000,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHomeserver {
-    url: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAuth {
-    user_id: String,
-    access_token: Option<String>,
-    password: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBot {
-    admin_room: Option<String>,
-    #[serde(default)]
-    admins: Vec<String>,
-    #[serde(default = "default_data_dir")]
-    data_dir: PathBuf,
-    #[serde(default = "default_prefix")]
-    command_prefix: String,
-    #[serde(default = "default_progress_interval")]
-    progress_interval_secs: u64,
-    #[serde(default)]
-    lift_own_ratelimit: bool,
-}
-
-impl Default for RawBot {
-    fn default() -> Self {
-        Self {
-            admin_room: None,
-            admins: Vec::new(),
-            data_dir: default_data_dir(),
-            command_prefix: default_prefix(),
-            progress_interval_secs: default_progress_interval(),
-            lift_own_ratelimit: false,
-        }
-    }
-}
-
-fn default_prefix() -> String {
-    "!oldrooms".to_owned()
-}
-
-fn default_progress_interval() -> u64 {
-    10
-}
-
-fn default_data_dir() -> PathBuf {
-    PathBuf::from("./oldrooms-data")
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawPolicy {
-    inactive_days: u32,
-    delete_abandoned: bool,
-    include_spaces: bool,
-    include_public: bool,
-    protected_rooms: Vec<String>,
-}
-
-impl Default for RawPolicy {
-    fn default() -> Self {
-        Self {
-            inactive_days: 365,
-            delete_abandoned: true,
-            include_spaces: false,
-            include_public: false,
-            protected_rooms: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct RawScan {
-    concurrency: usize,
-    page_size: u32,
-    request_timeout_secs: u64,
-    max_retries: u32,
-    max_requests_per_second: u32,
-}
-
-impl Default for RawScan {
-    fn default() -> Self {
-        Self {
-            concurrency: 8,
-            page_size: 500,
-            request_timeout_secs: 30,
-            max_retries: 5,
-            max_requests_per_second: 0,
-        }
-    }
 }
 
 /// How we prove who we are.

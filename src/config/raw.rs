@@ -1,0 +1,146 @@
+//! The config file as written: serde structs with their defaults, unknown
+//! keys rejected. Validation into typed settings happens in `config.rs`.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) homeserver: RawHomeserver,
+    pub(super) auth: RawAuth,
+    #[serde(default)]
+    pub(super) bot: RawBot,
+    #[serde(default)]
+    pub(super) policy: RawPolicy,
+    #[serde(default)]
+    pub(super) scan: RawScan,
+    #[serde(default)]
+    pub(super) delete: RawDelete,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawDelete {
+    pub(super) confirm_reaction: String,
+    pub(super) cancel_reaction: String,
+    pub(super) confirm_timeout_secs: u64,
+    pub(super) concurrency: usize,
+    pub(super) block: bool,
+    pub(super) room_timeout_secs: u64,
+    pub(super) poll_interval_ms: u64,
+}
+
+impl Default for RawDelete {
+    fn default() -> Self {
+        Self {
+            confirm_reaction: "✅".into(),
+            cancel_reaction: "❌".into(),
+            confirm_timeout_secs: 15 * 60,
+            concurrency: 4,
+            block: false,
+            room_timeout_secs: 3600,
+            poll_interval_ms: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHomeserver {
+    pub(super) url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAuth {
+    pub(super) user_id: String,
+    pub(super) access_token: Option<String>,
+    pub(super) password: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBot {
+    pub(super) admin_room: Option<String>,
+    #[serde(default)]
+    pub(super) admins: Vec<String>,
+    #[serde(default = "default_data_dir")]
+    pub(super) data_dir: PathBuf,
+    #[serde(default = "default_prefix")]
+    pub(super) command_prefix: String,
+    #[serde(default = "default_progress_interval")]
+    pub(super) progress_interval_secs: u64,
+    #[serde(default)]
+    pub(super) lift_own_ratelimit: bool,
+}
+
+impl Default for RawBot {
+    fn default() -> Self {
+        Self {
+            admin_room: None,
+            admins: Vec::new(),
+            data_dir: default_data_dir(),
+            command_prefix: default_prefix(),
+            progress_interval_secs: default_progress_interval(),
+            lift_own_ratelimit: false,
+        }
+    }
+}
+
+fn default_prefix() -> String {
+    "!oldrooms".to_owned()
+}
+
+fn default_progress_interval() -> u64 {
+    10
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./oldrooms-data")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawPolicy {
+    pub(super) inactive_days: u32,
+    pub(super) delete_abandoned: bool,
+    pub(super) include_spaces: bool,
+    pub(super) include_public: bool,
+    pub(super) protected_rooms: Vec<String>,
+}
+
+impl Default for RawPolicy {
+    fn default() -> Self {
+        Self {
+            inactive_days: 365,
+            delete_abandoned: true,
+            include_spaces: false,
+            include_public: false,
+            protected_rooms: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawScan {
+    pub(super) concurrency: usize,
+    pub(super) page_size: u32,
+    pub(super) request_timeout_secs: u64,
+    pub(super) max_retries: u32,
+    pub(super) max_requests_per_second: u32,
+}
+
+impl Default for RawScan {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            page_size: 500,
+            request_timeout_secs: 30,
+            max_retries: 5,
+            max_requests_per_second: 0,
+        }
+    }
+}
