@@ -19,11 +19,11 @@ const DAY: i64 = 24 * 60 * 60 * 1000;
 const OLD: usize = 1600;
 const ABANDONED: usize = 100;
 const CHURN: usize = 100;
-const ACTIVE: usize = 300;
+const ACTIVE: usize = 400;
 
 fn golden_dir() -> PathBuf {
     let home = std::env::var("HOME").unwrap_or_else(|_| ".".into());
-    PathBuf::from(home).join(".cache/oldrooms/bench-golden-v1")
+    PathBuf::from(home).join(".cache/oldrooms/bench-golden-v2")
 }
 
 /// CPU seconds a process has used so far (utime + stime).
