@@ -54,7 +54,7 @@ pub fn write_csv<W: Write>(rows: &[Row], out: W) -> csv::Result<()> {
     csv.write_record(HEADER)?;
     for row in rows {
         let r = &row.room;
-        let text = |v: &Option<String>| safe_cell(v.as_deref().unwrap_or("")).into_owned();
+        let text = |v: &Option<Box<str>>| safe_cell(v.as_deref().unwrap_or("")).into_owned();
         csv.write_record([
             r.room_id.to_string(),
             text(&r.name),

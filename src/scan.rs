@@ -51,15 +51,17 @@ pub async fn scan(
     let now = now_ms();
     let total = rooms.len();
     let mut checked = 0;
-    let mut rows: Vec<Row> = futures_util::stream::iter(rooms)
+    let mut rows: Vec<Row> = Vec::with_capacity(total);
+    let mut checking = futures_util::stream::iter(draining(rooms))
         .map(|room| check_room(client, policy, room, now))
         .buffer_unordered(settings.concurrency)
         .inspect_ok(|_| {
             checked += 1;
             progress(Progress::Checking { checked, total });
-        })
-        .try_collect()
-        .await?;
+        });
+    while let Some(row) = checking.try_next().await? {
+        rows.push(row);
+    }
     sort_for_report(&mut rows);
     Ok(ScanOutcome {
         rows,
@@ -101,7 +103,7 @@ async fn check_room(
     };
     if room.name.is_none() && room.joined_local_members == 0 {
         match client.name_from_history(&room.room_id).await {
-            Ok(name) => room.name = name,
+            Ok(name) => room.name = name.map(String::into_boxed_str),
             Err(e) if e.is_fatal() => return Err(e),
             Err(e) => tracing::warn!(room_id = %room.room_id, error = %e, "no name from history"),
         }
@@ -123,6 +125,19 @@ async fn check_room(
         last_activity,
         room,
         verdict,
+    })
+}
+
+/// Yields the rooms one by one, giving back the list's memory as it goes,
+/// so the listing and the rows are not both held whole (a million rooms).
+fn draining(mut rooms: Vec<ListedRoom>) -> impl Iterator<Item = ListedRoom> {
+    rooms.reverse();
+    std::iter::from_fn(move || {
+        let room = rooms.pop();
+        if rooms.capacity() > 4096 && rooms.len() < rooms.capacity() / 2 {
+            rooms.shrink_to_fit();
+        }
+        room
     })
 }
 

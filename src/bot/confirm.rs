@@ -60,7 +60,7 @@ pub async fn offer(bot: &Bot, room: &Room, outcome: &ScanOutcome, summary: &Summ
         .filter(|r| r.verdict.should_delete())
         .map(|r| Entry {
             room_id: r.room.room_id.clone(),
-            name: r.room.name.clone().unwrap_or_default(),
+            name: r.room.name.as_deref().unwrap_or_default().to_owned(),
             last_activity: r.last_activity,
             joined_local_members: r.room.joined_local_members,
             step: Step::Pending,

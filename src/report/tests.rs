@@ -8,7 +8,7 @@ fn row(id: &str, name: Option<&str>, verdict: Verdict, last: Option<i64>) -> Row
     Row {
         room: ListedRoom {
             room_id: OwnedRoomId::try_from(id).unwrap(),
-            name: name.map(str::to_owned),
+            name: name.map(Into::into),
             canonical_alias: Some("#a:example.org".into()),
             room_type: None,
             creator: Some("@alice:example.org".into()),
