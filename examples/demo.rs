@@ -85,7 +85,8 @@ async fn walk_through(
     println!("you> !oldrooms scan");
     human.say(room, "!oldrooms scan").await;
     let mut printed = 0;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut saved = false;
+    let mut deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while tokio::time::Instant::now() < deadline {
         let seen = human.seen_from(bot);
         for m in &seen[printed..] {
@@ -107,14 +108,27 @@ async fn walk_through(
                     .unwrap();
                 let path = dir.join("results.csv");
                 std::fs::write(&path, bytes).unwrap();
-                println!("\nSaved the attachment (decrypted) to {}", path.display());
+                println!(
+                    "    (saved the attachment, decrypted, to {})",
+                    path.display()
+                );
+                saved = true;
+                // The offer to delete follows the file, if there are candidates.
+                deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+            }
+            if saved && m.body.starts_with("Delete these") {
+                println!(
+                    "\nThe walkthrough stops here: nothing was deleted. Log in with a Matrix client to react."
+                );
                 return;
             }
         }
         printed = seen.len();
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    println!("The bot did not upload results.csv within two minutes; see its log.");
+    if !saved {
+        println!("The bot did not upload results.csv within two minutes; see its log.");
+    }
 }
 
 async fn seed(hs: &Homeserver) {
