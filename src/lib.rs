@@ -6,6 +6,8 @@
 
 /// Typed client for the Synapse Admin API (and the few client-API calls we need).
 pub mod admin;
+/// Writing files whole or not at all.
+pub mod atomic;
 /// The Matrix bot: commands in the admin room, scans from chat.
 pub mod bot;
 /// The command line: `oldrooms scan`, `oldrooms check`, `oldrooms run`.

@@ -75,25 +75,12 @@ pub fn write_csv<W: Write>(rows: &[Row], out: W) -> csv::Result<()> {
     Ok(())
 }
 
-/// Writes the CSV next to `path` and renames it into place, so a failed
-/// write never leaves a partial file at `path`.
+/// Writes the CSV to `path` whole or not at all (see [`crate::atomic`]), so
+/// a failed write never leaves a partial file there.
 pub fn write_csv_atomic(rows: &[Row], path: &Path) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".results-")
-        .suffix(".csv.tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    write_csv(rows, std::io::BufWriter::new(tmp.as_file_mut()))
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    crate::atomic::write_with(path, |file| {
+        Ok(write_csv(rows, std::io::BufWriter::new(file))?)
+    })
 }
 
 /// Counts by reason, for the command line and the chat.

@@ -2,7 +2,7 @@
 //! `bot.data_dir`, and a session that survives restarts (same device, same
 //! keys), whether the credential is a password or an access token.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -150,14 +150,6 @@ fn set_private(_: &Path, _: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes a secret file readable by the owner only, atomically.
-fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
-    let tmp = PathBuf::from(format!("{}.tmp", path.display()));
-    std::fs::write(&tmp, data).with_context(|| format!("cannot write {}", tmp.display()))?;
-    set_private(&tmp, 0o600)?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
 /// The passphrase of the SQLite stores, made on first start.
 fn store_passphrase(dir: &Path) -> anyhow::Result<Secret> {
     let path = dir.join(PASSPHRASE_FILE);
@@ -166,7 +158,7 @@ fn store_passphrase(dir: &Path) -> anyhow::Result<Secret> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let bytes: [u8; 32] = rand::rng().random();
             let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            write_private(&path, hex.as_bytes())?;
+            crate::atomic::write_bytes(&path, hex.as_bytes())?;
             Ok(Secret::new(hex))
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
@@ -189,5 +181,5 @@ fn read_session(dir: &Path) -> anyhow::Result<Option<MatrixSession>> {
 
 fn write_session(dir: &Path, session: &MatrixSession) -> anyhow::Result<()> {
     let json = serde_json::to_vec(session)?;
-    write_private(&dir.join(SESSION_FILE), &json)
+    crate::atomic::write_bytes(&dir.join(SESSION_FILE), &json)
 }

@@ -14,7 +14,7 @@ use super::commands::ScanArgs;
 use super::confirm;
 use super::job::{self, Work, ago, best_effort_edit, post, scan_progress, with_progress};
 use crate::policy::ReasonKind;
-use crate::report::{Summary, write_csv, write_csv_atomic};
+use crate::report::{Summary, write_csv};
 use crate::scan::{Progress, ScanOutcome, scan};
 use crate::session::resolve_policy;
 
@@ -169,10 +169,6 @@ async fn scan_rooms(bot: &Bot, args: &ScanArgs, progress: &Mutex<Option<Progress
 
 /// Uploads results.csv, and keeps a copy in `bot.data_dir`.
 async fn upload(bot: &Bot, room: &Room, outcome: &ScanOutcome) {
-    let copy = bot.inner.config.bot.data_dir.join("results.csv");
-    if let Err(e) = write_csv_atomic(&outcome.rows, &copy) {
-        warn!(error = %format!("{e:#}"), "could not keep a copy of results.csv");
-    }
     let mut bytes = Vec::new();
     if let Err(e) = write_csv(&outcome.rows, &mut bytes) {
         post(
@@ -181,6 +177,10 @@ async fn upload(bot: &Bot, room: &Room, outcome: &ScanOutcome) {
         )
         .await;
         return;
+    }
+    let copy = bot.inner.config.bot.data_dir.join("results.csv");
+    if let Err(e) = crate::atomic::write_bytes(&copy, &bytes) {
+        warn!(error = %format!("{e:#}"), "could not keep a copy of results.csv");
     }
     if let Err(e) = chat::send_file(room, "results.csv", &mime::TEXT_CSV, bytes).await {
         warn!(error = %e, "upload failed");

@@ -74,7 +74,7 @@ pub async fn command(
 
     let mut bytes = Vec::new();
     write_report(&journal, &mut bytes)?;
-    write_atomically(report, &bytes)?;
+    crate::atomic::write_bytes(report, &bytes)?;
     println!("Deletion finished: {}.", journal.counts());
     println!("Wrote {}", report.display());
     journal::archive(file.path(), &journal)?;
@@ -135,17 +135,4 @@ fn confirmed(rooms: &[Entry], from: &Path) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(answer.trim() == rooms.len().to_string())
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
-    tmp.write_all(bytes)?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }

@@ -160,22 +160,14 @@ pub fn read(path: &Path) -> anyhow::Result<Option<Journal>> {
     }
 }
 
-/// Writes a journal atomically and durably (temp file, fsync, rename).
+/// Writes a journal whole and durably, creating its directory.
 pub fn write(path: &Path, journal: &Journal) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".journal-")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
-    serde_json::to_writer_pretty(tmp.as_file_mut(), journal)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    crate::atomic::write_with(path, |file| {
+        Ok(serde_json::to_writer_pretty(file, journal)?)
+    })
 }
 
 /// Moves a finished journal aside, keeping it as a record.
