@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::policy::ReasonKind;
 use crate::scan::Row;
-use crate::timefmt::rfc3339;
+use crate::timefmt::{rfc3339, whole_days};
 
 /// The first columns of `results.csv`, a contract with users' scripts.
 pub const HEADER: [&str; 13] = [
@@ -48,8 +48,9 @@ fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-/// Writes the header and one row per room.
-pub fn write_csv<W: Write>(rows: &[Row], out: W) -> csv::Result<()> {
+/// Writes the header and one row per room; `inactive_days` counts to
+/// `now_ms`, the instant the scan measured against.
+pub fn write_csv<W: Write>(rows: &[Row], now_ms: i64, out: W) -> csv::Result<()> {
     let mut csv = csv::Writer::from_writer(out);
     csv.write_record(HEADER)?;
     for row in rows {
@@ -66,7 +67,9 @@ pub fn write_csv<W: Write>(rows: &[Row], out: W) -> csv::Result<()> {
             yes_no(r.public).to_owned(),
             text(&r.encryption),
             row.last_activity.map(rfc3339).unwrap_or_default(),
-            row.inactive_days.map(|d| d.to_string()).unwrap_or_default(),
+            row.last_activity
+                .map(|ts| whole_days(ts, now_ms).to_string())
+                .unwrap_or_default(),
             yes_no(row.verdict.should_delete()).to_owned(),
             safe_cell(&row.verdict.to_string()).into_owned(),
         ])?;
@@ -77,9 +80,9 @@ pub fn write_csv<W: Write>(rows: &[Row], out: W) -> csv::Result<()> {
 
 /// Writes the CSV to `path` whole or not at all (see [`crate::atomic`]), so
 /// a failed write never leaves a partial file there.
-pub fn write_csv_atomic(rows: &[Row], path: &Path) -> anyhow::Result<()> {
+pub fn write_csv_atomic(rows: &[Row], now_ms: i64, path: &Path) -> anyhow::Result<()> {
     crate::atomic::write_with(path, |file| {
-        Ok(write_csv(rows, std::io::BufWriter::new(file))?)
+        Ok(write_csv(rows, now_ms, std::io::BufWriter::new(file))?)
     })
 }
 

@@ -9,7 +9,7 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use crate::admin::{AdminClient, AdminError, ListedRoom};
 use crate::config::ScanSettings;
 use crate::policy::{Policy, RoomFacts, Verdict};
-use crate::timefmt::{now_ms, whole_days};
+use crate::timefmt::now_ms;
 
 /// One room's result: what the Admin API said, and the verdict.
 #[derive(Debug, Clone)]
@@ -17,7 +17,6 @@ pub struct Row {
     pub room: ListedRoom,
     /// Newest non-membership event (ms since the epoch), when known.
     pub last_activity: Option<i64>,
-    pub inactive_days: Option<i64>,
     pub verdict: Verdict,
 }
 
@@ -121,7 +120,6 @@ async fn check_room(
     );
     let last_activity = activity.ok();
     Ok(Row {
-        inactive_days: last_activity.map(|ts| whole_days(ts, now)),
         last_activity,
         room,
         verdict,

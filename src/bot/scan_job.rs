@@ -170,7 +170,7 @@ async fn scan_rooms(bot: &Bot, args: &ScanArgs, progress: &Mutex<Option<Progress
 /// Uploads results.csv, and keeps a copy in `bot.data_dir`.
 async fn upload(bot: &Bot, room: &Room, outcome: &ScanOutcome) {
     let mut bytes = Vec::new();
-    if let Err(e) = write_csv(&outcome.rows, &mut bytes) {
+    if let Err(e) = write_csv(&outcome.rows, outcome.now_ms, &mut bytes) {
         post(
             room,
             &Text::plain(&format!("Could not build results.csv: {e}")),

@@ -138,7 +138,7 @@ async fn scan_and_write(
         .await
         .context("scan failed")?;
     progress.finish();
-    write_csv_atomic(&outcome.rows, output)?;
+    write_csv_atomic(&outcome.rows, outcome.now_ms, output)?;
     Ok(Summary::new(&outcome.rows, outcome.elapsed))
 }
 

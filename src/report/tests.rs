@@ -3,6 +3,10 @@ use matrix_sdk::ruma::OwnedRoomId;
 use super::*;
 use crate::admin::ListedRoom;
 use crate::policy::{Protection, Verdict};
+use crate::timefmt::MS_PER_DAY;
+
+/// The scan's instant: rows with activity at 0 are 400 days old.
+const NOW: i64 = 400 * MS_PER_DAY;
 
 fn row(id: &str, name: Option<&str>, verdict: Verdict, last: Option<i64>) -> Row {
     Row {
@@ -18,14 +22,13 @@ fn row(id: &str, name: Option<&str>, verdict: Verdict, last: Option<i64>) -> Row
             encryption: Some("m.megolm.v1.aes-sha2".into()),
         },
         last_activity: last,
-        inactive_days: last.map(|_| 400),
         verdict,
     }
 }
 
 fn read_back(rows: &[Row]) -> Vec<csv::StringRecord> {
     let mut buf = Vec::new();
-    write_csv(rows, &mut buf).unwrap();
+    write_csv(rows, NOW, &mut buf).unwrap();
     let mut reader = csv::Reader::from_reader(buf.as_slice());
     assert_eq!(
         reader.headers().unwrap(),
@@ -121,6 +124,7 @@ fn atomic_write_leaves_no_partial_file() {
     let path = dir.path().join("results.csv");
     write_csv_atomic(
         &[row("!a", Some("A"), Verdict::Active { days: 0 }, Some(0))],
+        NOW,
         &path,
     )
     .unwrap();
@@ -133,7 +137,7 @@ fn atomic_write_leaves_no_partial_file() {
     );
 
     let missing = dir.path().join("no-such-dir").join("results.csv");
-    assert!(write_csv_atomic(&[], &missing).is_err());
+    assert!(write_csv_atomic(&[], NOW, &missing).is_err());
     assert!(!missing.exists());
 }
 
