@@ -28,6 +28,8 @@ fn journal_path(bot: &Bot) -> PathBuf {
 /// Writes the journal, then starts deleting. Nothing happens if the journal
 /// cannot be written.
 pub fn start(bot: &Bot, room: &Room, journal: Journal) -> Result<(), Text> {
+    // Checked before the journal is written: a running deletion's journal
+    // must never be overwritten.
     if bot.state().job.is_some() {
         return Err(Text::plain(
             "Busy with another job: nothing was deleted. Run a new scan when it is done.",

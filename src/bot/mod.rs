@@ -25,7 +25,6 @@ use crate::config::Config;
 use crate::session::{resolve_room, verify_admin};
 
 pub use chat::shorten;
-pub use commands::{BotCommand, Parsed, ScanArgs, parse_line};
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]
