@@ -138,15 +138,11 @@ async fn baseline(hs: &Homeserver) -> HashMap<String, Option<i64>> {
         &["_synapse", "admin", "v1", "rooms"],
         &[("limit", "100000")],
     );
-    let list: Value = http
-        .get(url)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let get = |url: url::Url| {
+        let request = http.get(url).bearer_auth(&token);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let list = get(url).await;
     let mut out = HashMap::new();
     for room in list["rooms"].as_array().unwrap() {
         let id = room["room_id"].as_str().unwrap().to_owned();
@@ -155,15 +151,7 @@ async fn baseline(hs: &Homeserver) -> HashMap<String, Option<i64>> {
             &["_synapse", "admin", "v1", "rooms", &id, "messages"],
             &[("dir", "b"), ("limit", "1"), ("filter", filter)],
         );
-        let v: Value = http
-            .get(url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = get(url).await;
         out.insert(id, v["chunk"][0]["origin_server_ts"].as_i64());
     }
     out
