@@ -21,6 +21,39 @@ pub struct Policy {
     pub admin_room: Option<OwnedRoomId>,
 }
 
+/// The options a scan ran with: what the deletion's re-check must apply
+/// again, whatever the config says by then. Recorded in the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScanOptions {
+    pub inactive_days: u32,
+    pub delete_abandoned: bool,
+    pub include_spaces: bool,
+    pub include_public: bool,
+}
+
+impl Policy {
+    pub fn options(&self) -> ScanOptions {
+        ScanOptions {
+            inactive_days: self.inactive_days,
+            delete_abandoned: self.delete_abandoned,
+            include_spaces: self.include_spaces,
+            include_public: self.include_public,
+        }
+    }
+
+    /// This policy with a scan's options; the admin room and the protected
+    /// rooms stay this policy's own, so they are always refused.
+    pub fn with_options(&self, o: ScanOptions) -> Policy {
+        Policy {
+            inactive_days: o.inactive_days,
+            delete_abandoned: o.delete_abandoned,
+            include_spaces: o.include_spaces,
+            include_public: o.include_public,
+            ..self.clone()
+        }
+    }
+}
+
 /// What the policy looks at. Everything comes from the Admin API.
 #[derive(Debug, Clone, Copy)]
 pub struct RoomFacts<'a> {

@@ -1,5 +1,8 @@
-//! Sending to the admin room: messages with a plain and an HTML body (room
-//! names escaped, no mentions), edits that may be dropped, and files.
+//! Sending to the admin room: notices without mentions, edits that may be
+//! dropped, messages retried until they arrive, and files.
+
+use std::future::Future;
+use std::time::Duration;
 
 use matrix_sdk::attachment::AttachmentConfig;
 use matrix_sdk::config::RequestConfig;
@@ -7,88 +10,26 @@ use matrix_sdk::room::Room;
 use matrix_sdk::ruma::OwnedEventId;
 use matrix_sdk::ruma::events::Mentions;
 use matrix_sdk::ruma::events::room::message::{ReplacementMetadata, RoomMessageEventContent};
+use tokio::task::JoinHandle;
+use tracing::info;
 
-/// A message in both forms Matrix clients show.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Text {
-    pub plain: String,
-    pub html: String,
-}
+pub use super::text::Text;
 
-impl Text {
-    /// Text without markup; escaped for the HTML body.
-    pub fn plain(text: &str) -> Self {
-        Self {
-            plain: text.to_owned(),
-            html: escape_html(text).replace('\n', "<br>"),
-        }
-    }
-
-    /// A preformatted block, for clap's help and errors.
-    pub fn code(text: &str) -> Self {
-        Self {
-            plain: text.to_owned(),
-            html: format!("<pre><code>{}</code></pre>", escape_html(text)),
-        }
-    }
-
-    /// Appends a line; `html` is trusted markup, `plain` its plain form.
-    pub fn line(&mut self, plain: &str, html: &str) {
-        if !self.plain.is_empty() {
-            self.plain.push('\n');
-            self.html.push_str("<br>");
-        }
-        self.plain.push_str(plain);
-        self.html.push_str(html);
-    }
-
-    fn content(&self) -> RoomMessageEventContent {
-        // An empty `m.mentions`: a room name like "@room" never pings anyone.
-        RoomMessageEventContent::notice_html(self.plain.clone(), self.html.clone())
-            .add_mentions(Mentions::new())
-    }
-}
-
-/// Escapes text for an HTML body.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// At most `max` characters of user-supplied text, for chat.
-pub fn shorten(text: &str, max: usize) -> String {
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max)
-        .collect();
-    if text.chars().count() > max {
-        out.push('…');
-    }
-    out
+fn content(text: &Text) -> RoomMessageEventContent {
+    // An empty `m.mentions`: a room name like "@room" never pings anyone.
+    RoomMessageEventContent::notice_html(text.plain.clone(), text.html.clone())
+        .add_mentions(Mentions::new())
 }
 
 /// Sends a notice; the SDK retries after 429s as Synapse asks.
 pub async fn send(room: &Room, text: &Text) -> matrix_sdk::Result<OwnedEventId> {
-    Ok(room.send(text.content()).await?.response.event_id)
+    Ok(room.send(content(text)).await?.response.event_id)
 }
 
 /// Replaces the text of an earlier message. One attempt only: a progress
 /// edit refused (say, for the rate limit) is skipped, not retried.
 pub async fn edit(room: &Room, event_id: &OwnedEventId, text: &Text) -> matrix_sdk::Result<()> {
-    let content = text
-        .content()
-        .make_replacement(ReplacementMetadata::new(event_id.clone(), None));
+    let content = content(text).make_replacement(ReplacementMetadata::new(event_id.clone(), None));
     room.send(content)
         .with_request_config(RequestConfig::new().disable_retry())
         .await?;
@@ -107,17 +48,81 @@ pub async fn send_file(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn html_is_escaped_and_names_shortened() {
-        let t = Text::plain("<b>x</b> & \"y\"\nz");
-        assert_eq!(t.html, "&lt;b&gt;x&lt;/b&gt; &amp; &quot;y&quot;<br>z");
-        assert_eq!(shorten("abcdef", 3), "abc…");
-        assert_eq!(shorten("a\nb", 5), "a b");
-        let c = Text::code("<script>");
-        assert_eq!(c.html, "<pre><code>&lt;script&gt;</code></pre>");
+/// Runs `work` while keeping one progress message up to date: every
+/// `interval`, when `describe()` has something new, the message is posted
+/// (the first time) or edited. Sends never hold up the work, and a refused
+/// edit is skipped.
+pub async fn with_progress<T>(
+    room: &Room,
+    mut message: Option<OwnedEventId>,
+    interval: Duration,
+    describe: impl Fn() -> Option<String>,
+    work: impl Future<Output = T>,
+) -> (T, Option<OwnedEventId>) {
+    tokio::pin!(work);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    ticker.tick().await;
+    let mut sending: Option<JoinHandle<Option<OwnedEventId>>> = None;
+    let mut shown = String::new();
+    loop {
+        tokio::select! {
+            result = &mut work => {
+                if let Some(task) = sending {
+                    match message {
+                        // An edit in flight is not worth waiting for.
+                        Some(_) => task.abort(),
+                        None => message = task.await.ok().flatten(),
+                    }
+                }
+                return (result, message);
+            }
+            _ = ticker.tick() => {
+                if let Some(task) = sending.take_if(|t| t.is_finished())
+                    && message.is_none()
+                {
+                    message = task.await.ok().flatten();
+                }
+                let Some(text) = describe().filter(|t| *t != shown) else { continue };
+                if sending.is_some() {
+                    continue;
+                }
+                shown.clone_from(&text);
+                let (room, id) = (room.clone(), message.clone());
+                sending = Some(tokio::spawn(async move {
+                    let text = Text::plain(&text);
+                    match id {
+                        Some(id) => {
+                            best_effort_edit(&room, &id, &text).await;
+                            None
+                        }
+                        None => send(&room, &text).await.ok(),
+                    }
+                }));
+            }
+        }
     }
+}
+
+/// A progress edit: skipped when refused, never fatal.
+pub async fn best_effort_edit(room: &Room, id: &OwnedEventId, text: &Text) {
+    if let Err(e) = edit(room, id, text).await {
+        info!(error = %e, "progress edit skipped");
+    }
+}
+
+/// A message that must arrive: retried for a while after failures.
+pub async fn post(room: &Room, text: &Text) -> Option<OwnedEventId> {
+    let mut delay = Duration::from_secs(2);
+    for attempt in 1..=5 {
+        match send(room, text).await {
+            Ok(id) => return Some(id),
+            Err(e) => {
+                tracing::warn!(attempt, error = %e, "could not post a message; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    }
+    None
 }

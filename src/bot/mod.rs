@@ -1,87 +1,82 @@
-//! The Matrix bot: logs in with matrix-sdk, lives in the admin room, answers
-//! commands from `bot.admins`, and runs scans in the background.
+//! The Matrix bot: logs in with matrix-sdk, lives in the admin room, and
+//! turns what happens there into inputs of one state machine (`machine`),
+//! whose effects the actor carries out. Data flows one way: handlers ->
+//! actor -> machine -> effects -> jobs -> actor.
 
+mod actor;
 mod chat;
 mod commands;
-mod confirm;
 mod delete_job;
 mod handlers;
-mod job;
 mod login;
+pub mod machine;
+mod messages;
+mod publish;
 mod scan_job;
+mod text;
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use matrix_sdk::Client;
 use matrix_sdk::config::SyncSettings;
-use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
+use tokio::sync::watch;
 use tracing::info;
 
 use crate::admin::AdminClient;
-use crate::config::Config;
+use crate::config::{Config, reaction_key};
+use crate::delete::journal_file;
 use crate::session::{resolve_room, verify_admin};
 
-pub use chat::shorten;
-
-/// Everything the handlers share. Cheap to clone.
-#[derive(Clone)]
-pub struct Bot {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    config: Config,
-    admin: AdminClient,
-    own_user: OwnedUserId,
-    admin_room: OwnedRoomId,
-    admins: HashSet<OwnedUserId>,
-    state: Mutex<State>,
-}
-
-/// What changes while the bot runs.
-#[derive(Default)]
-struct State {
-    job: Option<job::Job>,
-    last_scan: Option<scan_job::LastScan>,
-    /// The standing offer to delete, from the newest scan.
-    offer: Option<confirm::Offer>,
-    /// Offers that were used, withdrawn or replaced: reactions to them are
-    /// answered, and change nothing.
-    old_offers: HashSet<OwnedEventId>,
-    /// When each non-admin was last told no, so spam gets one answer.
-    refused: HashMap<OwnedUserId, Instant>,
-    next_job_id: u64,
-}
-
-impl Bot {
-    fn state(&self) -> MutexGuard<'_, State> {
-        // A panic elsewhere must not stop the bot from answering.
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// True when the bot shares its account with a human admin: then it must
-    /// not decline invites meant for that human.
-    fn shares_account(&self) -> bool {
-        self.inner.admins.contains(&self.inner.own_user)
-    }
-}
+pub use text::shorten;
 
 /// Runs the bot until `shutdown` completes (even during start-up) or the
-/// sync fails for good. Work in progress is dropped with the runtime.
+/// sync fails for good. On shutdown the bot takes no new work, stops its
+/// jobs at a journaled step, and returns.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let (stop, stopping) = watch::channel(false);
+    let serving = serve(config, stopping.clone());
+    tokio::pin!(serving);
     tokio::select! {
-        result = serve(config) => result,
+        result = &mut serving => return result,
         () = shutdown => {
             info!("shutting down");
-            Ok(())
+            stop.send_replace(true);
         }
+    }
+    // Start-up ends at once; a running bot finishes its jobs' steps first.
+    serving.await
+}
+
+async fn serve(config: Config, stopping: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let mut early = stopping.clone();
+    let (client, ready) = tokio::select! {
+        ready = start(config) => ready?,
+        _ = early.wait_for(|s| *s) => return Ok(()),
+    };
+    tokio::select! {
+        result = client.sync(SyncSettings::default()) => {
+            result.context("sync with the homeserver stopped")
+        }
+        () = ready.run(stopping) => Ok(()),
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+/// The bot, logged in and caught up, its handlers registered.
+struct Ready {
+    machine: machine::Machine,
+    inputs: tokio::sync::mpsc::UnboundedReceiver<machine::Input>,
+    world: std::sync::Arc<actor::World>,
+}
+
+impl Ready {
+    async fn run(self, stopping: watch::Receiver<bool>) {
+        actor::run(self.machine, self.inputs, self.world, stopping).await;
+    }
+}
+
+async fn start(config: Config) -> anyhow::Result<(Client, Ready)> {
     let Some(admin_room) = config.bot.admin_room.clone() else {
         return Err(config
             .invalid("bot.admin_room", "the bot needs an admin room")
@@ -103,35 +98,86 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             .await
             .context("bot.lift_own_ratelimit: could not lift the rate limit")?;
     }
-    let bot = Bot {
-        inner: Arc::new(Inner {
-            admins: config.bot.admins.iter().cloned().collect(),
-            config,
-            admin,
-            own_user,
-            admin_room,
-            state: Mutex::new(State::default()),
-        }),
-    };
+    catch_up(&client).await?;
 
-    // The first sync only catches up: commands sent while the bot was down
-    // are not answered, because no handler is registered yet.
-    let first = client
-        .sync_once(SyncSettings::default())
-        .await
-        .context("first sync with the homeserver failed")?;
-    handlers::handle_pending_invites(&bot, &client).await;
-    handlers::join_admin_room(&bot, &client).await;
-    client.add_event_handler_context(bot.clone());
+    let settings = machine::Settings {
+        admins: config.bot.admins.iter().cloned().collect(),
+        admin_room: admin_room.clone(),
+        prefix: config.bot.command_prefix.clone(),
+        confirm_key: reaction_key(&config.delete.confirm_reaction),
+        cancel_key: reaction_key(&config.delete.cancel_reaction),
+        confirm_shown: config.delete.confirm_reaction.clone(),
+        cancel_shown: config.delete.cancel_reaction.clone(),
+        confirm_timeout_ms: i64::try_from(config.delete.confirm_timeout.as_millis())
+            .unwrap_or(i64::MAX / 2),
+        shares_account: config.bot.admins.contains(&own_user),
+    };
+    let (inbox, inputs) = actor::channel();
+    let forward = handlers::Forward {
+        inbox: inbox.clone(),
+        admin_room: admin_room.clone(),
+        own_user,
+        prefix: config.bot.command_prefix.clone(),
+    };
+    let journal = on_disk(&config.bot.data_dir.join(actor::JOURNAL_FILE));
+    let shares = settings.shares_account;
+    let world = actor::world(client.clone(), admin, config, admin_room.clone(), inbox.clone(), shares);
+    handlers::forward_pending_invites(&forward, &client).await;
+    handlers::join_admin_room(&admin_room, &client).await;
+    inbox.send(machine::Input::Started(journal));
+    client.add_event_handler_context(forward);
     client.add_event_handler(handlers::on_message);
     client.add_event_handler(handlers::on_invite);
-    client.add_event_handler(confirm::on_reaction);
-    delete_job::resume(&bot, &client).await;
-    info!(admin_room = %bot.inner.admin_room, "listening for commands");
+    client.add_event_handler(handlers::on_reaction);
+    info!(%admin_room, "listening for commands");
+    let ready = Ready {
+        machine: machine::Machine::new(settings),
+        inputs,
+        world,
+    };
+    Ok((client, ready))
+}
 
-    let settings = SyncSettings::default().token(first.next_batch);
-    client
-        .sync(settings)
-        .await
-        .context("sync with the homeserver stopped")
+/// Syncs until the bot has seen everything up to now, with no handler
+/// registered: commands sent while it was down are not answered.
+///
+/// Synapse caches a sync response for a while under its request (since
+/// token, timeout, filter...). The long poll of a bot stopped before it
+/// stored that response's token would be answered again from that cache,
+/// stale, and the backlog would then reach the handlers. A zero timeout is
+/// another cache key, and syncing until nothing new comes closes the case
+/// of an earlier start that stopped during its own catch-up.
+async fn catch_up(client: &Client) -> anyhow::Result<()> {
+    let mut settings = SyncSettings::default().timeout(Duration::ZERO);
+    for _ in 0..5 {
+        let response = client
+            .sync_once(settings)
+            .await
+            .context("first sync with the homeserver failed")?;
+        let quiet = response
+            .rooms
+            .joined
+            .values()
+            .all(|r| r.timeline.events.is_empty());
+        if quiet {
+            break;
+        }
+        settings = SyncSettings::default()
+            .timeout(Duration::ZERO)
+            .token(response.next_batch);
+    }
+    Ok(())
+}
+
+/// What the journal on disk says, for the state machine.
+fn on_disk(path: &std::path::Path) -> machine::OnDisk {
+    match journal_file::read(path) {
+        Ok(None) => machine::OnDisk::Nothing,
+        Ok(Some(j)) => machine::OnDisk::Unfinished {
+            confirmed_by: j.confirmed_by.clone(),
+            confirmed_at: j.confirmed_at,
+            counts: j.counts(),
+        },
+        Err(e) => machine::OnDisk::Unreadable(e.to_string()),
+    }
 }

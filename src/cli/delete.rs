@@ -5,20 +5,20 @@
 use std::io::{BufRead as _, Write as _};
 use std::path::Path;
 
-use anyhow::Context as _;
 use tokio::sync::watch;
 
 use super::TerminalProgress;
 use crate::config::Config;
 use crate::delete::input::read_candidates;
-use crate::delete::journal::{self, Entry, Journal};
+use crate::delete::journal::{Entry, Journal};
+use crate::delete::journal_file;
 use crate::delete::report::write_report;
-use crate::delete::{JournalFile, run};
+use crate::delete::{Control, Ended, RunEvent, Start, execute};
 use crate::session::Session;
 use crate::timefmt::now_ms;
 
 /// The command line's own journal, apart from the bot's.
-const JOURNAL_FILE: &str = "cli-deletion-journal.json";
+const JOURNAL_FILE: &str = "cli-deletion-journal.jsonl";
 
 pub async fn command(
     config_path: &Path,
@@ -29,14 +29,14 @@ pub async fn command(
 ) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     let journal_path = config.bot.data_dir.join(JOURNAL_FILE);
-    let journal = match (journal::read(&journal_path)?, from) {
+    let start = match (journal_file::read(&journal_path)?, from) {
         (Some(journal), _) if resume => {
             println!(
                 "Resuming the deletion confirmed at {} ({}).",
                 crate::timefmt::rfc3339(journal.confirmed_at),
                 journal.counts()
             );
-            journal
+            Start::Resume
         }
         (Some(_), _) => anyhow::bail!(
             "an interrupted deletion is recorded in {}: finish it with `oldrooms delete --config {} --resume`",
@@ -63,32 +63,45 @@ pub async fn command(
                 println!("Nothing was deleted.");
                 return Ok(());
             }
-            Journal::new("command line", now_ms(), rooms)
+            Start::New(Journal::new("command line", now_ms(), None, rooms))
         }
     };
 
     let session = Session::open(&config).await?;
-    let result = delete_all(&session, &config, journal_path, journal).await;
+    let result = delete_all(&session, &config, &journal_path, start).await;
     session.close().await;
-    let (journal, file) = result?;
-
-    let mut bytes = Vec::new();
-    write_report(&journal, &mut bytes)?;
-    crate::atomic::write_bytes(report, &bytes)?;
+    let journal = match result? {
+        Ended::Finished(journal) => journal,
+        Ended::Stopped { journal, why } => {
+            write_file(&journal, report)?;
+            anyhow::bail!(
+                "deletion stopped: {why} ({}). The journal {} is kept: finish it with `oldrooms delete --config {} --resume`",
+                journal.counts(),
+                journal_path.display(),
+                config_path.display()
+            )
+        }
+        Ended::NothingToResume => anyhow::bail!("no interrupted deletion to resume"),
+    };
+    write_file(&journal, report)?;
     println!("Deletion finished: {}.", journal.counts());
     println!("Wrote {}", report.display());
-    journal::archive(file.path(), &journal)?;
     Ok(())
+}
+
+fn write_file(journal: &Journal, report: &Path) -> anyhow::Result<()> {
+    let mut bytes = Vec::new();
+    write_report(journal, &mut bytes)?;
+    crate::atomic::write_bytes(report, &bytes)
 }
 
 async fn delete_all(
     session: &Session,
     config: &Config,
-    path: std::path::PathBuf,
-    journal: Journal,
-) -> anyhow::Result<(Journal, JournalFile)> {
+    path: &Path,
+    start: Start,
+) -> anyhow::Result<Ended> {
     let policy = session.policy(config).await?;
-    let file = JournalFile::create(path, journal)?;
     let (cancel, cancelled) = watch::channel(false);
     let interrupt = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -97,20 +110,30 @@ async fn delete_all(
         }
     });
     let progress = TerminalProgress::new();
-    let show = |c: crate::delete::Counts| progress.show(|| format!("deleting: {c}…"));
-    let result = run(
+    let show = |e: RunEvent| {
+        if let RunEvent::Progress(c) = e {
+            progress.show(|| format!("deleting: {c}…"));
+        }
+    };
+    // The command line has no shutdown of its own: Ctrl-C cancels.
+    let (_stop, stop) = watch::channel(false);
+    let control = Control {
+        cancel: cancelled,
+        stop,
+    };
+    let result = execute(
         &session.client,
         &policy,
-        &file,
+        path,
+        start,
         &config.delete.engine,
+        control,
         &show,
-        cancelled,
     )
     .await;
     interrupt.abort();
     progress.finish();
-    result.context("deletion stopped")?;
-    Ok((file.snapshot(), file))
+    Ok(result?)
 }
 
 /// Shows what will go and asks for the number of rooms.

@@ -1,12 +1,18 @@
-//! The deletion journal: the confirmed set and each room's state, written
-//! to disk before every step, so a crash or a restart resumes the run instead
-//! of repeating or forgetting it.
+//! The deletion journal's content: the confirmed set and each room's step,
+//! as records appended one per line (JSON lines) and replayed at start. Pure:
+//! the file itself is `journal_file.rs`.
+//!
+//! Line 1 is the header (who confirmed what, with which scan options); each
+//! later line is one [`Record`]. Every record is written before the step it
+//! announces is taken, so a crash resumes the run instead of repeating it.
 
-use std::path::{Path, PathBuf};
-
-use anyhow::Context as _;
 use matrix_sdk::ruma::OwnedRoomId;
 use serde::{Deserialize, Serialize};
+
+use crate::policy::ScanOptions;
+
+/// The journal format this oldrooms writes and reads.
+pub const VERSION: u32 = 2;
 
 /// What happened to a room, in the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,14 +43,12 @@ pub enum Step {
     /// task exists before anything is sent again.
     Submitting,
     /// Synapse accepted the deletion.
-    Submitted {
-        delete_id: String,
-    },
-    Done {
-        outcome: Outcome,
-        detail: String,
-    },
+    Submitted { delete_id: String },
+    Done { outcome: Outcome, detail: String },
 }
+
+/// The detail of a room left because the run was cancelled.
+pub const CANCELLED: &str = "cancelled before deletion: the room was left as it is";
 
 /// One confirmed room, with what the scan recorded about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,10 +58,25 @@ pub struct Entry {
     /// Last activity the scan saw (ms); newer activity means "keep".
     pub last_activity: Option<i64>,
     pub joined_local_members: u64,
+    #[serde(skip, default = "pending")]
     pub step: Step,
 }
 
-/// The whole run.
+fn pending() -> Step {
+    Step::Pending
+}
+
+/// One line after the header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Record {
+    /// Room `room` (its index in the header) moves to `step`.
+    Step { room: usize, step: Step },
+    /// No room is submitted after this line.
+    Cancelled,
+}
+
+/// The whole run: the header plus every record replayed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Journal {
     pub version: u32,
@@ -65,17 +84,27 @@ pub struct Journal {
     pub confirmed_at: i64,
     /// Who confirmed it (a user id, or "command line").
     pub confirmed_by: String,
+    /// The options of the scan whose offer was confirmed; `None` (the
+    /// command line's edited CSV) re-checks with the config's.
+    pub options: Option<ScanOptions>,
     /// No new deletion is started once this is set.
+    #[serde(skip)]
     pub cancelled: bool,
     pub rooms: Vec<Entry>,
 }
 
 impl Journal {
-    pub fn new(confirmed_by: &str, confirmed_at: i64, rooms: Vec<Entry>) -> Self {
+    pub fn new(
+        confirmed_by: &str,
+        confirmed_at: i64,
+        options: Option<ScanOptions>,
+        rooms: Vec<Entry>,
+    ) -> Self {
         Self {
-            version: 1,
+            version: VERSION,
             confirmed_at,
             confirmed_by: confirmed_by.to_owned(),
+            options,
             cancelled: false,
             rooms,
         }
@@ -87,7 +116,52 @@ impl Journal {
             .all(|r| matches!(r.step, Step::Done { .. }))
     }
 
-    /// (deleted, skipped, failed, still to do)
+    /// Applies one record; an index out of range means a damaged journal.
+    pub fn apply(&mut self, record: &Record) -> Result<(), String> {
+        match record {
+            Record::Cancelled => self.cancelled = true,
+            Record::Step { room, step } => {
+                let entry = self
+                    .rooms
+                    .get_mut(*room)
+                    .ok_or_else(|| format!("room index {room} is not in the header"))?;
+                entry.step = step.clone();
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves room `i` to `step`; the record to write first.
+    pub fn set(&mut self, i: usize, step: Step) -> Record {
+        let record = Record::Step { room: i, step };
+        // Indices come from this journal's own rooms.
+        let _ = self.apply(&record);
+        record
+    }
+
+    /// The decision just before a room is sent to Synapse, taken together
+    /// with the cancel under one lock: `Submitting` unless the run is
+    /// cancelled, then the room is left as it is.
+    pub fn claim_submit(&mut self, i: usize) -> Record {
+        let step = if self.cancelled {
+            Step::Done {
+                outcome: Outcome::Skipped,
+                detail: CANCELLED.to_owned(),
+            }
+        } else {
+            Step::Submitting
+        };
+        self.set(i, step)
+    }
+
+    /// Marks the run cancelled; `None` when it already was.
+    pub fn cancel(&mut self) -> Option<Record> {
+        (!self.cancelled).then(|| {
+            self.cancelled = true;
+            Record::Cancelled
+        })
+    }
+
     pub fn counts(&self) -> Counts {
         let mut c = Counts {
             total: self.rooms.len(),
@@ -95,23 +169,65 @@ impl Journal {
         };
         for r in &self.rooms {
             match &r.step {
-                Step::Done {
-                    outcome: Outcome::Deleted,
-                    ..
-                } => c.deleted += 1,
-                Step::Done {
-                    outcome: Outcome::Skipped,
-                    ..
-                } => c.skipped += 1,
-                Step::Done {
-                    outcome: Outcome::Failed,
-                    ..
-                } => c.failed += 1,
+                Step::Done { outcome, .. } => match outcome {
+                    Outcome::Deleted => c.deleted += 1,
+                    Outcome::Skipped => c.skipped += 1,
+                    Outcome::Failed => c.failed += 1,
+                },
                 _ => {}
             }
         }
         c
     }
+
+    /// The header line, with its newline.
+    pub fn header_line(&self) -> Vec<u8> {
+        line(self)
+    }
+}
+
+/// A record as one line, with its newline.
+pub fn record_line(record: &Record) -> Vec<u8> {
+    line(record)
+}
+
+fn line<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing these plain structs cannot fail.
+    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Rebuilds a journal from the file's bytes. A last line without its
+/// newline was cut by a crash while it was written, so its step was never
+/// taken: it is ignored. Anything else that does not parse is an error to
+/// report, never a guess.
+pub fn replay(bytes: &[u8]) -> Result<Journal, String> {
+    let complete = match bytes.iter().rposition(|b| *b == b'\n') {
+        Some(end) => &bytes[..=end],
+        None => return Err("the header line is incomplete".into()),
+    };
+    let mut lines = complete.split(|b| *b == b'\n').enumerate();
+    let (_, head) = lines.next().ok_or("the file is empty")?;
+    let mut journal: Journal =
+        serde_json::from_slice(head).map_err(|e| format!("line 1 (the header): {e}"))?;
+    if journal.version != VERSION {
+        return Err(format!(
+            "version {} is not the version {VERSION} this oldrooms knows",
+            journal.version
+        ));
+    }
+    for (n, text) in lines {
+        if text.is_empty() {
+            continue;
+        }
+        let record: Record =
+            serde_json::from_slice(text).map_err(|e| format!("line {}: {e}", n + 1))?;
+        journal
+            .apply(&record)
+            .map_err(|e| format!("line {}: {e}", n + 1))?;
+    }
+    Ok(journal)
 }
 
 /// Progress of a deletion run.
@@ -139,115 +255,5 @@ impl std::fmt::Display for Counts {
     }
 }
 
-/// Reads a journal. `Ok(None)` when there is none; an unreadable journal is
-/// an error to report, never a guess.
-pub fn read(path: &Path) -> anyhow::Result<Option<Journal>> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            let journal: Journal = serde_json::from_slice(&bytes).with_context(|| {
-                format!("the deletion journal {} cannot be read", path.display())
-            })?;
-            anyhow::ensure!(
-                journal.version == 1,
-                "the deletion journal {} has version {}, which this oldrooms does not know",
-                path.display(),
-                journal.version
-            );
-            Ok(Some(journal))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-/// Writes a journal whole and durably, creating its directory.
-pub fn write(path: &Path, journal: &Journal) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    crate::atomic::write_with(path, |file| {
-        Ok(serde_json::to_writer_pretty(file, journal)?)
-    })
-}
-
-/// Moves a finished journal aside, keeping it as a record.
-pub fn archive(path: &Path, journal: &Journal) -> anyhow::Result<PathBuf> {
-    let name = format!(
-        "{}.{}.done",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("journal"),
-        journal.confirmed_at
-    );
-    let target = path.with_file_name(name);
-    std::fs::rename(path, &target).with_context(|| format!("cannot archive {}", path.display()))?;
-    Ok(target)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(id: &str, step: Step) -> Entry {
-        Entry {
-            room_id: OwnedRoomId::try_from(id).unwrap(),
-            name: "n".into(),
-            last_activity: Some(5),
-            joined_local_members: 0,
-            step,
-        }
-    }
-
-    #[test]
-    fn round_trips_and_counts() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.json");
-        assert_eq!(read(&path).unwrap(), None);
-        let j = Journal::new(
-            "@a:b",
-            7,
-            vec![
-                entry("!a", Step::Pending),
-                entry(
-                    "!b",
-                    Step::Submitted {
-                        delete_id: "x".into(),
-                    },
-                ),
-                entry(
-                    "!c",
-                    Step::Done {
-                        outcome: Outcome::Deleted,
-                        detail: String::new(),
-                    },
-                ),
-                entry(
-                    "!d",
-                    Step::Done {
-                        outcome: Outcome::Skipped,
-                        detail: "gone".into(),
-                    },
-                ),
-            ],
-        );
-        write(&path, &j).unwrap();
-        assert_eq!(read(&path).unwrap(), Some(j.clone()));
-        let c = j.counts();
-        assert_eq!(
-            (c.deleted, c.skipped, c.failed, c.total, c.done()),
-            (1, 1, 0, 4, 2)
-        );
-        assert!(!j.is_finished());
-        let archived = archive(&path, &j).unwrap();
-        assert!(archived.exists() && !path.exists());
-    }
-
-    #[test]
-    fn a_damaged_journal_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.json");
-        std::fs::write(&path, b"{\"version\": 1, \"rooms\": [tru").unwrap();
-        let e = read(&path).unwrap_err();
-        assert!(format!("{e:#}").contains("cannot be read"), "{e:#}");
-    }
-}
+mod tests;

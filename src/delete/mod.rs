@@ -1,23 +1,24 @@
-//! The deletion engine: deletes exactly the rooms of a journal, re-checking
-//! each one first, with a bounded number of deletions in flight, and records
-//! every step in the journal before taking it.
+//! Deleting confirmed rooms. One run, for the bot and the command line alike:
+//! open a new journal (or resume the one on disk), delete each room after a
+//! re-check, finish (archive the journal) and hand back the report.
 
+mod engine;
 pub mod input;
 pub mod journal;
+pub mod journal_file;
 mod recheck;
 pub mod report;
 
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::path::Path;
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::info;
 
-use crate::admin::{AdminClient, AdminError, DeleteState};
+use crate::admin::{AdminClient, AdminError};
 use crate::policy::Policy;
 pub use journal::{Counts, Entry, Journal, Outcome, Step};
+pub use journal_file::{JournalFile, OpenError};
 pub use recheck::recheck;
 
 /// `[delete]` settings.
@@ -33,147 +34,79 @@ pub struct DeleteSettings {
     pub poll_interval: Duration,
 }
 
-/// A journal on disk, updated under a lock: each change is written before
-/// the step it announces is taken.
-pub struct JournalFile {
-    path: PathBuf,
-    journal: Mutex<Journal>,
+/// Where a run starts.
+pub enum Start {
+    /// A new confirmation: refused if any journal is on disk.
+    New(Journal),
+    /// The journal on disk, if any.
+    Resume,
 }
 
-impl JournalFile {
-    /// Writes `journal` to `path` and holds it.
-    pub fn create(path: PathBuf, journal: Journal) -> anyhow::Result<Self> {
-        journal::write(&path, &journal)?;
-        Ok(Self {
-            path,
-            journal: Mutex::new(journal),
-        })
-    }
-
-    pub fn snapshot(&self) -> Journal {
-        self.lock().clone()
-    }
-
-    pub fn counts(&self) -> Counts {
-        self.lock().counts()
-    }
-
-    pub fn path(&self) -> &std::path::Path {
-        &self.path
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Journal> {
-        self.journal.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn update(&self, change: impl FnOnce(&mut Journal)) -> anyhow::Result<()> {
-        let mut journal = self.lock();
-        change(&mut journal);
-        journal::write(&self.path, &journal)
-    }
-
-    fn set_step(&self, index: usize, step: Step) -> anyhow::Result<()> {
-        self.update(|j| j.rooms[index].step = step)
-    }
-
-    fn mark_cancelled(&self) -> anyhow::Result<()> {
-        self.update(|j| j.cancelled = true)
-    }
+/// How the caller steers a run.
+#[derive(Clone)]
+pub struct Control {
+    /// Turns true on a cancel: recorded in the journal, then no room is
+    /// submitted any more (across restarts too).
+    pub cancel: watch::Receiver<bool>,
+    /// Turns true on shutdown: steps in flight reach the journal, then the
+    /// run stops, unfinished, to resume at the next start.
+    pub stop: watch::Receiver<bool>,
 }
 
-/// Runs (or resumes) the deletion until every room is done. A set `cancel`
-/// starts no new deletion; those in flight finish. Fails only when the
-/// journal cannot be written: then nothing more is deleted.
-pub async fn run(
+/// What a run tells its caller while it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEvent {
+    /// The journal is on disk; deleting begins.
+    Opened(Counts),
+    /// A room is done.
+    Progress(Counts),
+    /// The cancel is in the journal.
+    CancelRecorded,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Ended {
+    /// Every room is done; the journal is archived.
+    Finished(Journal),
+    /// Stopped before the end; the journal stays, the run resumes later.
+    Stopped { journal: Journal, why: String },
+    /// `Start::Resume` found no journal.
+    NothingToResume,
+}
+
+/// Opens (or resumes) a run, runs it and finishes it.
+pub async fn execute(
     client: &AdminClient,
-    policy: &Policy,
-    journal: &JournalFile,
+    base: &Policy,
+    path: &Path,
+    start: Start,
     settings: &DeleteSettings,
-    progress: &(dyn Fn(Counts) + Sync),
-    cancel: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let todo: Vec<usize> = journal
-        .snapshot()
-        .rooms
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| !matches!(r.step, Step::Done { .. }))
-        .map(|(i, _)| i)
-        .collect();
-    info!(rooms = todo.len(), path = %journal.path().display(), "deleting");
-    let mut results = futures_util::stream::iter(todo)
-        .map(|i| {
-            let cancel = cancel.clone();
-            async move {
-                let result = process(client, policy, journal, settings, i, &cancel).await;
-                progress(journal.counts());
-                result
-            }
-        })
-        .buffer_unordered(settings.concurrency.max(1));
-    while let Some(result) = results.next().await {
-        result?;
+    control: Control,
+    on_event: &(dyn Fn(RunEvent) + Sync),
+) -> Result<Ended, OpenError> {
+    let file = match start {
+        Start::New(journal) => JournalFile::create(path, journal)?,
+        Start::Resume => match JournalFile::resume(path)? {
+            Some(file) => file,
+            None => return Ok(Ended::NothingToResume),
+        },
+    };
+    on_event(RunEvent::Opened(file.counts()));
+    let policy = match file.snapshot().options {
+        Some(options) => base.with_options(options),
+        None => base.clone(),
+    };
+    let stopped = engine::run(client, &policy, &file, settings, control, on_event).await;
+    let journal = file.snapshot();
+    if let Err(why) = stopped {
+        info!(%why, path = %path.display(), "deletion stopped; the journal is kept");
+        return Ok(Ended::Stopped { journal, why });
     }
-    Ok(())
-}
-
-/// Takes one room from wherever the journal says it is to done.
-async fn process(
-    client: &AdminClient,
-    policy: &Policy,
-    journal: &JournalFile,
-    settings: &DeleteSettings,
-    index: usize,
-    cancel: &watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    loop {
-        let entry = journal.lock().rooms[index].clone();
-        let next = match entry.step {
-            Step::Done { .. } => return Ok(()),
-            Step::Pending if *cancel.borrow() || journal.lock().cancelled => {
-                if !journal.lock().cancelled {
-                    journal.mark_cancelled()?;
-                }
-                done(
-                    Outcome::Skipped,
-                    "cancelled before deletion: the room was left as it is",
-                )
-            }
-            Step::Pending => match recheck_room(client, policy, &entry).await {
-                Ok(Some(reason)) => done(Outcome::Skipped, &reason),
-                Ok(None) => {
-                    journal.set_step(index, Step::Submitting)?;
-                    submit(client, &entry, settings).await
-                }
-                Err(e) => done(Outcome::Failed, &format!("re-check failed: {e}")),
-            },
-            Step::Submitting => adopt_or_retry(client, &entry).await,
-            Step::Submitted { delete_id } => {
-                let waited = tokio::time::timeout(
-                    settings.room_timeout,
-                    wait_for(client, &delete_id, settings.poll_interval),
-                )
-                .await;
-                waited.unwrap_or_else(|_| {
-                    done(
-                        Outcome::Failed,
-                        &format!(
-                            "not finished after {} s (Synapse may still complete delete_id {delete_id})",
-                            settings.room_timeout.as_secs()
-                        ),
-                    )
-                })
-            }
-        };
-        journal.set_step(index, next)?;
-    }
-}
-
-fn done(outcome: Outcome, detail: &str) -> Step {
-    Step::Done {
-        outcome,
-        detail: detail.to_owned(),
-    }
+    drop(file);
+    let archived = journal_file::archive(path, &journal)?;
+    info!(path = %archived.display(), "deletion finished; journal archived");
+    Ok(Ended::Finished(journal))
 }
 
 /// Reads the room now and asks [`recheck`]; `Some(reason)` to skip it.
@@ -188,86 +121,4 @@ async fn recheck_room(
         None => None,
     };
     Ok(recheck(entry, now.as_ref(), activity, policy).err())
-}
-
-async fn submit(client: &AdminClient, entry: &Entry, settings: &DeleteSettings) -> Step {
-    match client.start_delete(&entry.room_id, settings.block).await {
-        Ok(delete_id) => Step::Submitted { delete_id },
-        // A purge of this room is already running (ours, from before a
-        // crash): find its task rather than failing.
-        Err(AdminError::Api { message, .. }) if message.contains("already in progress") => {
-            Step::Submitting
-        }
-        Err(e) => done(
-            Outcome::Failed,
-            &format!("Synapse refused the deletion: {e}"),
-        ),
-    }
-}
-
-/// After a crash between "submitting" and "submitted": adopt the task
-/// Synapse already has for the room, or go back to the re-check.
-async fn adopt_or_retry(client: &AdminClient, entry: &Entry) -> Step {
-    match client.room_delete_statuses(&entry.room_id).await {
-        Ok(tasks) => match tasks.into_iter().rev().find_map(|t| t.delete_id) {
-            Some(delete_id) => Step::Submitted { delete_id },
-            None => {
-                // Synapse hides a task while it is only scheduled; give it
-                // a moment before deciding that there is none.
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                match client.room_delete_statuses(&entry.room_id).await {
-                    Ok(tasks) => match tasks.into_iter().rev().find_map(|t| t.delete_id) {
-                        Some(delete_id) => Step::Submitted { delete_id },
-                        None => Step::Pending,
-                    },
-                    Err(e) => done(
-                        Outcome::Failed,
-                        &format!("cannot read the deletion status: {e}"),
-                    ),
-                }
-            }
-        },
-        Err(e) => done(
-            Outcome::Failed,
-            &format!("cannot read the deletion status: {e}"),
-        ),
-    }
-}
-
-/// Polls a deletion task until it ends.
-async fn wait_for(client: &AdminClient, delete_id: &str, every: Duration) -> Step {
-    loop {
-        match client.delete_status(delete_id).await {
-            Ok(status) => match status.status {
-                DeleteState::Complete => {
-                    let failed = status
-                        .shutdown_room
-                        .map(|s| s.failed_to_kick_users)
-                        .unwrap_or_default();
-                    let detail = if failed.is_empty() {
-                        String::new()
-                    } else {
-                        format!("deleted; Synapse could not kick: {}", failed.join(" "))
-                    };
-                    return done(Outcome::Deleted, &detail);
-                }
-                DeleteState::Failed | DeleteState::Cancelled => {
-                    let why = status.error.unwrap_or_else(|| "no reason given".into());
-                    return done(
-                        Outcome::Failed,
-                        &format!("Synapse's deletion task ended: {why}"),
-                    );
-                }
-                DeleteState::Scheduled | DeleteState::Active => {}
-            },
-            Err(e) if e.is_fatal() => {
-                return done(
-                    Outcome::Failed,
-                    &format!("cannot read the deletion status: {e}"),
-                );
-            }
-            Err(e) => warn!(delete_id, error = %e, "deletion status unavailable; polling on"),
-        }
-        tokio::time::sleep(every).await;
-    }
 }

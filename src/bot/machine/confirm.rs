@@ -1,0 +1,231 @@
+//! The offer to delete and the reactions that answer it. Only a confirm
+//! reaction from an admin, on the newest offer's message, before it
+//! expires, and only the first one, starts a deletion.
+
+use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
+
+use super::{
+    DeletionStart, Effect, JobKind, Machine, Ms, Offer, ScanResult, Spent, say,
+};
+use crate::bot::messages::{self, OfferText};
+use crate::bot::text::Text;
+use crate::delete::journal::{Entry, Journal, Step};
+use crate::report::Summary;
+use crate::timefmt::rfc3339;
+
+/// Reactions kept while the offer's own id is not known yet.
+const EARLY_REACTIONS: usize = 16;
+
+impl Machine {
+    /// The offer for a finished scan's candidates: its id and text, with the
+    /// expiry it states, which is the one enforced.
+    pub(super) fn new_offer(
+        &mut self,
+        now: Ms,
+        result: &ScanResult,
+        summary: &Summary,
+    ) -> Option<(u64, Text)> {
+        let rooms: Vec<Entry> = result
+            .outcome
+            .rows
+            .iter()
+            .filter(|r| r.verdict.should_delete())
+            .map(|r| Entry {
+                room_id: r.room.room_id.clone(),
+                name: r.room.name.as_deref().unwrap_or_default().to_owned(),
+                last_activity: r.last_activity,
+                joined_local_members: r.room.joined_local_members,
+                step: Step::Pending,
+            })
+            .collect();
+        if rooms.is_empty() {
+            return None;
+        }
+        self.next_id += 1;
+        let id = self.next_id;
+        let expires = now.saturating_add(self.s.confirm_timeout_ms);
+        let text = messages::offer(&OfferText {
+            rooms: rooms.len(),
+            summary,
+            confirm: &self.s.confirm_shown,
+            cancel: &self.s.cancel_shown,
+            prefix: &self.s.prefix,
+            minutes: u64::try_from(self.s.confirm_timeout_ms).unwrap_or(0).div_ceil(60_000),
+            expires_ms: expires,
+        });
+        self.offer = Some(Offer {
+            id,
+            event_id: None,
+            rooms,
+            options: result.options,
+            expires,
+            early: Vec::new(),
+        });
+        Some((id, text))
+    }
+
+    /// Ends the live offer, if any, for `why`. Returns whether there was one.
+    pub(super) fn end_offer(&mut self, why: Spent, out: &mut Vec<Effect>) -> bool {
+        let Some(offer) = self.offer.take() else {
+            return false;
+        };
+        match offer.event_id {
+            Some(event_id) => {
+                if why != Spent::Replaced {
+                    let note = match why {
+                        Spent::Expired => "This offer expired: nothing was deleted.",
+                        _ => "This offer was withdrawn: nothing was deleted.",
+                    };
+                    out.push(Effect::EditOffer {
+                        event_id: event_id.clone(),
+                        text: Text::plain(note),
+                    });
+                }
+                self.spent.insert(event_id, why);
+            }
+            None => {
+                self.spent_unposted.insert(offer.id, why);
+            }
+        }
+        true
+    }
+
+    pub(super) fn offer_posted(
+        &mut self,
+        now: Ms,
+        id: u64,
+        event_id: Option<OwnedEventId>,
+        out: &mut Vec<Effect>,
+    ) {
+        if let Some(why) = self.spent_unposted.remove(&id) {
+            if let Some(event_id) = event_id {
+                out.push(Effect::EditOffer {
+                    event_id: event_id.clone(),
+                    text: Text::plain("This offer was withdrawn before it was posted: nothing will be deleted."),
+                });
+                self.spent.insert(event_id, why);
+            }
+            return;
+        }
+        let Some(offer) = self.offer.as_mut().filter(|o| o.id == id) else {
+            return;
+        };
+        let Some(event_id) = event_id else {
+            self.offer = None;
+            out.push(say("Could not post the offer to delete: nothing will be deleted. Run a new scan."));
+            return;
+        };
+        offer.event_id = Some(event_id.clone());
+        let early = std::mem::take(&mut offer.early);
+        for (sender, target, key) in early {
+            if target == event_id {
+                self.reaction(now, sender, target, &key, out);
+            }
+        }
+    }
+
+    pub(super) fn reaction(
+        &mut self,
+        now: Ms,
+        sender: OwnedUserId,
+        target: OwnedEventId,
+        key: &str,
+        out: &mut Vec<Effect>,
+    ) {
+        let confirm = key == self.s.confirm_key;
+        let cancel = key == self.s.cancel_key;
+        if !(confirm || cancel) || !self.s.admins.contains(&sender) {
+            return;
+        }
+        if let Some(why) = self.spent.get(&target).cloned() {
+            self.spent_reaction(sender, why, confirm, out);
+            return;
+        }
+        let Some(offer) = &mut self.offer else {
+            return;
+        };
+        match &offer.event_id {
+            Some(id) if *id == target => {}
+            Some(_) => return,
+            None => {
+                // Our own send has not told us the offer's id yet.
+                if offer.early.len() < EARLY_REACTIONS {
+                    offer.early.push((sender, target, key.to_owned()));
+                }
+                return;
+            }
+        }
+        if cancel {
+            self.end_offer(Spent::Withdrawn, out);
+            out.push(say(&format!(
+                "Withdrawn by {sender}: nothing will be deleted."
+            )));
+            return;
+        }
+        if now >= offer.expires {
+            let expired = offer.expires;
+            self.end_offer(Spent::Expired, out);
+            out.push(say(&format!(
+                "{sender}: that offer expired at {}. Nothing was deleted; run a new scan.",
+                rfc3339(expired)
+            )));
+            return;
+        }
+        if self.shutting_down || self.job.is_some() {
+            // The offer stands; nothing is used up by a refusal.
+            out.push(say(&format!(
+                "{sender}: the bot is busy or shutting down, so nothing was deleted. The offer stands until {}.",
+                rfc3339(offer.expires)
+            )));
+            return;
+        }
+        let Some(offer) = self.offer.take() else {
+            return;
+        };
+        let count = offer.rooms.len();
+        let journal = Journal::new(sender.as_str(), now, Some(offer.options), offer.rooms);
+        let kind = JobKind::Delete {
+            counts: None,
+            cancelling: false,
+            confirmed_by: Some(sender.clone()),
+        };
+        let job = self.new_job(now, kind);
+        self.spent.insert(target, Spent::Used { by: sender, job });
+        tracing::info!(rooms = count, "deletion confirmed");
+        out.push(Effect::StartDeletion {
+            job,
+            start: DeletionStart::New(journal),
+        });
+    }
+
+    /// A reaction on an offer that no longer stands.
+    fn spent_reaction(
+        &mut self,
+        sender: OwnedUserId,
+        why: Spent,
+        confirm: bool,
+        out: &mut Vec<Effect>,
+    ) {
+        let Spent::Used { by, job } = why else {
+            out.push(say(&format!(
+                "{sender}: that offer is no longer valid ({}). Nothing was deleted.",
+                match why {
+                    Spent::Expired => "it expired",
+                    Spent::Replaced => "a newer scan replaced it",
+                    _ => "it was withdrawn",
+                }
+            )));
+            return;
+        };
+        let running = self.job.as_ref().is_some_and(|j| j.id == job);
+        if confirm || !running {
+            let state = if running { "is being carried out" } else { "was carried out" };
+            out.push(say(&format!(
+                "{sender}: that offer was already confirmed by {by}; the deletion {state}."
+            )));
+            return;
+        }
+        // A cancel reaction on the offer being carried out stops it.
+        self.cancel(out);
+    }
+}

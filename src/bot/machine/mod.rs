@@ -1,0 +1,567 @@
+//! The bot's decisions as one pure state machine: inputs in (a command, a
+//! reaction, a job's progress or end, a tick, start-up with what is on
+//! disk), effects out (say this, start that job, cancel it). Time is an
+//! input. One task owns it and applies inputs in order (`actor.rs`); no
+//! I/O happens here, so every rule is tested in unit and property tests.
+
+mod confirm;
+#[cfg(test)]
+mod props;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
+
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
+
+use super::commands::{BotCommand, Parsed, ScanArgs};
+use super::text::{Text, ago};
+use crate::delete::journal::{Counts, Entry, Journal};
+use crate::delete::{OpenError, RunEvent};
+use crate::policy::ScanOptions;
+use crate::report::Summary;
+use crate::scan::{Progress, ScanOutcome};
+
+/// Milliseconds since the epoch: the machine's only clock.
+pub type Ms = i64;
+
+/// How long a refused user waits before being told again.
+const REFUSAL_QUIET: Ms = 3_600_000;
+
+/// Names one job, so that news from an older one is not taken for the
+/// current one's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct JobId(pub u64);
+
+/// What the machine knows from the config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub admins: HashSet<OwnedUserId>,
+    pub admin_room: OwnedRoomId,
+    pub prefix: String,
+    /// Reaction keys with U+FE0F removed.
+    pub confirm_key: String,
+    pub cancel_key: String,
+    /// As configured, for the offer's text.
+    pub confirm_shown: String,
+    pub cancel_shown: String,
+    pub confirm_timeout_ms: Ms,
+    /// The bot runs on a human admin's account: it adds no reactions of its
+    /// own, and leaves that human's invites alone.
+    pub shares_account: bool,
+}
+
+/// What the journal on disk says at start.
+#[derive(Debug, Clone)]
+pub enum OnDisk {
+    Nothing,
+    Unfinished {
+        confirmed_by: String,
+        confirmed_at: Ms,
+        counts: Counts,
+    },
+    Unreadable(String),
+}
+
+/// A finished scan, as the scan job hands it over.
+#[derive(Debug)]
+pub struct ScanResult {
+    pub outcome: ScanOutcome,
+    pub options: ScanOptions,
+    /// The scan's progress message, to be edited with the result.
+    pub message: Option<OwnedEventId>,
+}
+
+#[derive(Debug)]
+pub enum ScanEnd {
+    Done(Box<ScanResult>),
+    Failed(String),
+    Cancelled,
+}
+
+#[derive(Debug)]
+pub enum DeletionEnd {
+    /// Every room is done and reported; the journal is archived.
+    Finished,
+    /// Stopped before the end; the journal stays and resumes at start.
+    Stopped { why: String, counts: Counts },
+    /// The journal could not be opened: nothing was deleted.
+    Refused(String),
+}
+
+/// Everything that can happen to the bot.
+#[derive(Debug)]
+pub enum Input {
+    Started(OnDisk),
+    Command { sender: OwnedUserId, parsed: Parsed },
+    Reaction {
+        sender: OwnedUserId,
+        target: OwnedEventId,
+        key: String,
+    },
+    Invite { room: OwnedRoomId, inviter: OwnedUserId },
+    ScanProgress { job: JobId, progress: Progress },
+    ScanEnded { job: JobId, end: ScanEnd },
+    /// The offer message is in the room (`None`: it could not be posted).
+    OfferPosted { offer: u64, event_id: Option<OwnedEventId> },
+    Deletion { job: JobId, event: RunEvent },
+    DeletionEnded { job: JobId, end: DeletionEnd },
+    Tick,
+    Shutdown,
+}
+
+/// How a deletion starts.
+#[derive(Debug)]
+pub enum DeletionStart {
+    New(Journal),
+    Resume,
+}
+
+/// Invites: join, decline, or leave for the human who shares the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteAnswer {
+    Join,
+    Decline,
+    Ignore,
+}
+
+/// What the machine asks the world to do.
+#[derive(Debug)]
+pub enum Effect {
+    Say(Text),
+    StartScan { job: JobId, args: ScanArgs },
+    /// Post the scan's summary and results.csv, then the offer if any, and
+    /// answer with `Input::OfferPosted`.
+    PublishScan {
+        result: Box<ScanResult>,
+        summary: Text,
+        status_line: String,
+        offer: Option<(u64, Text)>,
+    },
+    StartDeletion { job: JobId, start: DeletionStart },
+    /// Signal a job to stop; a deletion records the cancel first.
+    CancelJob(JobId),
+    /// Shutdown: jobs stop at a journaled step, without cancelling.
+    StopJobs,
+    /// Mark an offer message as no longer standing.
+    EditOffer { event_id: OwnedEventId, text: Text },
+    AnswerInvite { room: OwnedRoomId, answer: InviteAnswer },
+    /// Nothing runs any more: the actor may end.
+    Exit,
+}
+
+struct Job {
+    id: JobId,
+    started: Ms,
+    kind: JobKind,
+}
+
+enum JobKind {
+    Scan {
+        progress: Option<Progress>,
+        cancelled: bool,
+    },
+    Delete {
+        counts: Option<Counts>,
+        cancelling: bool,
+        /// Who confirmed it, for the reply once the journal is written;
+        /// `None` for a resumed run.
+        confirmed_by: Option<OwnedUserId>,
+    },
+}
+
+/// The live offer: being posted (no event id yet) or standing.
+struct Offer {
+    id: u64,
+    event_id: Option<OwnedEventId>,
+    rooms: Vec<Entry>,
+    options: ScanOptions,
+    expires: Ms,
+    /// Reactions that arrived before the offer's id was known to us.
+    early: Vec<(OwnedUserId, OwnedEventId, String)>,
+}
+
+/// Why an offer no longer stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Spent {
+    Withdrawn,
+    Expired,
+    Replaced,
+    Used { by: OwnedUserId, job: JobId },
+}
+
+/// The bot's state; see the module doc.
+pub struct Machine {
+    s: Settings,
+    job: Option<Job>,
+    offer: Option<Offer>,
+    /// Offers that no longer stand, by message.
+    spent: HashMap<OwnedEventId, Spent>,
+    /// Offers that stopped standing before their message was posted.
+    spent_unposted: HashMap<u64, Spent>,
+    last_scan: Option<(Summary, Ms)>,
+    refused: HashMap<OwnedUserId, Ms>,
+    next_id: u64,
+    shutting_down: bool,
+}
+
+impl Machine {
+    pub fn new(s: Settings) -> Self {
+        Self {
+            s,
+            job: None,
+            offer: None,
+            spent: HashMap::new(),
+            spent_unposted: HashMap::new(),
+            last_scan: None,
+            refused: HashMap::new(),
+            next_id: 0,
+            shutting_down: false,
+        }
+    }
+
+    /// When the machine wants an `Input::Tick`: the offer's expiry.
+    pub fn next_deadline(&self) -> Option<Ms> {
+        self.offer
+            .as_ref()
+            .filter(|o| o.event_id.is_some())
+            .map(|o| o.expires)
+    }
+
+    /// Applies one input at time `now`.
+    pub fn handle(&mut self, now: Ms, input: Input) -> Vec<Effect> {
+        let mut out = Vec::new();
+        match input {
+            Input::Started(disk) => self.started(disk, now, &mut out),
+            Input::Command { sender, parsed } => self.command(now, sender, parsed, &mut out),
+            Input::Reaction {
+                sender,
+                target,
+                key,
+            } => self.reaction(now, sender, target, &key, &mut out),
+            Input::Invite { room, inviter } => out.push(self.invite(room, &inviter)),
+            Input::ScanProgress { job, progress } => {
+                if let Some(JobKind::Scan { progress: p, .. }) = self.job_mut(job) {
+                    *p = Some(progress);
+                }
+            }
+            Input::ScanEnded { job, end } => self.scan_ended(now, job, end, &mut out),
+            Input::OfferPosted { offer, event_id } => self.offer_posted(now, offer, event_id, &mut out),
+            Input::Deletion { job, event } => self.deletion_event(job, event, &mut out),
+            Input::DeletionEnded { job, end } => self.deletion_ended(job, end, &mut out),
+            Input::Tick => self.tick(now, &mut out),
+            Input::Shutdown => self.shutdown(&mut out),
+        }
+        if self.shutting_down && self.job.is_none() {
+            out.push(Effect::Exit);
+        }
+        out
+    }
+
+    fn job_mut(&mut self, id: JobId) -> Option<&mut JobKind> {
+        self.job
+            .as_mut()
+            .filter(|j| j.id == id)
+            .map(|j| &mut j.kind)
+    }
+
+    fn new_job(&mut self, now: Ms, kind: JobKind) -> JobId {
+        self.next_id += 1;
+        let id = JobId(self.next_id);
+        self.job = Some(Job {
+            id,
+            started: now,
+            kind,
+        });
+        id
+    }
+
+    fn started(&mut self, disk: OnDisk, now: Ms, out: &mut Vec<Effect>) {
+        match disk {
+            OnDisk::Nothing => {}
+            OnDisk::Unfinished {
+                confirmed_by,
+                confirmed_at,
+                counts,
+            } => {
+                out.push(say(&format!(
+                    "Resuming the deletion confirmed by {confirmed_by} at {} ({counts}).",
+                    crate::timefmt::rfc3339(confirmed_at)
+                )));
+                let kind = JobKind::Delete {
+                    counts: Some(counts),
+                    cancelling: false,
+                    confirmed_by: None,
+                };
+                let job = self.new_job(now, kind);
+                out.push(Effect::StartDeletion {
+                    job,
+                    start: DeletionStart::Resume,
+                });
+            }
+            OnDisk::Unreadable(why) => out.push(say(&format!(
+                "{why}. Nothing will be deleted from it: look at the file, then move it away."
+            ))),
+        }
+    }
+
+    fn command(&mut self, now: Ms, sender: OwnedUserId, parsed: Parsed, out: &mut Vec<Effect>) {
+        if !self.s.admins.contains(&sender) {
+            self.refuse(now, &sender, out);
+            return;
+        }
+        match parsed {
+            Parsed::Help(text) | Parsed::Error(text) => out.push(Effect::Say(Text::code(&text))),
+            Parsed::Command(BotCommand::Scan(args)) => self.scan(now, args, out),
+            Parsed::Command(BotCommand::Status) => out.push(Effect::Say(self.status(now))),
+            Parsed::Command(BotCommand::Cancel) => self.cancel(out),
+        }
+    }
+
+    fn refuse(&mut self, now: Ms, sender: &OwnedUserId, out: &mut Vec<Effect>) {
+        if let Some(last) = self.refused.get(sender)
+            && now - last < REFUSAL_QUIET
+        {
+            return;
+        }
+        self.refused.insert(sender.clone(), now);
+        out.push(say(&format!(
+            "Sorry, {sender}: only the admins listed in the bot's configuration can give it commands."
+        )));
+    }
+
+    fn scan(&mut self, now: Ms, args: ScanArgs, out: &mut Vec<Effect>) {
+        if self.shutting_down {
+            out.push(say("The bot is shutting down: no new scan starts."));
+            return;
+        }
+        if let Some(job) = &self.job {
+            out.push(say(&format!(
+                "Busy: {}. Send `{prefix} status` to follow it or `{prefix} cancel` to stop it.",
+                describe(job, now),
+                prefix = self.s.prefix,
+            )));
+            return;
+        }
+        // A new scan replaces the standing offer.
+        self.end_offer(Spent::Replaced, out);
+        let kind = JobKind::Scan {
+            progress: None,
+            cancelled: false,
+        };
+        let job = self.new_job(now, kind);
+        out.push(Effect::StartScan { job, args });
+    }
+
+    fn status(&self, now: Ms) -> Text {
+        let mut text = match &self.job {
+            Some(job) => Text::plain(&format!("Busy: {}.", describe(job, now))),
+            None => Text::plain("Idle: no scan or deletion is running."),
+        };
+        if let Some(offer) = &self.offer {
+            let line = match &offer.event_id {
+                Some(_) if now < offer.expires => format!(
+                    "An offer to delete {} rooms stands until {}.",
+                    offer.rooms.len(),
+                    crate::timefmt::rfc3339(offer.expires)
+                ),
+                Some(_) => "The offer to delete has expired.".to_owned(),
+                None => format!("An offer to delete {} rooms is being posted.", offer.rooms.len()),
+            };
+            text.line(&line, &super::text::escape_html(&line));
+        }
+        let last = match &self.last_scan {
+            Some((summary, at)) => format!(
+                "Last scan, {} ago: {summary}",
+                ago(std::time::Duration::from_millis(
+                    u64::try_from(now - at).unwrap_or(0)
+                ))
+            ),
+            None => "No scan has finished since the bot started.".to_owned(),
+        };
+        text.line(&last, &super::text::escape_html(&last));
+        text
+    }
+
+    /// `cancel`: stops the running job, or withdraws the offer.
+    fn cancel(&mut self, out: &mut Vec<Effect>) {
+        if let Some(job) = &mut self.job {
+            let id = job.id;
+            match &mut job.kind {
+                JobKind::Scan { cancelled, .. } => {
+                    *cancelled = true;
+                    out.push(Effect::CancelJob(id));
+                    out.push(say("Cancelling the scan…"));
+                }
+                JobKind::Delete { cancelling, .. } if *cancelling => {
+                    out.push(say("Already cancelling: the report follows when the rooms in flight are done."));
+                }
+                JobKind::Delete { cancelling, .. } => {
+                    // Answered once the cancel is in the journal.
+                    *cancelling = true;
+                    out.push(Effect::CancelJob(id));
+                }
+            }
+            return;
+        }
+        if self.end_offer(Spent::Withdrawn, out) {
+            out.push(say("Offer withdrawn: nothing will be deleted."));
+        } else {
+            out.push(say(
+                "Nothing to cancel: no scan or deletion is running, and no offer stands.",
+            ));
+        }
+    }
+
+    fn invite(&self, room: OwnedRoomId, inviter: &OwnedUserId) -> Effect {
+        let answer = if room == self.s.admin_room && self.s.admins.contains(inviter) {
+            InviteAnswer::Join
+        } else if self.s.shares_account {
+            InviteAnswer::Ignore
+        } else {
+            InviteAnswer::Decline
+        };
+        Effect::AnswerInvite { room, answer }
+    }
+
+    fn scan_ended(&mut self, now: Ms, id: JobId, end: ScanEnd, out: &mut Vec<Effect>) {
+        let Some(JobKind::Scan { cancelled, .. }) = self.job_mut(id) else {
+            return;
+        };
+        let cancelled = *cancelled;
+        self.job = None;
+        let result = match end {
+            ScanEnd::Done(result) if !cancelled => result,
+            ScanEnd::Done(_) | ScanEnd::Cancelled => {
+                out.push(say("Scan cancelled. No results were written."));
+                return;
+            }
+            ScanEnd::Failed(error) => {
+                out.push(say(&format!(
+                    "The scan failed: {error}. Nothing was written; nothing was deleted."
+                )));
+                return;
+            }
+        };
+        let outcome = &result.outcome;
+        let summary = Summary::new(&outcome.rows, outcome.elapsed);
+        let text = super::messages::scan_summary(&summary, outcome, &self.s.prefix);
+        let status_line = format!(
+            "Scan finished: {} rooms in {}.",
+            summary.scanned,
+            ago(outcome.elapsed)
+        );
+        let offer = self.new_offer(now, &result, &summary);
+        self.last_scan = Some((summary, now));
+        out.push(Effect::PublishScan {
+            result,
+            summary: text,
+            status_line,
+            offer,
+        });
+    }
+
+    fn deletion_event(&mut self, id: JobId, event: RunEvent, out: &mut Vec<Effect>) {
+        let Some(JobKind::Delete {
+            counts,
+            confirmed_by,
+            ..
+        }) = self.job_mut(id)
+        else {
+            return;
+        };
+        match event {
+            RunEvent::Opened(c) => {
+                *counts = Some(c);
+                if let Some(by) = confirmed_by {
+                    out.push(say(&format!(
+                        "Confirmed by {by}: deleting {} rooms.",
+                        c.total
+                    )));
+                }
+            }
+            RunEvent::Progress(c) => *counts = Some(c),
+            RunEvent::CancelRecorded => out.push(say(
+                "Cancelling: no new deletion starts; those in flight finish, then the report follows.",
+            )),
+        }
+    }
+
+    fn deletion_ended(&mut self, id: JobId, end: DeletionEnd, out: &mut Vec<Effect>) {
+        if self.job_mut(id).is_none() {
+            return;
+        }
+        self.job = None;
+        match end {
+            DeletionEnd::Finished => {}
+            DeletionEnd::Stopped { why, counts } => out.push(say(&format!(
+                "Deletion stopped: {why} ({counts}). Rooms not yet handled were left as they are; \
+                 the journal is kept and the deletion resumes when the bot starts again."
+            ))),
+            DeletionEnd::Refused(why) => out.push(say(&format!(
+                "Nothing was deleted: {why}."
+            ))),
+        }
+    }
+
+    fn tick(&mut self, now: Ms, out: &mut Vec<Effect>) {
+        self.refused.retain(|_, at| now - *at < REFUSAL_QUIET);
+        if self
+            .offer
+            .as_ref()
+            .is_some_and(|o| o.event_id.is_some() && o.expires <= now)
+        {
+            self.end_offer(Spent::Expired, out);
+        }
+    }
+
+    fn shutdown(&mut self, out: &mut Vec<Effect>) {
+        if self.shutting_down {
+            return;
+        }
+        self.shutting_down = true;
+        match &self.job {
+            Some(Job {
+                id,
+                kind: JobKind::Scan { .. },
+                ..
+            }) => out.push(Effect::CancelJob(*id)),
+            Some(_) => out.push(Effect::StopJobs),
+            None => {}
+        }
+    }
+}
+
+fn say(text: &str) -> Effect {
+    Effect::Say(Text::plain(text))
+}
+
+/// "scanning (checked 120 of 400 rooms, 12 s elapsed)" and the like.
+fn describe(job: &Job, now: Ms) -> String {
+    let elapsed = ago(std::time::Duration::from_millis(
+        u64::try_from(now - job.started).unwrap_or(0),
+    ));
+    match &job.kind {
+        JobKind::Scan { progress, .. } => {
+            format!("scanning ({}, {elapsed} elapsed)", scan_progress(*progress))
+        }
+        JobKind::Delete { counts: Some(c), .. } => format!("deleting ({c}, {elapsed} elapsed)"),
+        JobKind::Delete { counts: None, .. } => format!("starting a deletion ({elapsed} elapsed)"),
+    }
+}
+
+pub fn scan_progress(progress: Option<Progress>) -> String {
+    match progress {
+        None => "starting".to_owned(),
+        Some(Progress::Listing { listed }) => format!("listed {listed} rooms"),
+        Some(Progress::Checking { checked, total }) => {
+            format!("checked {checked} of {total} rooms")
+        }
+    }
+}
+
+impl From<&OpenError> for DeletionEnd {
+    fn from(e: &OpenError) -> Self {
+        DeletionEnd::Refused(e.to_string())
+    }
+}

@@ -1,0 +1,277 @@
+//! The workers of a run: each room from wherever the journal says it is to
+//! done, at most `concurrency` at once, every step recorded before it is
+//! taken. A cancel is recorded once and checked under the journal's lock
+//! just before each submission.
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::journal::{Outcome, Step};
+use super::{Control, DeleteSettings, JournalFile, RunEvent, recheck_room};
+use crate::admin::{AdminClient, AdminError, DeleteState};
+use crate::policy::Policy;
+
+/// Why the run stops before the end: the journal stays for a resume.
+type Halt = String;
+
+/// Shutdown from outside, or a permanent error inside: either way, no new
+/// step starts.
+struct Stopper {
+    outside: watch::Receiver<bool>,
+    inside: watch::Sender<Option<Halt>>,
+}
+
+impl Stopper {
+    fn is_set(&self) -> bool {
+        *self.outside.borrow() || self.inside.borrow().is_some()
+    }
+
+    async fn wait(&self) {
+        let mut outside = self.outside.clone();
+        let mut inside = self.inside.subscribe();
+        tokio::select! {
+            _ = outside.wait_for(|s| *s) => {}
+            _ = inside.wait_for(Option::is_some) => {}
+        }
+    }
+
+    fn halt(&self, why: Halt) {
+        self.inside.send_if_modified(|h| {
+            let first = h.is_none();
+            if first {
+                *h = Some(why);
+            }
+            first
+        });
+    }
+}
+
+/// Runs until every room is done, or returns why it stopped first.
+pub(super) async fn run(
+    client: &AdminClient,
+    policy: &Policy,
+    file: &JournalFile,
+    settings: &DeleteSettings,
+    control: Control,
+    on_event: &(dyn Fn(RunEvent) + Sync),
+) -> Result<(), Halt> {
+    let todo: Vec<usize> = file
+        .snapshot()
+        .rooms
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !matches!(r.step, Step::Done { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    info!(rooms = todo.len(), path = %file.path().display(), "deleting");
+    let stopper = Stopper {
+        outside: control.stop.clone(),
+        inside: watch::channel(None).0,
+    };
+    let work = futures_util::stream::iter(todo)
+        .map(|i| {
+            let stopper = &stopper;
+            async move {
+                if let Err(why) = process(client, policy, file, settings, i, stopper).await {
+                    stopper.halt(why);
+                }
+                on_event(RunEvent::Progress(file.counts()));
+            }
+        })
+        .buffer_unordered(settings.concurrency.max(1))
+        .for_each(|()| async {});
+    let mut cancel = control.cancel.clone();
+    let record_cancel = async {
+        if cancel.wait_for(|c| *c).await.is_ok() {
+            match file.record(|j| (j.cancel(), ())).await {
+                Ok(()) => on_event(RunEvent::CancelRecorded),
+                Err(e) => stopper.halt(format!("cannot record the cancel: {e:#}")),
+            }
+        }
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        () = work => {}
+        () = record_cancel => {}
+    }
+    if file.snapshot().is_finished() {
+        return Ok(());
+    }
+    let why = stopper.inside.borrow().clone();
+    Err(why.unwrap_or_else(|| "the bot is shutting down".to_owned()))
+}
+
+/// Takes one room as far as it can go.
+async fn process(
+    client: &AdminClient,
+    policy: &Policy,
+    file: &JournalFile,
+    settings: &DeleteSettings,
+    i: usize,
+    stopper: &Stopper,
+) -> Result<(), Halt> {
+    let write = |e: anyhow::Error| format!("cannot write the journal: {e:#}");
+    loop {
+        if stopper.is_set() {
+            return Ok(());
+        }
+        let entry = file.snapshot_room(i);
+        let next = match entry.step {
+            Step::Done { .. } => return Ok(()),
+            Step::Pending if file.cancelled() => done(Outcome::Skipped, super::journal::CANCELLED),
+            Step::Pending => match recheck_room(client, policy, &entry).await {
+                Ok(Some(reason)) => done(Outcome::Skipped, &reason),
+                Ok(None) => {
+                    if stopper.is_set() {
+                        return Ok(());
+                    }
+                    let claimed = file
+                        .record(|j| {
+                            let record = j.claim_submit(i);
+                            (Some(record), j.rooms[i].step == Step::Submitting)
+                        })
+                        .await
+                        .map_err(write)?;
+                    if !claimed {
+                        continue;
+                    }
+                    submit(client, &entry.room_id, settings).await.map_err(fatal)?
+                }
+                Err(e) if e.is_fatal() => return Err(fatal(e)),
+                Err(e) => done(Outcome::Failed, &format!("re-check failed: {e}")),
+            },
+            Step::Submitting => adopt_or_retry(client, &entry.room_id)
+                .await
+                .map_err(fatal)?,
+            Step::Submitted { delete_id } => {
+                let waited = tokio::select! {
+                    w = tokio::time::timeout(
+                        settings.room_timeout,
+                        wait_for(client, &delete_id, settings.poll_interval),
+                    ) => w,
+                    () = stopper.wait() => return Ok(()),
+                };
+                match waited {
+                    Ok(step) => step.map_err(fatal)?,
+                    Err(_) => done(
+                        Outcome::Failed,
+                        &format!(
+                            "not finished after {} s (Synapse may still complete delete_id {delete_id})",
+                            settings.room_timeout.as_secs()
+                        ),
+                    ),
+                }
+            }
+        };
+        file.record(|j| (Some(j.set(i, next)), ()))
+            .await
+            .map_err(write)?;
+    }
+}
+
+fn fatal(e: AdminError) -> Halt {
+    format!("{e}")
+}
+
+fn done(outcome: Outcome, detail: &str) -> Step {
+    Step::Done {
+        outcome,
+        detail: detail.to_owned(),
+    }
+}
+
+/// Asks Synapse to delete the room. A permanent error (the token is gone)
+/// leaves the room at `Submitting`, to be looked up after the resume.
+async fn submit(
+    client: &AdminClient,
+    room_id: &matrix_sdk::ruma::RoomId,
+    settings: &DeleteSettings,
+) -> Result<Step, AdminError> {
+    match client.start_delete(room_id, settings.block).await {
+        Ok(delete_id) => Ok(Step::Submitted { delete_id }),
+        // A purge of this room is already running (ours, from before a
+        // crash): find its task rather than failing.
+        Err(AdminError::Api { message, .. }) if message.contains("already in progress") => {
+            Ok(Step::Submitting)
+        }
+        Err(e) if e.is_fatal() => Err(e),
+        Err(e) => Ok(done(
+            Outcome::Failed,
+            &format!("Synapse refused the deletion: {e}"),
+        )),
+    }
+}
+
+/// After a crash between "submitting" and "submitted": adopt the task
+/// Synapse already has for the room, or go back to the re-check.
+async fn adopt_or_retry(
+    client: &AdminClient,
+    room_id: &matrix_sdk::ruma::RoomId,
+) -> Result<Step, AdminError> {
+    let find = || async {
+        let tasks = client.room_delete_statuses(room_id).await?;
+        Ok::<_, AdminError>(tasks.into_iter().rev().find_map(|t| t.delete_id))
+    };
+    let step = |found: Option<String>| found.map(|delete_id| Step::Submitted { delete_id });
+    match find().await {
+        Ok(Some(id)) => return Ok(Step::Submitted { delete_id: id }),
+        Ok(None) => {}
+        Err(e) if e.is_fatal() => return Err(e),
+        Err(e) => return Ok(unreadable_status(&e)),
+    }
+    // Synapse hides a task while it is only scheduled; give it a moment
+    // before deciding that there is none.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    match find().await {
+        Ok(found) => Ok(step(found).unwrap_or(Step::Pending)),
+        Err(e) if e.is_fatal() => Err(e),
+        Err(e) => Ok(unreadable_status(&e)),
+    }
+}
+
+fn unreadable_status(e: &AdminError) -> Step {
+    done(
+        Outcome::Failed,
+        &format!("cannot read the deletion status: {e}"),
+    )
+}
+
+/// Polls a deletion task until it ends.
+async fn wait_for(
+    client: &AdminClient,
+    delete_id: &str,
+    every: Duration,
+) -> Result<Step, AdminError> {
+    loop {
+        match client.delete_status(delete_id).await {
+            Ok(status) => match status.status {
+                DeleteState::Complete => {
+                    let failed = status
+                        .shutdown_room
+                        .map(|s| s.failed_to_kick_users)
+                        .unwrap_or_default();
+                    let detail = if failed.is_empty() {
+                        String::new()
+                    } else {
+                        format!("deleted; Synapse could not kick: {}", failed.join(" "))
+                    };
+                    return Ok(done(Outcome::Deleted, &detail));
+                }
+                DeleteState::Failed | DeleteState::Cancelled => {
+                    let why = status.error.unwrap_or_else(|| "no reason given".into());
+                    return Ok(done(
+                        Outcome::Failed,
+                        &format!("Synapse's deletion task ended: {why}"),
+                    ));
+                }
+                DeleteState::Scheduled | DeleteState::Active => {}
+            },
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => warn!(delete_id, error = %e, "deletion status unavailable; polling on"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
