@@ -217,6 +217,13 @@ fn apply(effect: Effect, world: &Arc<World>, jobs: &mut HashMap<JobId, Signals>)
                 s.stop.send_replace(true);
             }
         }
+        Effect::CancelJournal => {
+            let world = world.clone();
+            tokio::spawn(async move {
+                let result = cancel_journal(&world.journal_path()).await;
+                world.inbox.send(Input::JournalCancelled(result));
+            });
+        }
         Effect::AnswerInvite { room, answer } => {
             let world = world.clone();
             tokio::spawn(async move { answer_invite(&world, room, answer).await });
@@ -242,6 +249,16 @@ async fn answer_invite(world: &World, room_id: matrix_sdk::ruma::OwnedRoomId, an
         Ok(done) => info!(%room_id, "{done}"),
         Err(e) => warn!(%room_id, error = %e, ?answer, "could not answer an invite"),
     }
+}
+
+/// Writes a cancel into the journal of a run that is not running.
+async fn cancel_journal(path: &std::path::Path) -> Result<(), String> {
+    let file = match crate::delete::JournalFile::resume(path) {
+        Ok(Some(file)) => file,
+        Ok(None) => return Err("the journal is gone".to_owned()),
+        Err(e) => return Err(e.to_string()),
+    };
+    file.record(|j| (j.cancel(), ())).await.map_err(|e| format!("{e:#}"))
 }
 
 /// Adds the confirm and cancel reactions under the offer, for one click.

@@ -106,6 +106,8 @@ pub enum Input {
     OfferPosted { offer: u64, event_id: Option<OwnedEventId> },
     Deletion { job: JobId, event: RunEvent },
     DeletionEnded { job: JobId, end: DeletionEnd },
+    /// The cancel of a stopped run is in its journal, or why not.
+    JournalCancelled(Result<(), String>),
     Tick,
     Shutdown,
 }
@@ -143,6 +145,9 @@ pub enum Effect {
     CancelJob(JobId),
     /// Shutdown: jobs stop at a journaled step, without cancelling.
     StopJobs,
+    /// Record a cancel in the journal of a stopped run, so that its resume
+    /// submits nothing more.
+    CancelJournal,
     /// Mark an offer message as no longer standing.
     EditOffer { event_id: OwnedEventId, text: Text },
     AnswerInvite { room: OwnedRoomId, answer: InviteAnswer },
@@ -203,6 +208,9 @@ pub struct Machine {
     refused: HashMap<OwnedUserId, Ms>,
     next_id: u64,
     shutting_down: bool,
+    /// An unfinished journal is on disk with no job running it (a run that
+    /// stopped on a permanent error): it resumes at the next start.
+    stopped_run: bool,
 }
 
 impl Machine {
@@ -217,6 +225,7 @@ impl Machine {
             refused: HashMap::new(),
             next_id: 0,
             shutting_down: false,
+            stopped_run: false,
         }
     }
 
@@ -249,6 +258,13 @@ impl Machine {
             Input::OfferPosted { offer, event_id } => self.offer_posted(now, offer, event_id, &mut out),
             Input::Deletion { job, event } => self.deletion_event(job, event, &mut out),
             Input::DeletionEnded { job, end } => self.deletion_ended(job, end, &mut out),
+            Input::JournalCancelled(result) => out.push(say(&match result {
+                Ok(()) => "Cancelled: the interrupted deletion will not delete any more rooms. \
+                    At the next start it only finishes its report."
+                    .to_owned(),
+                Err(e) => format!("Could not record the cancel ({e}): the interrupted deletion \
+                    resumes at the next start."),
+            })),
             Input::Tick => self.tick(now, &mut out),
             Input::Shutdown => self.shutdown(&mut out),
         }
@@ -404,9 +420,13 @@ impl Machine {
             }
             return;
         }
+        let stopped_run = std::mem::take(&mut self.stopped_run);
+        if stopped_run {
+            out.push(Effect::CancelJournal);
+        }
         if self.end_offer(Spent::Withdrawn, out) {
             out.push(say("Offer withdrawn: nothing will be deleted."));
-        } else {
+        } else if !stopped_run {
             out.push(say(
                 "Nothing to cancel: no scan or deletion is running, and no offer stands.",
             ));
@@ -494,10 +514,15 @@ impl Machine {
         self.job = None;
         match end {
             DeletionEnd::Finished => {}
-            DeletionEnd::Stopped { why, counts } => out.push(say(&format!(
+            DeletionEnd::Stopped { why, counts } => {
+                self.stopped_run = true;
+                out.push(say(&format!(
                 "Deletion stopped: {why} ({counts}). Rooms not yet handled were left as they are; \
-                 the journal is kept and the deletion resumes when the bot starts again."
-            ))),
+                 the journal is kept and the deletion resumes when the bot starts again \
+                 ({} cancel to stop it for good).",
+                    self.s.prefix
+                )));
+            }
             DeletionEnd::Refused(why) => out.push(say(&format!(
                 "Nothing was deleted: {why}."
             ))),

@@ -1,0 +1,522 @@
+//! The machine driven by random sequences of commands, reactions, scans,
+//! job ends, ticks, crashes and restarts, with deletion runs simulated on
+//! the real journal (its records, its replay after a crash). An oracle that
+//! knows the rules, written apart from the machine, checks after every step:
+//! - a deletion starts only for a valid confirmation, with that offer's rooms;
+//! - a room is submitted only by such a run, never twice, and never after a
+//!   cancel of its run, across restarts too.
+
+use std::collections::{HashMap, HashSet};
+
+use matrix_sdk::ruma::OwnedEventId;
+use proptest::prelude::*;
+
+use super::tests::{TIMEOUT, command, event, scan_result, settings, user};
+use super::*;
+use crate::delete::journal::{self, Record, Step};
+
+#[derive(Debug, Clone)]
+enum Op {
+    Scan { who: u8 },
+    Cancel { who: u8 },
+    Status,
+    React { who: u8, target: u8, key: u8 },
+    ScanEnds { candidates: u8, fail: bool },
+    PostOffer { fail: bool },
+    Worker { keep: bool },
+    Fatal,
+    Finish,
+    Wait { secs: u16 },
+    Tick,
+    Crash,
+    Shutdown,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => any::<u8>().prop_map(|who| Op::Scan { who }),
+        2 => any::<u8>().prop_map(|who| Op::Cancel { who }),
+        1 => Just(Op::Status),
+        6 => (any::<u8>(), any::<u8>(), any::<u8>())
+            .prop_map(|(who, target, key)| Op::React { who, target, key }),
+        3 => (0u8..4, any::<bool>()).prop_map(|(candidates, f)| Op::ScanEnds { candidates, fail: f }),
+        3 => prop::bool::weighted(0.1).prop_map(|fail| Op::PostOffer { fail }),
+        6 => prop::bool::weighted(0.2).prop_map(|keep| Op::Worker { keep }),
+        1 => Just(Op::Fatal),
+        2 => Just(Op::Finish),
+        2 => (0u16..1200).prop_map(|secs| Op::Wait { secs }),
+        1 => Just(Op::Tick),
+        1 => Just(Op::Crash),
+        1 => Just(Op::Shutdown),
+    ]
+}
+
+const WHO: [&str; 3] = ["alice", "bob", "mallory"];
+
+fn is_admin(who: &str) -> bool {
+    who != "mallory"
+}
+
+/// What the rules say, kept apart from the machine.
+#[derive(Default)]
+struct Oracle {
+    /// Offers by the machine's id: rooms, expiry, message (once posted).
+    offers: HashMap<u64, OracleOffer>,
+    /// The newest offer, while it can still be confirmed.
+    live: Option<u64>,
+    /// Confirms seen before the offer's message was known, per offer.
+    early: HashMap<u64, Vec<String>>,
+    /// Runs by their first room: rooms, and whether an admin cancelled.
+    runs: HashMap<String, (HashSet<String>, bool)>,
+    submitted: HashSet<String>,
+    /// The run the deletion job is carrying out, and its offer's message.
+    running: Option<(String, Option<OwnedEventId>)>,
+}
+
+struct OracleOffer {
+    rooms: Vec<String>,
+    expires: Ms,
+    event_id: Option<OwnedEventId>,
+}
+
+/// The world around the machine.
+struct Sim {
+    m: Machine,
+    now: Ms,
+    scan: Option<(JobId, bool)>,
+    publishing: Vec<u64>,
+    posted: Vec<OwnedEventId>,
+    run: Option<(JobId, Journal)>,
+    /// The journal file, written through the real records.
+    disk: Option<Vec<u8>>,
+    scans: u32,
+    o: Oracle,
+    /// Set when the machine starts a deletion for a confirm the oracle
+    /// expected.
+    expect_start: Option<u64>,
+    /// A cancel reaction came right behind that confirm.
+    cancel_on_start: bool,
+}
+
+impl Sim {
+    fn new() -> Self {
+        Self {
+            m: Machine::new(settings()),
+            now: 1_000_000,
+            scan: None,
+            publishing: Vec::new(),
+            posted: Vec::new(),
+            run: None,
+            disk: None,
+            scans: 0,
+            o: Oracle::default(),
+            expect_start: None,
+            cancel_on_start: false,
+        }
+    }
+
+    fn feed(&mut self, input: Input) {
+        let effects = self.m.handle(self.now, input);
+        let expected = self.expect_start.take();
+        let started = effects.iter().any(|e| {
+            matches!(
+                e,
+                Effect::StartDeletion {
+                    start: DeletionStart::New(_),
+                    ..
+                }
+            )
+        });
+        assert_eq!(
+            started,
+            expected.is_some(),
+            "a deletion must start exactly on a valid confirmation: {effects:?}"
+        );
+        for effect in effects {
+            self.apply(effect, expected);
+        }
+    }
+
+    fn append(&mut self, record: &Record) {
+        if let Some(disk) = &mut self.disk {
+            disk.extend(journal::record_line(record));
+        }
+    }
+
+    fn apply(&mut self, effect: Effect, expected: Option<u64>) {
+        match effect {
+            Effect::StartScan { job, .. } => {
+                assert!(self.scan.is_none() && self.run.is_none(), "two jobs at once");
+                self.scan = Some((job, false));
+                // Any scan that starts replaces the offer.
+                self.o.live = None;
+            }
+            Effect::PublishScan {
+                offer: Some((id, _)),
+                result,
+                ..
+            } => {
+                let rooms = result
+                    .outcome
+                    .rows
+                    .iter()
+                    .filter(|r| r.verdict.should_delete())
+                    .map(|r| r.room.room_id.to_string())
+                    .collect();
+                let expires = self.now + TIMEOUT;
+                self.o.offers.insert(
+                    id,
+                    OracleOffer {
+                        rooms,
+                        expires,
+                        event_id: None,
+                    },
+                );
+                self.o.live = Some(id);
+                self.publishing.push(id);
+            }
+            Effect::StartDeletion { job, start } => {
+                assert!(self.scan.is_none() && self.run.is_none(), "two jobs at once");
+                let journal = match start {
+                    DeletionStart::New(journal) => {
+                        let offer = &self.o.offers[&expected.unwrap_or_default()];
+                        let rooms: Vec<String> =
+                            journal.rooms.iter().map(|r| r.room_id.to_string()).collect();
+                        assert_eq!(rooms, offer.rooms, "the confirmed rooms, exactly");
+                        let key = rooms[0].clone();
+                        let cancelled = std::mem::take(&mut self.cancel_on_start);
+                        self.o.runs.insert(key.clone(), (rooms.into_iter().collect(), cancelled));
+                        self.o.running = Some((key, offer.event_id.clone()));
+                        if self.disk.is_some() {
+                            // The real run refuses: a journal is never overwritten.
+                            self.feed(Input::DeletionEnded {
+                                job,
+                                end: DeletionEnd::Refused("a journal is there".into()),
+                            });
+                            self.o.running = None;
+                            return;
+                        }
+                        self.disk = Some(journal.header_line());
+                        journal
+                    }
+                    DeletionStart::Resume => {
+                        let journal = journal::replay(self.disk.as_deref().unwrap_or_default())
+                            .expect("the machine resumes only a readable journal");
+                        let key = journal.rooms[0].room_id.to_string();
+                        self.o.running = Some((key, None));
+                        journal
+                    }
+                };
+                let counts = journal.counts();
+                self.run = Some((job, journal));
+                self.feed(Input::Deletion {
+                    job,
+                    event: RunEvent::Opened(counts),
+                });
+            }
+            Effect::CancelJob(job) => {
+                if self.scan.is_some_and(|(j, _)| j == job) {
+                    self.scan = Some((job, true));
+                }
+                if let Some((j, journal)) = &mut self.run
+                    && *j == job
+                {
+                    let record = journal.cancel();
+                    if let Some(r) = record {
+                        self.append(&r);
+                    }
+                    self.feed(Input::Deletion {
+                        job,
+                        event: RunEvent::CancelRecorded,
+                    });
+                }
+            }
+            Effect::CancelJournal => {
+                let journal = journal::replay(self.disk.as_deref().unwrap_or_default());
+                let result = match journal {
+                    Ok(mut j) => {
+                        if let Some(r) = j.cancel() {
+                            self.append(&r);
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                };
+                self.feed(Input::JournalCancelled(result));
+            }
+            Effect::StopJobs => {
+                if let Some((job, journal)) = self.run.take() {
+                    let counts = journal.counts();
+                    self.o.running = None;
+                    let end = DeletionEnd::Stopped {
+                        why: "shutting down".into(),
+                        counts,
+                    };
+                    self.feed(Input::DeletionEnded { job, end });
+                }
+            }
+            Effect::Say(_)
+            | Effect::PublishScan { offer: None, .. }
+            | Effect::EditOffer { .. }
+            | Effect::AnswerInvite { .. }
+            | Effect::Exit => {}
+        }
+    }
+
+    /// Whether the oracle takes a confirm on `id` as valid now.
+    fn valid_confirm(&self, id: u64) -> bool {
+        self.o.live == Some(id)
+            && self.now < self.o.offers[&id].expires
+            && self.scan.is_none()
+            && self.run.is_none()
+    }
+
+    fn step(&mut self, op: Op) {
+        match op {
+            Op::Scan { who } => {
+                let who = WHO[usize::from(who) % 3];
+                self.feed(command(&user(who), "!oldrooms scan"));
+            }
+            Op::Cancel { who } => {
+                let who = WHO[usize::from(who) % 3];
+                if is_admin(who) {
+                    self.o.live = None;
+                    self.cancel_running_or_stopped();
+                }
+                self.feed(command(&user(who), "!oldrooms cancel"));
+            }
+            Op::Status => self.feed(command(&user("alice"), "!oldrooms status")),
+            Op::React { who, target, key } => self.react(who, target, key),
+            Op::ScanEnds { candidates, fail } => {
+                let Some((job, cancelled)) = self.scan.take() else {
+                    return;
+                };
+                self.scans += 1;
+                let end = if fail {
+                    ScanEnd::Failed("boom".into())
+                } else if cancelled && candidates % 2 == 0 {
+                    ScanEnd::Cancelled
+                } else {
+                    let ids: Vec<String> = (0..=candidates)
+                        .map(|i| format!("!s{}r{i}:example.com", self.scans))
+                        .collect();
+                    ScanEnd::Done(scan_result(&ids))
+                };
+                self.feed(Input::ScanEnded { job, end });
+            }
+            Op::PostOffer { fail } => {
+                if self.publishing.is_empty() {
+                    return;
+                }
+                let id = self.publishing.remove(0);
+                let event_id = (!fail).then(|| event(&format!("offer{id}")));
+                if let Some(e) = &event_id {
+                    self.posted.push(e.clone());
+                }
+                if let Some(offer) = self.o.offers.get_mut(&id) {
+                    offer.event_id = event_id.clone();
+                }
+                if event_id.is_none() && self.o.live == Some(id) {
+                    self.o.live = None;
+                }
+                // Early reactions are judged now, in order.
+                let early = self.o.early.remove(&id).unwrap_or_default();
+                if event_id.is_some() {
+                    for key in early {
+                        if self.expect_start.is_some() && key == "❌" {
+                            self.cancel_on_start = true;
+                        }
+                        if self.o.live != Some(id) {
+                            continue;
+                        }
+                        if key == "✅" && self.valid_confirm(id) {
+                            self.expect_start = Some(id);
+                        }
+                        self.o.live = None;
+                    }
+                }
+                self.feed(Input::OfferPosted {
+                    offer: id,
+                    event_id,
+                });
+            }
+            Op::Worker { keep } => self.worker(keep),
+            Op::Fatal => {
+                if let Some((job, journal)) = self.run.take() {
+                    self.o.running = None;
+                    let end = DeletionEnd::Stopped {
+                        why: "token logged out".into(),
+                        counts: journal.counts(),
+                    };
+                    self.feed(Input::DeletionEnded { job, end });
+                }
+            }
+            Op::Finish => {
+                if self.run.as_ref().is_some_and(|(_, j)| j.is_finished()) {
+                    let (job, _) = self.run.take().unwrap_or_else(|| unreachable!());
+                    self.disk = None;
+                    self.o.running = None;
+                    let end = DeletionEnd::Finished;
+                    self.feed(Input::DeletionEnded { job, end });
+                }
+            }
+            Op::Wait { secs } => self.now += i64::from(secs) * 1000,
+            Op::Tick => self.feed(Input::Tick),
+            Op::Crash => self.restart(),
+            Op::Shutdown => {
+                self.feed(Input::Shutdown);
+                if let Some((job, _)) = self.scan.take() {
+                    self.feed(Input::ScanEnded {
+                        job,
+                        end: ScanEnd::Cancelled,
+                    });
+                }
+                self.restart();
+            }
+        }
+    }
+
+    fn cancel_running_or_stopped(&mut self) {
+        if let Some((key, _)) = &self.o.running {
+            if let Some(run) = self.o.runs.get_mut(key) {
+                run.1 = true;
+            }
+        } else if self.scan.is_none()
+            && let Some(Ok(j)) = self.disk.as_deref().map(journal::replay)
+            && let Some(run) = self.o.runs.get_mut(j.rooms[0].room_id.as_str())
+        {
+            // A stopped run waiting for the next start.
+            run.1 = true;
+        }
+    }
+
+    fn react(&mut self, who: u8, target: u8, key: u8) {
+        let who = WHO[usize::from(who) % 3];
+        let key = ["✅", "❌", "👍"][usize::from(key) % 3];
+        // A posted offer, the one being posted (its id is predictable), or
+        // some other message.
+        let pending = self.publishing.first().copied();
+        let choices = self.posted.len() + 2;
+        let pick = usize::from(target) % choices;
+        let (target, pending_id) = if pick < self.posted.len() {
+            (self.posted[pick].clone(), None)
+        } else if pick == self.posted.len() && pending.is_some() {
+            let id = pending.unwrap_or_default();
+            (event(&format!("offer{id}")), Some(id))
+        } else {
+            (event("other"), None)
+        };
+        if is_admin(who) && key != "👍" {
+            let on_live = self.o.live.and_then(|id| {
+                let e = self.o.offers[&id].event_id.as_ref()?;
+                (*e == target).then_some(id)
+            });
+            if let Some(id) = pending_id {
+                // Judged when the offer is posted, in order.
+                if self.o.live == Some(id) {
+                    let early = self.o.early.entry(id).or_default();
+                    if early.len() < 16 {
+                        early.push(key.to_owned());
+                    }
+                }
+            } else if let Some(id) = on_live {
+                if key == "✅" && self.valid_confirm(id) {
+                    self.expect_start = Some(id);
+                }
+                self.o.live = None;
+            } else if key == "❌"
+                && let Some((run, Some(e))) = &self.o.running
+                && *e == target
+                && let Some(run) = self.o.runs.get_mut(run)
+            {
+                // A cancel reaction on the offer being carried out.
+                run.1 = true;
+            }
+        }
+        let input = Input::Reaction {
+            sender: user(who),
+            target,
+            key: key.into(),
+        };
+        self.feed(input);
+    }
+
+    /// One step of a deletion worker on the first room still pending.
+    fn worker(&mut self, keep: bool) {
+        let Some((job, journal)) = &mut self.run else {
+            return;
+        };
+        let job = *job;
+        let Some(i) = journal.rooms.iter().position(|r| r.step == Step::Pending) else {
+            return;
+        };
+        let room = journal.rooms[i].room_id.to_string();
+        let mut records = Vec::new();
+        if keep {
+            let kept = Step::Done {
+                outcome: journal::Outcome::Skipped,
+                detail: "new activity".into(),
+            };
+            records.push(journal.set(i, kept));
+        } else {
+            records.push(journal.claim_submit(i));
+            if journal.rooms[i].step == Step::Submitting {
+                let (key, _) = self.o.running.clone().expect("a run the oracle knows");
+                let (rooms, cancelled) = &self.o.runs[&key];
+                assert!(rooms.contains(&room), "{room} was not confirmed in this run");
+                assert!(!cancelled, "{room} submitted after its run was cancelled");
+                assert!(self.o.submitted.insert(room.clone()), "{room} submitted twice");
+                let deleted = Step::Done {
+                    outcome: journal::Outcome::Deleted,
+                    detail: String::new(),
+                };
+                records.push(journal.set(i, Step::Submitted { delete_id: "d".into() }));
+                records.push(journal.set(i, deleted));
+            }
+        }
+        let counts = journal.counts();
+        for r in &records {
+            self.append(r);
+        }
+        self.feed(Input::Deletion {
+            job,
+            event: RunEvent::Progress(counts),
+        });
+    }
+
+    /// The process ends; the journal file is all that is left.
+    fn restart(&mut self) {
+        self.m = Machine::new(settings());
+        self.scan = None;
+        self.publishing.clear();
+        self.run = None;
+        self.o.live = None;
+        self.o.early.clear();
+        self.o.running = None;
+        let disk = match self.disk.as_deref().map(journal::replay) {
+            None => OnDisk::Nothing,
+            Some(Ok(j)) => OnDisk::Unfinished {
+                confirmed_by: j.confirmed_by.clone(),
+                confirmed_at: j.confirmed_at,
+                counts: j.counts(),
+            },
+            Some(Err(e)) => OnDisk::Unreadable(e),
+        };
+        self.feed(Input::Started(disk));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn no_interleaving_deletes_what_was_not_validly_confirmed(
+        ops in prop::collection::vec(op(), 1..80)
+    ) {
+        let mut sim = Sim::new();
+        sim.feed(Input::Started(OnDisk::Nothing));
+        for op in ops {
+            sim.step(op);
+        }
+    }
+}

@@ -1,0 +1,488 @@
+//! Every rule of the confirmation, one test each, and each defect of the
+//! shape before the state machine, replayed.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
+
+use super::*;
+use crate::admin::ListedRoom;
+use crate::bot::commands::parse_line;
+use crate::policy::Verdict;
+use crate::scan::Row;
+
+pub const TIMEOUT: Ms = 15 * 60 * 1000;
+
+pub fn user(name: &str) -> OwnedUserId {
+    OwnedUserId::try_from(format!("@{name}:example.com")).unwrap()
+}
+
+pub fn event(name: &str) -> OwnedEventId {
+    OwnedEventId::try_from(format!("${name}")).unwrap()
+}
+
+pub fn settings() -> Settings {
+    Settings {
+        admins: HashSet::from([user("alice"), user("bob")]),
+        admin_room: "!admin:example.com".try_into().unwrap(),
+        prefix: "!oldrooms".into(),
+        confirm_key: "✅".into(),
+        cancel_key: "❌".into(),
+        confirm_shown: "✅".into(),
+        cancel_shown: "❌".into(),
+        confirm_timeout_ms: TIMEOUT,
+        shares_account: false,
+    }
+}
+
+pub fn options() -> ScanOptions {
+    ScanOptions {
+        inactive_days: 30,
+        delete_abandoned: true,
+        include_spaces: true,
+        include_public: false,
+    }
+}
+
+/// A scan whose candidates are `ids`, plus one active room.
+pub fn scan_result(ids: &[String]) -> Box<ScanResult> {
+    let row = |id: &str, verdict| Row {
+        room: ListedRoom {
+            room_id: id.try_into().unwrap(),
+            name: Some("room".into()),
+            canonical_alias: None,
+            room_type: None,
+            creator: None,
+            joined_members: 1,
+            joined_local_members: 1,
+            public: false,
+            encryption: None,
+        },
+        last_activity: Some(1_000),
+        verdict,
+    };
+    let mut rows: Vec<Row> = ids
+        .iter()
+        .map(|id| row(id, Verdict::Inactive { days: 400, limit: 30 }))
+        .collect();
+    rows.push(row("!active:example.com", Verdict::Active { days: 1 }));
+    Box::new(ScanResult {
+        outcome: ScanOutcome {
+            rows,
+            now_ms: 0,
+            elapsed: Duration::from_secs(1),
+        },
+        options: options(),
+        message: None,
+    })
+}
+
+pub fn command(sender: &OwnedUserId, line: &str) -> Input {
+    Input::Command {
+        sender: sender.clone(),
+        parsed: parse_line("!oldrooms", line).unwrap(),
+    }
+}
+
+pub fn says(effects: &[Effect]) -> Vec<String> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Say(t) => Some(t.plain.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn said(effects: &[Effect], start: &str) -> bool {
+    says(effects).iter().any(|s| s.contains(start))
+}
+
+fn new_deletion(effects: &[Effect]) -> Option<(JobId, &Journal)> {
+    effects.iter().find_map(|e| match e {
+        Effect::StartDeletion {
+            job,
+            start: DeletionStart::New(j),
+        } => Some((*job, j)),
+        _ => None,
+    })
+}
+
+/// A machine and a clock.
+struct Bot {
+    m: Machine,
+    now: Ms,
+}
+
+impl Bot {
+    fn new() -> Self {
+        let mut m = Machine::new(settings());
+        assert!(m.handle(0, Input::Started(OnDisk::Nothing)).is_empty());
+        Self { m, now: 1_000_000 }
+    }
+
+    fn on(&mut self, input: Input) -> Vec<Effect> {
+        self.m.handle(self.now, input)
+    }
+
+    fn react(&mut self, who: &str, target: &OwnedEventId, key: &str) -> Vec<Effect> {
+        let input = Input::Reaction {
+            sender: user(who),
+            target: target.clone(),
+            key: key.into(),
+        };
+        self.on(input)
+    }
+
+    /// A scan from alice that finds `n` candidates: returns its offer's id.
+    fn scan(&mut self, n: usize) -> (JobId, u64) {
+        let effects = self.on(command(&user("alice"), "!oldrooms scan"));
+        let Some(Effect::StartScan { job, .. }) = effects.first() else {
+            panic!("{effects:?}")
+        };
+        let job = *job;
+        let ids: Vec<String> = (0..n).map(|i| format!("!r{i}:example.com")).collect();
+        let end = ScanEnd::Done(scan_result(&ids));
+        let effects = self.on(Input::ScanEnded { job, end });
+        let offer = effects.iter().find_map(|e| match e {
+            Effect::PublishScan {
+                offer: Some((id, _)),
+                ..
+            } => Some(*id),
+            _ => None,
+        });
+        (job, offer.unwrap())
+    }
+
+    /// A scan and its offer posted as `name`.
+    fn offer(&mut self, name: &str) -> OwnedEventId {
+        let (_, id) = self.scan(3);
+        let event_id = event(name);
+        let effects = self.on(Input::OfferPosted {
+            offer: id,
+            event_id: Some(event_id.clone()),
+        });
+        assert!(effects.is_empty(), "{effects:?}");
+        event_id
+    }
+}
+
+#[test]
+fn an_admins_confirm_on_the_offer_deletes_exactly_its_rooms_with_its_options() {
+    let mut b = Bot::new();
+    let offer = b.offer("offer");
+    let effects = b.react("bob", &offer, "✅");
+    let (job, journal) = new_deletion(&effects).unwrap();
+    let rooms: Vec<&str> = journal.rooms.iter().map(|r| r.room_id.as_str()).collect();
+    assert_eq!(rooms, ["!r0:example.com", "!r1:example.com", "!r2:example.com"]);
+    assert_eq!(journal.options, Some(options()));
+    assert_eq!(journal.confirmed_by, "@bob:example.com");
+    // The reply comes once the journal is on disk.
+    assert!(says(&effects).is_empty());
+    let counts = Counts {
+        total: 3,
+        ..Counts::default()
+    };
+    let opened = b.on(Input::Deletion {
+        job,
+        event: RunEvent::Opened(counts),
+    });
+    assert_eq!(says(&opened), ["Confirmed by @bob:example.com: deleting 3 rooms."]);
+}
+
+#[test]
+fn reactions_that_must_not_count() {
+    let mut b = Bot::new();
+    let offer = b.offer("offer");
+    for (who, target, key) in [
+        ("mallory", offer.clone(), "✅"),
+        ("alice", offer.clone(), "👍"),
+        ("alice", event("elsewhere"), "✅"),
+    ] {
+        let effects = b.react(who, &target, key);
+        assert!(effects.is_empty(), "{who} {target} {key}: {effects:?}");
+    }
+    assert!(new_deletion(&b.react("alice", &offer, "✅")).is_some());
+}
+
+#[test]
+fn a_second_confirm_is_answered_and_starts_nothing() {
+    let mut b = Bot::new();
+    let offer = b.offer("offer");
+    assert!(new_deletion(&b.react("alice", &offer, "✅")).is_some());
+    let again = b.react("bob", &offer, "✅");
+    assert!(new_deletion(&again).is_none());
+    assert!(said(&again, "already confirmed by @alice:example.com"), "{again:?}");
+}
+
+#[test]
+fn the_expiry_shown_is_the_one_enforced() {
+    let mut b = Bot::new();
+    let effects = b.on(command(&user("alice"), "!oldrooms scan"));
+    let Some(Effect::StartScan { job, .. }) = effects.first() else {
+        panic!()
+    };
+    let ended_at = b.now;
+    let ids = vec!["!r:example.com".to_owned()];
+    let end = ScanEnd::Done(scan_result(&ids));
+    let effects = b.on(Input::ScanEnded { job: *job, end });
+    let Some((id, text)) = effects.iter().find_map(|e| match e {
+        Effect::PublishScan { offer: Some(o), .. } => Some(o.clone()),
+        _ => None,
+    }) else {
+        panic!()
+    };
+    let expires = ended_at + TIMEOUT;
+    assert!(text.plain.contains(&crate::timefmt::rfc3339(expires)), "{}", text.plain);
+    // Posting takes a while; the expiry does not move.
+    b.now += 5_000;
+    b.on(Input::OfferPosted {
+        offer: id,
+        event_id: Some(event("offer")),
+    });
+    assert_eq!(b.m.next_deadline(), Some(expires));
+    b.now = expires - 1;
+    let status = says(&b.on(command(&user("alice"), "!oldrooms status")));
+    assert!(status[0].contains("stands until"), "{status:?}");
+    b.now = expires;
+    let status = says(&b.on(command(&user("alice"), "!oldrooms status")));
+    assert!(!status[0].contains("stands"), "an expired offer is not standing: {status:?}");
+    let late = b.react("alice", &event("offer"), "✅");
+    assert!(new_deletion(&late).is_none());
+    assert!(said(&late, "expired"), "{late:?}");
+}
+
+#[test]
+fn a_tick_at_the_expiry_ends_the_offer() {
+    let mut b = Bot::new();
+    let offer = b.offer("offer");
+    b.now = b.m.next_deadline().unwrap();
+    let effects = b.on(Input::Tick);
+    assert!(matches!(&effects[..], [Effect::EditOffer { event_id, .. }] if *event_id == offer));
+    assert_eq!(b.m.next_deadline(), None);
+    assert!(said(&b.react("alice", &offer, "✅"), "no longer valid (it expired)"));
+}
+
+#[test]
+fn a_newer_scan_replaces_the_offer() {
+    let mut b = Bot::new();
+    let old = b.offer("old");
+    let new = b.offer("new");
+    let effects = b.react("alice", &old, "✅");
+    assert!(new_deletion(&effects).is_none());
+    assert!(said(&effects, "a newer scan replaced it"), "{effects:?}");
+    assert!(new_deletion(&b.react("alice", &new, "✅")).is_some());
+}
+
+#[test]
+fn cancel_and_the_cancel_reaction_withdraw_the_offer() {
+    let mut b = Bot::new();
+    let offer = b.offer("one");
+    assert!(said(&b.react("bob", &offer, "❌"), "Withdrawn by @bob:example.com"));
+    assert!(said(&b.react("alice", &offer, "✅"), "no longer valid (it was withdrawn)"));
+    let offer = b.offer("two");
+    let effects = b.on(command(&user("alice"), "!oldrooms cancel"));
+    assert!(said(&effects, "Offer withdrawn"));
+    assert!(new_deletion(&b.react("alice", &offer, "✅")).is_none());
+    let effects = b.on(command(&user("alice"), "!oldrooms cancel"));
+    assert!(said(&effects, "Nothing to cancel"));
+}
+
+/// Defect: a confirm that arrived before the bot knew its offer's id used
+/// the offer up and answered "busy".
+#[test]
+fn a_confirm_before_the_offer_is_known_waits_for_it() {
+    let mut b = Bot::new();
+    let (_, id) = b.scan(2);
+    let early = b.react("alice", &event("offer"), "✅");
+    assert!(early.is_empty(), "{early:?}");
+    let effects = b.on(Input::OfferPosted {
+        offer: id,
+        event_id: Some(event("offer")),
+    });
+    assert!(new_deletion(&effects).is_some(), "{effects:?}");
+    assert!(!said(&effects, "Busy"));
+}
+
+/// Defect: a cancel between the end of the scan and the offer was answered
+/// "cancelling" and the offer was posted anyway.
+#[test]
+fn a_cancel_before_the_offer_is_posted_withdraws_it() {
+    let mut b = Bot::new();
+    let (_, id) = b.scan(2);
+    let effects = b.on(command(&user("alice"), "!oldrooms cancel"));
+    assert!(said(&effects, "Offer withdrawn"), "{effects:?}");
+    let effects = b.on(Input::OfferPosted {
+        offer: id,
+        event_id: Some(event("offer")),
+    });
+    assert!(matches!(&effects[..], [Effect::EditOffer { .. }]), "{effects:?}");
+    let confirm = b.react("alice", &event("offer"), "✅");
+    assert!(new_deletion(&confirm).is_none());
+    assert!(said(&confirm, "no longer valid"));
+}
+
+/// Defect: a cancel reaction on the offer being carried out said "nothing
+/// was deleted" while the deletion went on.
+#[test]
+fn a_cancel_reaction_on_the_running_deletion_cancels_it() {
+    let mut b = Bot::new();
+    let offer = b.offer("offer");
+    let (job, _) = new_deletion(&b.react("alice", &offer, "✅")).unwrap();
+    let effects = b.react("bob", &offer, "❌");
+    assert!(matches!(&effects[..], [Effect::CancelJob(j)] if *j == job), "{effects:?}");
+    assert!(!said(&effects, "Nothing was deleted"));
+    let ack = b.on(Input::Deletion {
+        job,
+        event: RunEvent::CancelRecorded,
+    });
+    assert!(said(&ack, "Cancelling: no new deletion starts"));
+}
+
+/// Defect: a cancel during a deletion was acknowledged before it was on
+/// disk.
+#[test]
+fn a_deletion_cancel_is_acknowledged_once_recorded() {
+    let mut b = Bot::new();
+    let offer = b.offer("offer");
+    let (job, _) = new_deletion(&b.react("alice", &offer, "✅")).unwrap();
+    let effects = b.on(command(&user("bob"), "!oldrooms cancel"));
+    assert!(matches!(&effects[..], [Effect::CancelJob(j)] if *j == job), "{effects:?}");
+    let again = b.on(command(&user("bob"), "!oldrooms cancel"));
+    assert!(said(&again, "Already cancelling"));
+}
+
+/// Defect: a scan could take the job slot between the confirmation and the
+/// start of the deletion.
+#[test]
+fn the_job_slot_is_taken_at_the_confirmation() {
+    let mut b = Bot::new();
+    let offer = b.offer("offer");
+    assert!(new_deletion(&b.react("alice", &offer, "✅")).is_some());
+    let effects = b.on(command(&user("bob"), "!oldrooms scan"));
+    assert!(!effects.iter().any(|e| matches!(e, Effect::StartScan { .. })));
+    assert!(said(&effects, "Busy: starting a deletion"), "{effects:?}");
+}
+
+/// Defect: a confirmation overwrote an unfinished journal; now the run
+/// refuses to open and the machine says so.
+#[test]
+fn a_refused_journal_is_reported_and_frees_the_slot() {
+    let mut b = Bot::new();
+    let offer = b.offer("offer");
+    let (job, _) = new_deletion(&b.react("alice", &offer, "✅")).unwrap();
+    let effects = b.on(Input::DeletionEnded {
+        job,
+        end: DeletionEnd::Refused("an unfinished deletion is recorded".into()),
+    });
+    assert_eq!(
+        says(&effects),
+        ["Nothing was deleted: an unfinished deletion is recorded."]
+    );
+    let scan = b.on(command(&user("alice"), "!oldrooms scan"));
+    assert!(matches!(scan.first(), Some(Effect::StartScan { .. })));
+}
+
+/// Defect: a permanent error finished the run; now it stops, the journal
+/// resumes at start, and a cancel in between reaches the journal.
+#[test]
+fn a_stopped_run_resumes_at_start_unless_cancelled() {
+    let mut b = Bot::new();
+    let offer = b.offer("offer");
+    let (job, _) = new_deletion(&b.react("alice", &offer, "✅")).unwrap();
+    let end = DeletionEnd::Stopped {
+        why: "the homeserver refused the access token".into(),
+        counts: Counts::default(),
+    };
+    let effects = b.on(Input::DeletionEnded { job, end });
+    assert!(said(&effects, "resumes when the bot starts again"), "{effects:?}");
+    let cancel = b.on(command(&user("alice"), "!oldrooms cancel"));
+    assert!(matches!(&cancel[..], [Effect::CancelJournal]), "{cancel:?}");
+
+    let mut m = Machine::new(settings());
+    let disk = OnDisk::Unfinished {
+        confirmed_by: "@alice:example.com".into(),
+        confirmed_at: 5,
+        counts: Counts::default(),
+    };
+    let effects = m.handle(10, Input::Started(disk));
+    assert!(said(&effects, "Resuming the deletion confirmed by @alice:example.com"));
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::StartDeletion {
+            start: DeletionStart::Resume,
+            ..
+        }
+    )));
+    let effects = m.handle(10, Input::Started(OnDisk::Unreadable("bad".into())));
+    assert!(said(&effects, "Nothing will be deleted from it"));
+}
+
+#[test]
+fn a_scan_cancelled_as_it_ends_posts_nothing() {
+    let mut b = Bot::new();
+    let effects = b.on(command(&user("alice"), "!oldrooms scan"));
+    let Some(Effect::StartScan { job, .. }) = effects.first() else {
+        panic!()
+    };
+    let job = *job;
+    let cancel = b.on(command(&user("alice"), "!oldrooms cancel"));
+    assert!(matches!(cancel.first(), Some(Effect::CancelJob(j)) if *j == job));
+    let ids = vec!["!r:example.com".to_owned()];
+    let end = ScanEnd::Done(scan_result(&ids));
+    let effects = b.on(Input::ScanEnded { job, end });
+    assert!(!effects.iter().any(|e| matches!(e, Effect::PublishScan { .. })));
+    assert!(said(&effects, "Scan cancelled"));
+}
+
+#[test]
+fn shutdown_stops_jobs_then_exits() {
+    let mut b = Bot::new();
+    let offer = b.offer("offer");
+    let (job, _) = new_deletion(&b.react("alice", &offer, "✅")).unwrap();
+    let effects = b.on(Input::Shutdown);
+    assert!(matches!(&effects[..], [Effect::StopJobs]), "{effects:?}");
+    let effects = b.on(command(&user("alice"), "!oldrooms scan"));
+    assert!(said(&effects, "shutting down"), "{effects:?}");
+    let end = DeletionEnd::Stopped {
+        why: "the bot is shutting down".into(),
+        counts: Counts::default(),
+    };
+    let effects = b.on(Input::DeletionEnded { job, end });
+    assert!(matches!(effects.last(), Some(Effect::Exit)), "{effects:?}");
+}
+
+#[test]
+fn a_stranger_is_refused_once_an_hour() {
+    let mut b = Bot::new();
+    let stranger = user("mallory");
+    assert!(said(&b.on(command(&stranger, "!oldrooms scan")), "Sorry, @mallory"));
+    b.now += 60_000;
+    assert!(b.on(command(&stranger, "!oldrooms status")).is_empty());
+    b.now += 3_600_000;
+    assert!(said(&b.on(command(&stranger, "!oldrooms status")), "Sorry"));
+}
+
+#[test]
+fn invites() {
+    let mut b = Bot::new();
+    let admin_room: OwnedRoomId = "!admin:example.com".try_into().unwrap();
+    let other: OwnedRoomId = "!other:example.com".try_into().unwrap();
+    let answer = |b: &mut Bot, room: &OwnedRoomId, who: &str| match b.on(Input::Invite {
+        room: room.clone(),
+        inviter: user(who),
+    })
+    .pop()
+    {
+        Some(Effect::AnswerInvite { answer, .. }) => answer,
+        e => panic!("{e:?}"),
+    };
+    assert_eq!(answer(&mut b, &admin_room, "alice"), InviteAnswer::Join);
+    assert_eq!(answer(&mut b, &admin_room, "mallory"), InviteAnswer::Decline);
+    assert_eq!(answer(&mut b, &other, "alice"), InviteAnswer::Decline);
+    let mut s = settings();
+    s.shares_account = true;
+    b.m = Machine::new(s);
+    assert_eq!(answer(&mut b, &other, "alice"), InviteAnswer::Ignore);
+}
