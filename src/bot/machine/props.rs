@@ -35,18 +35,18 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => any::<u8>().prop_map(|who| Op::Scan { who }),
-        2 => any::<u8>().prop_map(|who| Op::Cancel { who }),
+        3 => any::<u8>().prop_map(|who| Op::Cancel { who }),
         1 => Just(Op::Status),
         6 => (any::<u8>(), any::<u8>(), any::<u8>())
             .prop_map(|(who, target, key)| Op::React { who, target, key }),
         3 => (0u8..4, any::<bool>()).prop_map(|(candidates, f)| Op::ScanEnds { candidates, fail: f }),
         3 => prop::bool::weighted(0.1).prop_map(|fail| Op::PostOffer { fail }),
         6 => prop::bool::weighted(0.2).prop_map(|keep| Op::Worker { keep }),
-        1 => Just(Op::Fatal),
+        2 => Just(Op::Fatal),
         2 => Just(Op::Finish),
         2 => (0u16..1200).prop_map(|secs| Op::Wait { secs }),
         1 => Just(Op::Tick),
-        1 => Just(Op::Crash),
+        2 => Just(Op::Crash),
         1 => Just(Op::Shutdown),
     ]
 }
@@ -507,11 +507,11 @@ impl Sim {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(4000))]
 
     #[test]
     fn no_interleaving_deletes_what_was_not_validly_confirmed(
-        ops in prop::collection::vec(op(), 1..80)
+        ops in prop::collection::vec(op(), 1..60)
     ) {
         let mut sim = Sim::new();
         sim.feed(Input::Started(OnDisk::Nothing));
