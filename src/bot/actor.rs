@@ -233,7 +233,11 @@ fn apply(effect: Effect, world: &Arc<World>, jobs: &mut HashMap<JobId, Signals>)
     true
 }
 
-async fn answer_invite(world: &World, room_id: matrix_sdk::ruma::OwnedRoomId, answer: InviteAnswer) {
+async fn answer_invite(
+    world: &World,
+    room_id: matrix_sdk::ruma::OwnedRoomId,
+    answer: InviteAnswer,
+) {
     let Some(room) = world.client.get_room(&room_id) else {
         return;
     };
@@ -258,7 +262,9 @@ async fn cancel_journal(path: &std::path::Path) -> Result<(), String> {
         Ok(None) => return Err("the journal is gone".to_owned()),
         Err(e) => return Err(e.to_string()),
     };
-    file.record(|j| (j.cancel(), ())).await.map_err(|e| format!("{e:#}"))
+    file.record(|j| (j.cancel(), ()))
+        .await
+        .map_err(|e| format!("{e:#}"))
 }
 
 /// Adds the confirm and cancel reactions under the offer, for one click.

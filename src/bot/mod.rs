@@ -121,7 +121,14 @@ async fn start(config: Config) -> anyhow::Result<(Client, Ready)> {
     };
     let journal = on_disk(&config.bot.data_dir.join(actor::JOURNAL_FILE));
     let shares = settings.shares_account;
-    let world = actor::world(client.clone(), admin, config, admin_room.clone(), inbox.clone(), shares);
+    let world = actor::world(
+        client.clone(),
+        admin,
+        config,
+        admin_room.clone(),
+        inbox.clone(),
+        shares,
+    );
     handlers::forward_pending_invites(&forward, &client).await;
     handlers::join_admin_room(&admin_room, &client).await;
     inbox.send(machine::Input::Started(journal));

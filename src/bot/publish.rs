@@ -59,7 +59,11 @@ pub async fn scan(
 async fn upload(world: &World, room: &Room, outcome: &ScanOutcome) {
     let mut bytes = Vec::new();
     if let Err(e) = write_csv(&outcome.rows, outcome.now_ms, &mut bytes) {
-        post(room, &Text::plain(&format!("Could not build results.csv: {e}"))).await;
+        post(
+            room,
+            &Text::plain(&format!("Could not build results.csv: {e}")),
+        )
+        .await;
         return;
     }
     let copy = world.config.bot.data_dir.join("results.csv");

@@ -36,7 +36,6 @@ impl Text {
         self.plain.push_str(plain);
         self.html.push_str(html);
     }
-
 }
 
 /// Escapes text for an HTML body.

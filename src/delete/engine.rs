@@ -138,7 +138,9 @@ async fn process(
                     if !claimed {
                         continue;
                     }
-                    submit(client, &entry.room_id, settings).await.map_err(fatal)?
+                    submit(client, &entry.room_id, settings)
+                        .await
+                        .map_err(fatal)?
                 }
                 Err(e) if e.is_fatal() => return Err(fatal(e)),
                 Err(e) => done(Outcome::Failed, &format!("re-check failed: {e}")),

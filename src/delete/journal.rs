@@ -43,8 +43,13 @@ pub enum Step {
     /// task exists before anything is sent again.
     Submitting,
     /// Synapse accepted the deletion.
-    Submitted { delete_id: String },
-    Done { outcome: Outcome, detail: String },
+    Submitted {
+        delete_id: String,
+    },
+    Done {
+        outcome: Outcome,
+        detail: String,
+    },
 }
 
 /// The detail of a room left because the run was cancelled.
@@ -168,13 +173,12 @@ impl Journal {
             ..Counts::default()
         };
         for r in &self.rooms {
-            match &r.step {
-                Step::Done { outcome, .. } => match outcome {
+            if let Step::Done { outcome, .. } = &r.step {
+                match outcome {
                     Outcome::Deleted => c.deleted += 1,
                     Outcome::Skipped => c.skipped += 1,
                     Outcome::Failed => c.failed += 1,
-                },
-                _ => {}
+                }
             }
         }
         c

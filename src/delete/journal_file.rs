@@ -39,6 +39,15 @@ pub fn read(path: &Path) -> Result<Option<Journal>, OpenError> {
         path: path.display().to_string(),
         why,
     };
+    // The whole-JSON journal of an earlier oldrooms sits beside ours; its
+    // run must not be forgotten.
+    let legacy = path.with_extension("json");
+    if legacy.exists() {
+        return Err(OpenError::Unreadable {
+            path: legacy.display().to_string(),
+            why: "it was written by an older oldrooms, which must finish it".into(),
+        });
+    }
     match std::fs::read(path) {
         Ok(bytes) => journal::replay(&bytes).map(Some).map_err(unreadable),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -97,7 +106,8 @@ impl JournalFile {
             .open(path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         // A line cut by a crash is ended, so the next record starts afresh.
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         if bytes.last() != Some(&b'\n') {
             file.write_all(b"\n")
                 .and_then(|()| file.sync_all())
@@ -197,7 +207,9 @@ fn write_lines(mut file: File, rx: mpsc::Receiver<Append>) {
         if result.is_err() {
             // Nothing after a failed write may look written.
             for a in rx.iter() {
-                let _ = a.written.send(Err(std::io::Error::other("an earlier write failed")));
+                let _ = a
+                    .written
+                    .send(Err(std::io::Error::other("an earlier write failed")));
             }
             return;
         }
@@ -256,7 +268,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
         let file = JournalFile::create(&path, journal()).unwrap();
-        file.record(|j| (Some(j.claim_submit(0)), ())).await.unwrap();
+        file.record(|j| (Some(j.claim_submit(0)), ()))
+            .await
+            .unwrap();
         file.record(|j| (j.cancel(), ())).await.unwrap();
         let written = file.snapshot();
         drop(file);
@@ -270,7 +284,11 @@ mod tests {
         std::fs::write(&path, b"garbage\n").unwrap();
         let damaged = JournalFile::create(&path, journal()).err().unwrap();
         assert!(matches!(damaged, OpenError::Unreadable { .. }), "{damaged}");
-        assert_eq!(std::fs::read(&path).unwrap(), b"garbage\n", "left as it was");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"garbage\n",
+            "left as it was"
+        );
     }
 
     #[tokio::test]

@@ -209,8 +209,13 @@ async fn only_an_admins_confirmation_on_the_newest_offer_deletes() {
             m.body.contains("no longer valid")
         })
         .await;
-    // Offer B expires (8 s in this config): a late confirm does nothing.
-    tokio::time::sleep(Duration::from_secs(9)).await;
+    // Offer B expires (8 s in this config): the bot marks it, and a late
+    // confirm does nothing.
+    w.human
+        .wait_for(&w.bot_user, "the offer marked expired", |m| {
+            m.replaces.as_ref() == Some(&offer_b.event_id) && m.body.contains("expired")
+        })
+        .await;
     w.human.react(&w.room, &offer_b.event_id, "✅").await;
     w.human
         .wait_for(&w.bot_user, "expired", |m| m.body.contains("expired"))
@@ -288,7 +293,7 @@ async fn a_killed_bot_finishes_the_deletion_after_a_restart() {
     w.human.react(&w.room, &offer.event_id, "✅").await;
 
     // Kill it once a few rooms are done and most are not.
-    let journal_path = w.dir.path().join("data").join("deletion-journal.json");
+    let journal_path = w.dir.path().join("data").join("deletion-journal.jsonl");
     let started = poll(Duration::from_secs(60), || {
         let text = std::fs::read_to_string(&journal_path).ok()?;
         let done = text.matches("\"done\"").count();
@@ -405,7 +410,7 @@ async fn an_unreadable_journal_is_reported_and_nothing_is_deleted() {
     let data = w.dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let journal = format!("{{\"version\": 1, \"rooms\": [{{\"room_id\": \"{old}\", \"step\": ");
-    std::fs::write(data.join("deletion-journal.json"), journal).unwrap();
+    std::fs::write(data.join("deletion-journal.jsonl"), journal).unwrap();
     let bot = w.start_bot();
     let said = w
         .human

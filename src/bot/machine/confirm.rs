@@ -4,9 +4,7 @@
 
 use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
 
-use super::{
-    DeletionStart, Effect, JobKind, Machine, Ms, Offer, ScanResult, Spent, say,
-};
+use super::{DeletionStart, Effect, JobKind, Machine, Ms, Offer, ScanResult, Spent, say};
 use crate::bot::messages::{self, OfferText};
 use crate::bot::text::Text;
 use crate::delete::journal::{Entry, Journal, Step};
@@ -50,7 +48,9 @@ impl Machine {
             confirm: &self.s.confirm_shown,
             cancel: &self.s.cancel_shown,
             prefix: &self.s.prefix,
-            minutes: u64::try_from(self.s.confirm_timeout_ms).unwrap_or(0).div_ceil(60_000),
+            minutes: u64::try_from(self.s.confirm_timeout_ms)
+                .unwrap_or(0)
+                .div_ceil(60_000),
             expires_ms: expires,
         });
         self.offer = Some(Offer {
@@ -101,7 +101,9 @@ impl Machine {
             if let Some(event_id) = event_id {
                 out.push(Effect::EditOffer {
                     event_id: event_id.clone(),
-                    text: Text::plain("This offer was withdrawn before it was posted: nothing will be deleted."),
+                    text: Text::plain(
+                        "This offer was withdrawn before it was posted: nothing will be deleted.",
+                    ),
                 });
                 self.spent.insert(event_id, why);
             }
@@ -112,7 +114,9 @@ impl Machine {
         };
         let Some(event_id) = event_id else {
             self.offer = None;
-            out.push(say("Could not post the offer to delete: nothing will be deleted. Run a new scan."));
+            out.push(say(
+                "Could not post the offer to delete: nothing will be deleted. Run a new scan.",
+            ));
             return;
         };
         offer.event_id = Some(event_id.clone());
@@ -219,7 +223,11 @@ impl Machine {
         };
         let running = self.job.as_ref().is_some_and(|j| j.id == job);
         if confirm || !running {
-            let state = if running { "is being carried out" } else { "was carried out" };
+            let state = if running {
+                "is being carried out"
+            } else {
+                "was carried out"
+            };
             out.push(say(&format!(
                 "{sender}: that offer was already confirmed by {by}; the deletion {state}."
             )));

@@ -93,19 +93,40 @@ pub enum DeletionEnd {
 #[derive(Debug)]
 pub enum Input {
     Started(OnDisk),
-    Command { sender: OwnedUserId, parsed: Parsed },
+    Command {
+        sender: OwnedUserId,
+        parsed: Parsed,
+    },
     Reaction {
         sender: OwnedUserId,
         target: OwnedEventId,
         key: String,
     },
-    Invite { room: OwnedRoomId, inviter: OwnedUserId },
-    ScanProgress { job: JobId, progress: Progress },
-    ScanEnded { job: JobId, end: ScanEnd },
+    Invite {
+        room: OwnedRoomId,
+        inviter: OwnedUserId,
+    },
+    ScanProgress {
+        job: JobId,
+        progress: Progress,
+    },
+    ScanEnded {
+        job: JobId,
+        end: ScanEnd,
+    },
     /// The offer message is in the room (`None`: it could not be posted).
-    OfferPosted { offer: u64, event_id: Option<OwnedEventId> },
-    Deletion { job: JobId, event: RunEvent },
-    DeletionEnded { job: JobId, end: DeletionEnd },
+    OfferPosted {
+        offer: u64,
+        event_id: Option<OwnedEventId>,
+    },
+    Deletion {
+        job: JobId,
+        event: RunEvent,
+    },
+    DeletionEnded {
+        job: JobId,
+        end: DeletionEnd,
+    },
     /// The cancel of a stopped run is in its journal, or why not.
     JournalCancelled(Result<(), String>),
     Tick,
@@ -131,7 +152,10 @@ pub enum InviteAnswer {
 #[derive(Debug)]
 pub enum Effect {
     Say(Text),
-    StartScan { job: JobId, args: ScanArgs },
+    StartScan {
+        job: JobId,
+        args: ScanArgs,
+    },
     /// Post the scan's summary and results.csv, then the offer if any, and
     /// answer with `Input::OfferPosted`.
     PublishScan {
@@ -140,7 +164,10 @@ pub enum Effect {
         status_line: String,
         offer: Option<(u64, Text)>,
     },
-    StartDeletion { job: JobId, start: DeletionStart },
+    StartDeletion {
+        job: JobId,
+        start: DeletionStart,
+    },
     /// Signal a job to stop; a deletion records the cancel first.
     CancelJob(JobId),
     /// Shutdown: jobs stop at a journaled step, without cancelling.
@@ -149,8 +176,14 @@ pub enum Effect {
     /// submits nothing more.
     CancelJournal,
     /// Mark an offer message as no longer standing.
-    EditOffer { event_id: OwnedEventId, text: Text },
-    AnswerInvite { room: OwnedRoomId, answer: InviteAnswer },
+    EditOffer {
+        event_id: OwnedEventId,
+        text: Text,
+    },
+    AnswerInvite {
+        room: OwnedRoomId,
+        answer: InviteAnswer,
+    },
     /// Nothing runs any more: the actor may end.
     Exit,
 }
@@ -255,15 +288,19 @@ impl Machine {
                 }
             }
             Input::ScanEnded { job, end } => self.scan_ended(now, job, end, &mut out),
-            Input::OfferPosted { offer, event_id } => self.offer_posted(now, offer, event_id, &mut out),
+            Input::OfferPosted { offer, event_id } => {
+                self.offer_posted(now, offer, event_id, &mut out)
+            }
             Input::Deletion { job, event } => self.deletion_event(job, event, &mut out),
             Input::DeletionEnded { job, end } => self.deletion_ended(job, end, &mut out),
             Input::JournalCancelled(result) => out.push(say(&match result {
                 Ok(()) => "Cancelled: the interrupted deletion will not delete any more rooms. \
                     At the next start it only finishes its report."
                     .to_owned(),
-                Err(e) => format!("Could not record the cancel ({e}): the interrupted deletion \
-                    resumes at the next start."),
+                Err(e) => format!(
+                    "Could not record the cancel ({e}): the interrupted deletion \
+                    resumes at the next start."
+                ),
             })),
             Input::Tick => self.tick(now, &mut out),
             Input::Shutdown => self.shutdown(&mut out),
@@ -316,7 +353,7 @@ impl Machine {
                 });
             }
             OnDisk::Unreadable(why) => out.push(say(&format!(
-                "{why}. Nothing will be deleted from it: look at the file, then move it away."
+                "Cannot resume: {why}. Nothing will be deleted from it."
             ))),
         }
     }
@@ -382,7 +419,10 @@ impl Machine {
                     crate::timefmt::rfc3339(offer.expires)
                 ),
                 Some(_) => "The offer to delete has expired.".to_owned(),
-                None => format!("An offer to delete {} rooms is being posted.", offer.rooms.len()),
+                None => format!(
+                    "An offer to delete {} rooms is being posted.",
+                    offer.rooms.len()
+                ),
             };
             text.line(&line, &super::text::escape_html(&line));
         }
@@ -410,7 +450,9 @@ impl Machine {
                     out.push(say("Cancelling the scan…"));
                 }
                 JobKind::Delete { cancelling, .. } if *cancelling => {
-                    out.push(say("Already cancelling: the report follows when the rooms in flight are done."));
+                    out.push(say(
+                        "Already cancelling: the report follows when the rooms in flight are done.",
+                    ));
                 }
                 JobKind::Delete { cancelling, .. } => {
                     // Answered once the cancel is in the journal.
@@ -523,9 +565,7 @@ impl Machine {
                     self.s.prefix
                 )));
             }
-            DeletionEnd::Refused(why) => out.push(say(&format!(
-                "Nothing was deleted: {why}."
-            ))),
+            DeletionEnd::Refused(why) => out.push(say(&format!("Nothing was deleted: {why}."))),
         }
     }
 
@@ -570,7 +610,9 @@ fn describe(job: &Job, now: Ms) -> String {
         JobKind::Scan { progress, .. } => {
             format!("scanning ({}, {elapsed} elapsed)", scan_progress(*progress))
         }
-        JobKind::Delete { counts: Some(c), .. } => format!("deleting ({c}, {elapsed} elapsed)"),
+        JobKind::Delete {
+            counts: Some(c), ..
+        } => format!("deleting ({c}, {elapsed} elapsed)"),
         JobKind::Delete { counts: None, .. } => format!("starting a deletion ({elapsed} elapsed)"),
     }
 }

@@ -146,7 +146,10 @@ impl Sim {
     fn apply(&mut self, effect: Effect, expected: Option<u64>) {
         match effect {
             Effect::StartScan { job, .. } => {
-                assert!(self.scan.is_none() && self.run.is_none(), "two jobs at once");
+                assert!(
+                    self.scan.is_none() && self.run.is_none(),
+                    "two jobs at once"
+                );
                 self.scan = Some((job, false));
                 // Any scan that starts replaces the offer.
                 self.o.live = None;
@@ -176,16 +179,24 @@ impl Sim {
                 self.publishing.push(id);
             }
             Effect::StartDeletion { job, start } => {
-                assert!(self.scan.is_none() && self.run.is_none(), "two jobs at once");
+                assert!(
+                    self.scan.is_none() && self.run.is_none(),
+                    "two jobs at once"
+                );
                 let journal = match start {
                     DeletionStart::New(journal) => {
                         let offer = &self.o.offers[&expected.unwrap_or_default()];
-                        let rooms: Vec<String> =
-                            journal.rooms.iter().map(|r| r.room_id.to_string()).collect();
+                        let rooms: Vec<String> = journal
+                            .rooms
+                            .iter()
+                            .map(|r| r.room_id.to_string())
+                            .collect();
                         assert_eq!(rooms, offer.rooms, "the confirmed rooms, exactly");
                         let key = rooms[0].clone();
                         let cancelled = std::mem::take(&mut self.cancel_on_start);
-                        self.o.runs.insert(key.clone(), (rooms.into_iter().collect(), cancelled));
+                        self.o
+                            .runs
+                            .insert(key.clone(), (rooms.into_iter().collect(), cancelled));
                         self.o.running = Some((key, offer.event_id.clone()));
                         if self.disk.is_some() {
                             // The real run refuses: a journal is never overwritten.
@@ -463,14 +474,25 @@ impl Sim {
             if journal.rooms[i].step == Step::Submitting {
                 let (key, _) = self.o.running.clone().expect("a run the oracle knows");
                 let (rooms, cancelled) = &self.o.runs[&key];
-                assert!(rooms.contains(&room), "{room} was not confirmed in this run");
+                assert!(
+                    rooms.contains(&room),
+                    "{room} was not confirmed in this run"
+                );
                 assert!(!cancelled, "{room} submitted after its run was cancelled");
-                assert!(self.o.submitted.insert(room.clone()), "{room} submitted twice");
+                assert!(
+                    self.o.submitted.insert(room.clone()),
+                    "{room} submitted twice"
+                );
                 let deleted = Step::Done {
                     outcome: journal::Outcome::Deleted,
                     detail: String::new(),
                 };
-                records.push(journal.set(i, Step::Submitted { delete_id: "d".into() }));
+                records.push(journal.set(
+                    i,
+                    Step::Submitted {
+                        delete_id: "d".into(),
+                    },
+                ));
                 records.push(journal.set(i, deleted));
             }
         }

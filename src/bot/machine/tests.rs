@@ -64,7 +64,15 @@ pub fn scan_result(ids: &[String]) -> Box<ScanResult> {
     };
     let mut rows: Vec<Row> = ids
         .iter()
-        .map(|id| row(id, Verdict::Inactive { days: 400, limit: 30 }))
+        .map(|id| {
+            row(
+                id,
+                Verdict::Inactive {
+                    days: 400,
+                    limit: 30,
+                },
+            )
+        })
         .collect();
     rows.push(row("!active:example.com", Verdict::Active { days: 1 }));
     Box::new(ScanResult {
@@ -175,7 +183,10 @@ fn an_admins_confirm_on_the_offer_deletes_exactly_its_rooms_with_its_options() {
     let effects = b.react("bob", &offer, "✅");
     let (job, journal) = new_deletion(&effects).unwrap();
     let rooms: Vec<&str> = journal.rooms.iter().map(|r| r.room_id.as_str()).collect();
-    assert_eq!(rooms, ["!r0:example.com", "!r1:example.com", "!r2:example.com"]);
+    assert_eq!(
+        rooms,
+        ["!r0:example.com", "!r1:example.com", "!r2:example.com"]
+    );
     assert_eq!(journal.options, Some(options()));
     assert_eq!(journal.confirmed_by, "@bob:example.com");
     // The reply comes once the journal is on disk.
@@ -188,7 +199,10 @@ fn an_admins_confirm_on_the_offer_deletes_exactly_its_rooms_with_its_options() {
         job,
         event: RunEvent::Opened(counts),
     });
-    assert_eq!(says(&opened), ["Confirmed by @bob:example.com: deleting 3 rooms."]);
+    assert_eq!(
+        says(&opened),
+        ["Confirmed by @bob:example.com: deleting 3 rooms."]
+    );
 }
 
 #[test]
@@ -213,7 +227,10 @@ fn a_second_confirm_is_answered_and_starts_nothing() {
     assert!(new_deletion(&b.react("alice", &offer, "✅")).is_some());
     let again = b.react("bob", &offer, "✅");
     assert!(new_deletion(&again).is_none());
-    assert!(said(&again, "already confirmed by @alice:example.com"), "{again:?}");
+    assert!(
+        said(&again, "already confirmed by @alice:example.com"),
+        "{again:?}"
+    );
 }
 
 #[test]
@@ -234,7 +251,11 @@ fn the_expiry_shown_is_the_one_enforced() {
         panic!()
     };
     let expires = ended_at + TIMEOUT;
-    assert!(text.plain.contains(&crate::timefmt::rfc3339(expires)), "{}", text.plain);
+    assert!(
+        text.plain.contains(&crate::timefmt::rfc3339(expires)),
+        "{}",
+        text.plain
+    );
     // Posting takes a while; the expiry does not move.
     b.now += 5_000;
     b.on(Input::OfferPosted {
@@ -247,7 +268,10 @@ fn the_expiry_shown_is_the_one_enforced() {
     assert!(status[0].contains("stands until"), "{status:?}");
     b.now = expires;
     let status = says(&b.on(command(&user("alice"), "!oldrooms status")));
-    assert!(!status[0].contains("stands"), "an expired offer is not standing: {status:?}");
+    assert!(
+        !status[0].contains("stands"),
+        "an expired offer is not standing: {status:?}"
+    );
     let late = b.react("alice", &event("offer"), "✅");
     assert!(new_deletion(&late).is_none());
     assert!(said(&late, "expired"), "{late:?}");
@@ -261,7 +285,10 @@ fn a_tick_at_the_expiry_ends_the_offer() {
     let effects = b.on(Input::Tick);
     assert!(matches!(&effects[..], [Effect::EditOffer { event_id, .. }] if *event_id == offer));
     assert_eq!(b.m.next_deadline(), None);
-    assert!(said(&b.react("alice", &offer, "✅"), "no longer valid (it expired)"));
+    assert!(said(
+        &b.react("alice", &offer, "✅"),
+        "no longer valid (it expired)"
+    ));
 }
 
 #[test]
@@ -279,8 +306,14 @@ fn a_newer_scan_replaces_the_offer() {
 fn cancel_and_the_cancel_reaction_withdraw_the_offer() {
     let mut b = Bot::new();
     let offer = b.offer("one");
-    assert!(said(&b.react("bob", &offer, "❌"), "Withdrawn by @bob:example.com"));
-    assert!(said(&b.react("alice", &offer, "✅"), "no longer valid (it was withdrawn)"));
+    assert!(said(
+        &b.react("bob", &offer, "❌"),
+        "Withdrawn by @bob:example.com"
+    ));
+    assert!(said(
+        &b.react("alice", &offer, "✅"),
+        "no longer valid (it was withdrawn)"
+    ));
     let offer = b.offer("two");
     let effects = b.on(command(&user("alice"), "!oldrooms cancel"));
     assert!(said(&effects, "Offer withdrawn"));
@@ -317,7 +350,10 @@ fn a_cancel_before_the_offer_is_posted_withdraws_it() {
         offer: id,
         event_id: Some(event("offer")),
     });
-    assert!(matches!(&effects[..], [Effect::EditOffer { .. }]), "{effects:?}");
+    assert!(
+        matches!(&effects[..], [Effect::EditOffer { .. }]),
+        "{effects:?}"
+    );
     let confirm = b.react("alice", &event("offer"), "✅");
     assert!(new_deletion(&confirm).is_none());
     assert!(said(&confirm, "no longer valid"));
@@ -331,7 +367,10 @@ fn a_cancel_reaction_on_the_running_deletion_cancels_it() {
     let offer = b.offer("offer");
     let (job, _) = new_deletion(&b.react("alice", &offer, "✅")).unwrap();
     let effects = b.react("bob", &offer, "❌");
-    assert!(matches!(&effects[..], [Effect::CancelJob(j)] if *j == job), "{effects:?}");
+    assert!(
+        matches!(&effects[..], [Effect::CancelJob(j)] if *j == job),
+        "{effects:?}"
+    );
     assert!(!said(&effects, "Nothing was deleted"));
     let ack = b.on(Input::Deletion {
         job,
@@ -348,7 +387,10 @@ fn a_deletion_cancel_is_acknowledged_once_recorded() {
     let offer = b.offer("offer");
     let (job, _) = new_deletion(&b.react("alice", &offer, "✅")).unwrap();
     let effects = b.on(command(&user("bob"), "!oldrooms cancel"));
-    assert!(matches!(&effects[..], [Effect::CancelJob(j)] if *j == job), "{effects:?}");
+    assert!(
+        matches!(&effects[..], [Effect::CancelJob(j)] if *j == job),
+        "{effects:?}"
+    );
     let again = b.on(command(&user("bob"), "!oldrooms cancel"));
     assert!(said(&again, "Already cancelling"));
 }
@@ -361,7 +403,11 @@ fn the_job_slot_is_taken_at_the_confirmation() {
     let offer = b.offer("offer");
     assert!(new_deletion(&b.react("alice", &offer, "✅")).is_some());
     let effects = b.on(command(&user("bob"), "!oldrooms scan"));
-    assert!(!effects.iter().any(|e| matches!(e, Effect::StartScan { .. })));
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::StartScan { .. }))
+    );
     assert!(said(&effects, "Busy: starting a deletion"), "{effects:?}");
 }
 
@@ -396,7 +442,10 @@ fn a_stopped_run_resumes_at_start_unless_cancelled() {
         counts: Counts::default(),
     };
     let effects = b.on(Input::DeletionEnded { job, end });
-    assert!(said(&effects, "resumes when the bot starts again"), "{effects:?}");
+    assert!(
+        said(&effects, "resumes when the bot starts again"),
+        "{effects:?}"
+    );
     let cancel = b.on(command(&user("alice"), "!oldrooms cancel"));
     assert!(matches!(&cancel[..], [Effect::CancelJournal]), "{cancel:?}");
 
@@ -407,7 +456,10 @@ fn a_stopped_run_resumes_at_start_unless_cancelled() {
         counts: Counts::default(),
     };
     let effects = m.handle(10, Input::Started(disk));
-    assert!(said(&effects, "Resuming the deletion confirmed by @alice:example.com"));
+    assert!(said(
+        &effects,
+        "Resuming the deletion confirmed by @alice:example.com"
+    ));
     assert!(effects.iter().any(|e| matches!(
         e,
         Effect::StartDeletion {
@@ -432,7 +484,11 @@ fn a_scan_cancelled_as_it_ends_posts_nothing() {
     let ids = vec!["!r:example.com".to_owned()];
     let end = ScanEnd::Done(scan_result(&ids));
     let effects = b.on(Input::ScanEnded { job, end });
-    assert!(!effects.iter().any(|e| matches!(e, Effect::PublishScan { .. })));
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::PublishScan { .. }))
+    );
     assert!(said(&effects, "Scan cancelled"));
 }
 
@@ -457,7 +513,10 @@ fn shutdown_stops_jobs_then_exits() {
 fn a_stranger_is_refused_once_an_hour() {
     let mut b = Bot::new();
     let stranger = user("mallory");
-    assert!(said(&b.on(command(&stranger, "!oldrooms scan")), "Sorry, @mallory"));
+    assert!(said(
+        &b.on(command(&stranger, "!oldrooms scan")),
+        "Sorry, @mallory"
+    ));
     b.now += 60_000;
     assert!(b.on(command(&stranger, "!oldrooms status")).is_empty());
     b.now += 3_600_000;
@@ -469,17 +528,21 @@ fn invites() {
     let mut b = Bot::new();
     let admin_room: OwnedRoomId = "!admin:example.com".try_into().unwrap();
     let other: OwnedRoomId = "!other:example.com".try_into().unwrap();
-    let answer = |b: &mut Bot, room: &OwnedRoomId, who: &str| match b.on(Input::Invite {
-        room: room.clone(),
-        inviter: user(who),
-    })
-    .pop()
+    let answer = |b: &mut Bot, room: &OwnedRoomId, who: &str| match b
+        .on(Input::Invite {
+            room: room.clone(),
+            inviter: user(who),
+        })
+        .pop()
     {
         Some(Effect::AnswerInvite { answer, .. }) => answer,
         e => panic!("{e:?}"),
     };
     assert_eq!(answer(&mut b, &admin_room, "alice"), InviteAnswer::Join);
-    assert_eq!(answer(&mut b, &admin_room, "mallory"), InviteAnswer::Decline);
+    assert_eq!(
+        answer(&mut b, &admin_room, "mallory"),
+        InviteAnswer::Decline
+    );
     assert_eq!(answer(&mut b, &other, "alice"), InviteAnswer::Decline);
     let mut s = settings();
     s.shares_account = true;

@@ -87,7 +87,9 @@ fn a_line_cut_by_a_crash_is_ignored_but_damage_is_an_error() {
 #[test]
 fn the_journal_grows_by_a_few_lines_per_room() {
     // 100,000 rooms, each: submitting, submitted, done.
-    let rooms: Vec<Entry> = (0..100_000).map(|i| entry(&format!("!room{i:06}"))).collect();
+    let rooms: Vec<Entry> = (0..100_000)
+        .map(|i| entry(&format!("!room{i:06}")))
+        .collect();
     let mut j = Journal::new("@admin:example.com", 7, None, rooms);
     let mut bytes = j.header_line().len();
     for i in 0..j.rooms.len() {
