@@ -1,117 +1,27 @@
 //! The one task that owns the state machine: it applies inputs in the order
 //! they arrive, wakes the machine at its deadline, and carries out its
-//! effects. Jobs and sends run as their own tasks and report back here.
+//! effects. Jobs and sends run as their own tasks and report back through
+//! the world's inbox.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use matrix_sdk::Client;
-use matrix_sdk::room::Room;
-use matrix_sdk::ruma::OwnedEventId;
-use matrix_sdk::ruma::events::reaction::ReactionEventContent;
-use matrix_sdk::ruma::events::relation::Annotation;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use super::chat::{self, Text, best_effort_edit, post};
 use super::machine::{Effect, Input, InviteAnswer, JobId, Machine};
+use super::world::{Outgoing, World};
 use super::{delete_job, publish, scan_job};
-use crate::admin::AdminClient;
-use crate::config::Config;
 use crate::timefmt::now_ms;
 
 /// How long a shutdown waits for jobs to reach a journaled step.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// Where handlers and jobs send their news. Cheap to clone.
-#[derive(Clone)]
-pub struct Inbox(mpsc::UnboundedSender<Input>);
-
-impl Inbox {
-    pub fn send(&self, input: Input) {
-        // Closed only when the actor has ended: then nobody is listening.
-        let _ = self.0.send(input);
-    }
-}
-
-/// What jobs need from the bot.
-pub struct World {
-    pub client: Client,
-    pub admin: AdminClient,
-    pub config: Config,
-    pub admin_room: matrix_sdk::ruma::OwnedRoomId,
-    pub inbox: Inbox,
-    pub shares_account: bool,
-    outbox: mpsc::UnboundedSender<Outgoing>,
-}
-
-impl World {
-    /// The admin room, once the bot is in it.
-    pub fn room(&self) -> Option<Room> {
-        self.client.get_room(&self.admin_room)
-    }
-
-    pub fn journal_path(&self) -> std::path::PathBuf {
-        self.config.bot.data_dir.join(JOURNAL_FILE)
-    }
-}
-
-/// The bot's journal, apart from the command line's.
-pub const JOURNAL_FILE: &str = "deletion-journal.jsonl";
-
-enum Outgoing {
-    Say(Text),
-    Edit(OwnedEventId, Text),
-}
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
 /// A job's two signals.
 struct Signals {
     cancel: watch::Sender<bool>,
     stop: watch::Sender<bool>,
-}
-
-pub fn channel() -> (Inbox, mpsc::UnboundedReceiver<Input>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    (Inbox(tx), rx)
-}
-
-/// Builds the world the jobs share, with its ordered outbox.
-pub fn world(
-    client: Client,
-    admin: AdminClient,
-    config: Config,
-    admin_room: matrix_sdk::ruma::OwnedRoomId,
-    inbox: Inbox,
-    shares_account: bool,
-) -> Arc<World> {
-    let (outbox, mut queue) = mpsc::unbounded_channel();
-    let world = Arc::new(World {
-        client,
-        admin,
-        config,
-        admin_room,
-        inbox,
-        shares_account,
-        outbox,
-    });
-    let sender = world.clone();
-    // One sender, so replies arrive in the order the machine gave them.
-    tokio::spawn(async move {
-        while let Some(out) = queue.recv().await {
-            let Some(room) = sender.room() else {
-                warn!("not in the admin room: a message was not sent");
-                continue;
-            };
-            match out {
-                Outgoing::Say(text) => {
-                    post(&room, &text).await;
-                }
-                Outgoing::Edit(id, text) => best_effort_edit(&room, &id, &text).await,
-            }
-        }
-    });
-    world
 }
 
 /// Applies inputs until the machine says it is done; `shutdown` turning
@@ -265,25 +175,4 @@ async fn cancel_journal(path: &std::path::Path) -> Result<(), String> {
     file.record(|j| (j.cancel(), ()))
         .await
         .map_err(|e| format!("{e:#}"))
-}
-
-/// Adds the confirm and cancel reactions under the offer, for one click.
-pub async fn seed_reactions(room: &Room, event_id: &OwnedEventId, keys: [&String; 2]) {
-    for key in keys {
-        let content = ReactionEventContent::new(Annotation::new(event_id.clone(), key.clone()));
-        if let Err(e) = room.send(content).await {
-            warn!(error = %e, "could not add a reaction to the offer");
-        }
-    }
-}
-
-/// Sends one message now, outside the outbox (jobs' own messages).
-pub async fn say_now(room: &Room, text: &str) -> Option<OwnedEventId> {
-    match chat::send(room, &Text::plain(text)).await {
-        Ok(id) => Some(id),
-        Err(e) => {
-            warn!(error = %e, "could not send a message");
-            None
-        }
-    }
 }

@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use tracing::warn;
 
-use super::actor::World;
 use super::chat::{self, Text, best_effort_edit, post, with_progress};
 use super::machine::{DeletionEnd, DeletionStart, Input, JobId};
 use super::messages::deletion_summary;
+use super::world::World;
 use crate::delete::journal::Counts;
 use crate::delete::report::write_report;
 use crate::delete::{Control, Ended, RunEvent, Start, execute};

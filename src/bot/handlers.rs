@@ -14,9 +14,9 @@ use matrix_sdk::ruma::events::room::message::{
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 use tracing::{info, warn};
 
-use super::actor::Inbox;
 use super::commands::parse_line;
 use super::machine::Input;
+use super::world::Inbox;
 use crate::config::reaction_key;
 
 /// What the handlers need to filter and forward.

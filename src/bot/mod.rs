@@ -14,6 +14,7 @@ mod messages;
 mod publish;
 mod scan_job;
 mod text;
+mod world;
 
 use std::future::Future;
 use std::time::Duration;
@@ -67,7 +68,7 @@ async fn serve(config: Config, stopping: watch::Receiver<bool>) -> anyhow::Resul
 struct Ready {
     machine: machine::Machine,
     inputs: tokio::sync::mpsc::UnboundedReceiver<machine::Input>,
-    world: std::sync::Arc<actor::World>,
+    world: std::sync::Arc<world::World>,
 }
 
 impl Ready {
@@ -112,16 +113,16 @@ async fn start(config: Config) -> anyhow::Result<(Client, Ready)> {
             .unwrap_or(i64::MAX / 2),
         shares_account: config.bot.admins.contains(&own_user),
     };
-    let (inbox, inputs) = actor::channel();
+    let (inbox, inputs) = world::channel();
     let forward = handlers::Forward {
         inbox: inbox.clone(),
         admin_room: admin_room.clone(),
         own_user,
         prefix: config.bot.command_prefix.clone(),
     };
-    let journal = on_disk(&config.bot.data_dir.join(actor::JOURNAL_FILE));
+    let journal = on_disk(&config.bot.data_dir.join(world::JOURNAL_FILE));
     let shares = settings.shares_account;
-    let world = actor::world(
+    let world = world::world(
         client.clone(),
         admin,
         config,

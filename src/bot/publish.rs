@@ -7,9 +7,9 @@ use std::sync::Arc;
 use matrix_sdk::room::Room;
 use tracing::{info, warn};
 
-use super::actor::{World, seed_reactions};
 use super::chat::{self, Text, best_effort_edit, post};
 use super::machine::{Input, ScanResult};
+use super::world::{World, seed_reactions};
 use crate::report::write_csv;
 use crate::scan::ScanOutcome;
 

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::warn;
 
-use super::actor::{World, say_now};
 use super::chat::{Text, best_effort_edit, with_progress};
 use super::commands::ScanArgs;
 use super::machine::{Input, JobId, ScanEnd, ScanResult, scan_progress};
 use super::text::ago;
+use super::world::{World, say_now};
 use crate::scan::{Progress, scan};
 use crate::session::resolve_policy;
 

@@ -260,7 +260,10 @@ async fn after_a_restart_the_device_is_the_same_and_encrypted_chat_works() {
     s.human
         .wait_for(&s.bot_user, "first status", |m| m.body.starts_with("Idle"))
         .await;
-    bot.stop().await;
+    // Killed right after its answer, perhaps before it stored the sync token
+    // of the response that carried it: Synapse may then serve that same
+    // response again from its cache to the restarted bot's first sync.
+    bot.kill().await;
     // Sent while the bot is down: the backlog of its first sync is not answered.
     s.human.say(&s.room, "!oldrooms scan").await;
     let devices = |v: serde_json::Value| -> Vec<String> {

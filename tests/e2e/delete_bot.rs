@@ -370,6 +370,10 @@ async fn cancel_during_a_deletion_leaves_the_rest_and_reports_it() {
             m.body.starts_with("Cancelling: no new deletion")
         })
         .await;
+    // The cancel is on disk once acknowledged: a restart now resumes the
+    // run only to finish what was submitted, and deletes nothing more.
+    bot.stop().await;
+    let bot = w.start_bot();
     let (finished, report) = w.deletion_result().await;
     assert!(
         finished
@@ -430,5 +434,60 @@ async fn an_unreadable_journal_is_reported_and_nothing_is_deleted() {
             .iter()
             .any(|m| m.body.starts_with("Deleting"))
     );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_deletion_exits_cleanly_and_the_run_resumes() {
+    let w = world(&[], "concurrency = 2").await;
+    let mut rooms = Vec::new();
+    let names: Vec<String> = (0..20).map(|i| format!("stopped {i}")).collect();
+    for chunk in names.chunks(5) {
+        rooms.extend(
+            futures_util::future::join_all(chunk.iter().map(|n| w.old_room(n, None))).await,
+        );
+    }
+    let bot = w.start_bot();
+    wait_joined(&w.hs, &w.room, &w.bot_user, &bot).await;
+    let offer = w.scan_and_offer().await;
+    w.human.react(&w.room, &offer.event_id, "✅").await;
+    let journal_path = w.dir.path().join("data").join("deletion-journal.jsonl");
+    let started = poll(Duration::from_secs(60), || {
+        let text = std::fs::read_to_string(&journal_path).ok()?;
+        (text.matches("\"done\"").count() >= 2).then_some(())
+    })
+    .await;
+    assert!(started.is_some(), "log:\n{}", bot.log_text());
+    // SIGTERM: a clean exit (asserted by stop), the journal kept unfinished.
+    bot.stop().await;
+    let text = std::fs::read_to_string(&journal_path).unwrap();
+    assert!(
+        text.matches("\"done\"").count() < 20,
+        "the deletion finished before the stop; make it longer"
+    );
+    let bot = w.start_bot();
+    w.human
+        .wait_for(&w.bot_user, "resuming", |m| {
+            m.body.starts_with("Resuming the deletion")
+        })
+        .await;
+    let (finished, report) = w.deletion_result().await;
+    assert!(
+        finished
+            .body
+            .starts_with("Deletion finished: 20 deleted, 0 skipped, 0 failed, of 20."),
+        "{}\nlog:\n{}",
+        finished.body,
+        bot.log_text()
+    );
+    assert_eq!(report.rows.len(), 20);
+    for room in &rooms {
+        assert!(!exists(&w.hs, room).await, "{room} is still there");
+        assert_eq!(
+            deletions_of(&w.hs, room).await,
+            1,
+            "{room} deleted more than once"
+        );
+    }
     bot.stop().await;
 }

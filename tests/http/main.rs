@@ -9,6 +9,7 @@
 mod common;
 
 mod config_errors;
+mod delete_faults;
 mod faults;
 
 use serde_json::{Value, json};

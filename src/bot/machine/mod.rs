@@ -5,188 +5,36 @@
 //! I/O happens here, so every rule is tested in unit and property tests.
 
 mod confirm;
+mod io;
 #[cfg(test)]
 mod props;
+mod status;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 
 use super::commands::{BotCommand, Parsed, ScanArgs};
 use super::text::{Text, ago};
-use crate::delete::journal::{Counts, Entry, Journal};
+use crate::delete::journal::{Counts, Entry};
 use crate::delete::{OpenError, RunEvent};
 use crate::policy::ScanOptions;
 use crate::report::Summary;
-use crate::scan::{Progress, ScanOutcome};
+use crate::scan::Progress;
+pub use io::{
+    DeletionEnd, DeletionStart, Effect, Input, InviteAnswer, JobId, OnDisk, ScanEnd, ScanResult,
+    Settings,
+};
+use status::describe;
+pub use status::scan_progress;
 
 /// Milliseconds since the epoch: the machine's only clock.
 pub type Ms = i64;
 
 /// How long a refused user waits before being told again.
 const REFUSAL_QUIET: Ms = 3_600_000;
-
-/// Names one job, so that news from an older one is not taken for the
-/// current one's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct JobId(pub u64);
-
-/// What the machine knows from the config.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub admins: HashSet<OwnedUserId>,
-    pub admin_room: OwnedRoomId,
-    pub prefix: String,
-    /// Reaction keys with U+FE0F removed.
-    pub confirm_key: String,
-    pub cancel_key: String,
-    /// As configured, for the offer's text.
-    pub confirm_shown: String,
-    pub cancel_shown: String,
-    pub confirm_timeout_ms: Ms,
-    /// The bot runs on a human admin's account: it adds no reactions of its
-    /// own, and leaves that human's invites alone.
-    pub shares_account: bool,
-}
-
-/// What the journal on disk says at start.
-#[derive(Debug, Clone)]
-pub enum OnDisk {
-    Nothing,
-    Unfinished {
-        confirmed_by: String,
-        confirmed_at: Ms,
-        counts: Counts,
-    },
-    Unreadable(String),
-}
-
-/// A finished scan, as the scan job hands it over.
-#[derive(Debug)]
-pub struct ScanResult {
-    pub outcome: ScanOutcome,
-    pub options: ScanOptions,
-    /// The scan's progress message, to be edited with the result.
-    pub message: Option<OwnedEventId>,
-}
-
-#[derive(Debug)]
-pub enum ScanEnd {
-    Done(Box<ScanResult>),
-    Failed(String),
-    Cancelled,
-}
-
-#[derive(Debug)]
-pub enum DeletionEnd {
-    /// Every room is done and reported; the journal is archived.
-    Finished,
-    /// Stopped before the end; the journal stays and resumes at start.
-    Stopped { why: String, counts: Counts },
-    /// The journal could not be opened: nothing was deleted.
-    Refused(String),
-}
-
-/// Everything that can happen to the bot.
-#[derive(Debug)]
-pub enum Input {
-    Started(OnDisk),
-    Command {
-        sender: OwnedUserId,
-        parsed: Parsed,
-    },
-    Reaction {
-        sender: OwnedUserId,
-        target: OwnedEventId,
-        key: String,
-    },
-    Invite {
-        room: OwnedRoomId,
-        inviter: OwnedUserId,
-    },
-    ScanProgress {
-        job: JobId,
-        progress: Progress,
-    },
-    ScanEnded {
-        job: JobId,
-        end: ScanEnd,
-    },
-    /// The offer message is in the room (`None`: it could not be posted).
-    OfferPosted {
-        offer: u64,
-        event_id: Option<OwnedEventId>,
-    },
-    Deletion {
-        job: JobId,
-        event: RunEvent,
-    },
-    DeletionEnded {
-        job: JobId,
-        end: DeletionEnd,
-    },
-    /// The cancel of a stopped run is in its journal, or why not.
-    JournalCancelled(Result<(), String>),
-    Tick,
-    Shutdown,
-}
-
-/// How a deletion starts.
-#[derive(Debug)]
-pub enum DeletionStart {
-    New(Journal),
-    Resume,
-}
-
-/// Invites: join, decline, or leave for the human who shares the account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InviteAnswer {
-    Join,
-    Decline,
-    Ignore,
-}
-
-/// What the machine asks the world to do.
-#[derive(Debug)]
-pub enum Effect {
-    Say(Text),
-    StartScan {
-        job: JobId,
-        args: ScanArgs,
-    },
-    /// Post the scan's summary and results.csv, then the offer if any, and
-    /// answer with `Input::OfferPosted`.
-    PublishScan {
-        result: Box<ScanResult>,
-        summary: Text,
-        status_line: String,
-        offer: Option<(u64, Text)>,
-    },
-    StartDeletion {
-        job: JobId,
-        start: DeletionStart,
-    },
-    /// Signal a job to stop; a deletion records the cancel first.
-    CancelJob(JobId),
-    /// Shutdown: jobs stop at a journaled step, without cancelling.
-    StopJobs,
-    /// Record a cancel in the journal of a stopped run, so that its resume
-    /// submits nothing more.
-    CancelJournal,
-    /// Mark an offer message as no longer standing.
-    EditOffer {
-        event_id: OwnedEventId,
-        text: Text,
-    },
-    AnswerInvite {
-        room: OwnedRoomId,
-        answer: InviteAnswer,
-    },
-    /// Nothing runs any more: the actor may end.
-    Exit,
-}
 
 struct Job {
     id: JobId,
@@ -406,39 +254,6 @@ impl Machine {
         out.push(Effect::StartScan { job, args });
     }
 
-    fn status(&self, now: Ms) -> Text {
-        let mut text = match &self.job {
-            Some(job) => Text::plain(&format!("Busy: {}.", describe(job, now))),
-            None => Text::plain("Idle: no scan or deletion is running."),
-        };
-        if let Some(offer) = &self.offer {
-            let line = match &offer.event_id {
-                Some(_) if now < offer.expires => format!(
-                    "An offer to delete {} rooms stands until {}.",
-                    offer.rooms.len(),
-                    crate::timefmt::rfc3339(offer.expires)
-                ),
-                Some(_) => "The offer to delete has expired.".to_owned(),
-                None => format!(
-                    "An offer to delete {} rooms is being posted.",
-                    offer.rooms.len()
-                ),
-            };
-            text.line(&line, &super::text::escape_html(&line));
-        }
-        let last = match &self.last_scan {
-            Some((summary, at)) => format!(
-                "Last scan, {} ago: {summary}",
-                ago(std::time::Duration::from_millis(
-                    u64::try_from(now - at).unwrap_or(0)
-                ))
-            ),
-            None => "No scan has finished since the bot started.".to_owned(),
-        };
-        text.line(&last, &super::text::escape_html(&last));
-        text
-    }
-
     /// `cancel`: stops the running job, or withdraws the offer.
     fn cancel(&mut self, out: &mut Vec<Effect>) {
         if let Some(job) = &mut self.job {
@@ -599,32 +414,6 @@ impl Machine {
 
 fn say(text: &str) -> Effect {
     Effect::Say(Text::plain(text))
-}
-
-/// "scanning (checked 120 of 400 rooms, 12 s elapsed)" and the like.
-fn describe(job: &Job, now: Ms) -> String {
-    let elapsed = ago(std::time::Duration::from_millis(
-        u64::try_from(now - job.started).unwrap_or(0),
-    ));
-    match &job.kind {
-        JobKind::Scan { progress, .. } => {
-            format!("scanning ({}, {elapsed} elapsed)", scan_progress(*progress))
-        }
-        JobKind::Delete {
-            counts: Some(c), ..
-        } => format!("deleting ({c}, {elapsed} elapsed)"),
-        JobKind::Delete { counts: None, .. } => format!("starting a deletion ({elapsed} elapsed)"),
-    }
-}
-
-pub fn scan_progress(progress: Option<Progress>) -> String {
-    match progress {
-        None => "starting".to_owned(),
-        Some(Progress::Listing { listed }) => format!("listed {listed} rooms"),
-        Some(Progress::Checking { checked, total }) => {
-            format!("checked {checked} of {total} rooms")
-        }
-    }
 }
 
 impl From<&OpenError> for DeletionEnd {

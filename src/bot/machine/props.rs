@@ -13,7 +13,7 @@ use proptest::prelude::*;
 
 use super::tests::{TIMEOUT, command, event, scan_result, settings, user};
 use super::*;
-use crate::delete::journal::{self, Record, Step};
+use crate::delete::journal::{self, Journal, Record, Step};
 
 #[derive(Debug, Clone)]
 enum Op {

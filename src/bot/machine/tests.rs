@@ -4,13 +4,14 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 
 use super::*;
 use crate::admin::ListedRoom;
 use crate::bot::commands::parse_line;
+use crate::delete::Journal;
 use crate::policy::Verdict;
-use crate::scan::Row;
+use crate::scan::{Row, ScanOutcome};
 
 pub const TIMEOUT: Ms = 15 * 60 * 1000;
 

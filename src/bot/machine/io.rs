@@ -1,0 +1,174 @@
+//! What goes into the state machine and what comes out: inputs, effects,
+//! and the data they carry.
+
+use std::collections::HashSet;
+
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
+
+use super::Ms;
+use crate::bot::commands::{Parsed, ScanArgs};
+use crate::bot::text::Text;
+use crate::delete::RunEvent;
+use crate::delete::journal::{Counts, Journal};
+use crate::policy::ScanOptions;
+use crate::scan::{Progress, ScanOutcome};
+
+/// Names one job, so that news from an older one is not taken for the
+/// current one's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct JobId(pub u64);
+
+/// What the machine knows from the config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub admins: HashSet<OwnedUserId>,
+    pub admin_room: OwnedRoomId,
+    pub prefix: String,
+    /// Reaction keys with U+FE0F removed.
+    pub confirm_key: String,
+    pub cancel_key: String,
+    /// As configured, for the offer's text.
+    pub confirm_shown: String,
+    pub cancel_shown: String,
+    pub confirm_timeout_ms: Ms,
+    /// The bot runs on a human admin's account: it adds no reactions of its
+    /// own, and leaves that human's invites alone.
+    pub shares_account: bool,
+}
+
+/// What the journal on disk says at start.
+#[derive(Debug, Clone)]
+pub enum OnDisk {
+    Nothing,
+    Unfinished {
+        confirmed_by: String,
+        confirmed_at: Ms,
+        counts: Counts,
+    },
+    Unreadable(String),
+}
+
+/// A finished scan, as the scan job hands it over.
+#[derive(Debug)]
+pub struct ScanResult {
+    pub outcome: ScanOutcome,
+    pub options: ScanOptions,
+    /// The scan's progress message, to be edited with the result.
+    pub message: Option<OwnedEventId>,
+}
+
+#[derive(Debug)]
+pub enum ScanEnd {
+    Done(Box<ScanResult>),
+    Failed(String),
+    Cancelled,
+}
+
+#[derive(Debug)]
+pub enum DeletionEnd {
+    /// Every room is done and reported; the journal is archived.
+    Finished,
+    /// Stopped before the end; the journal stays and resumes at start.
+    Stopped { why: String, counts: Counts },
+    /// The journal could not be opened: nothing was deleted.
+    Refused(String),
+}
+
+/// Everything that can happen to the bot.
+#[derive(Debug)]
+pub enum Input {
+    Started(OnDisk),
+    Command {
+        sender: OwnedUserId,
+        parsed: Parsed,
+    },
+    Reaction {
+        sender: OwnedUserId,
+        target: OwnedEventId,
+        key: String,
+    },
+    Invite {
+        room: OwnedRoomId,
+        inviter: OwnedUserId,
+    },
+    ScanProgress {
+        job: JobId,
+        progress: Progress,
+    },
+    ScanEnded {
+        job: JobId,
+        end: ScanEnd,
+    },
+    /// The offer message is in the room (`None`: it could not be posted).
+    OfferPosted {
+        offer: u64,
+        event_id: Option<OwnedEventId>,
+    },
+    Deletion {
+        job: JobId,
+        event: RunEvent,
+    },
+    DeletionEnded {
+        job: JobId,
+        end: DeletionEnd,
+    },
+    /// The cancel of a stopped run is in its journal, or why not.
+    JournalCancelled(Result<(), String>),
+    Tick,
+    Shutdown,
+}
+
+/// How a deletion starts.
+#[derive(Debug)]
+pub enum DeletionStart {
+    New(Journal),
+    Resume,
+}
+
+/// Invites: join, decline, or leave for the human who shares the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteAnswer {
+    Join,
+    Decline,
+    Ignore,
+}
+
+/// What the machine asks the world to do.
+#[derive(Debug)]
+pub enum Effect {
+    Say(Text),
+    StartScan {
+        job: JobId,
+        args: ScanArgs,
+    },
+    /// Post the scan's summary and results.csv, then the offer if any, and
+    /// answer with `Input::OfferPosted`.
+    PublishScan {
+        result: Box<ScanResult>,
+        summary: Text,
+        status_line: String,
+        offer: Option<(u64, Text)>,
+    },
+    StartDeletion {
+        job: JobId,
+        start: DeletionStart,
+    },
+    /// Signal a job to stop; a deletion records the cancel first.
+    CancelJob(JobId),
+    /// Shutdown: jobs stop at a journaled step, without cancelling.
+    StopJobs,
+    /// Record a cancel in the journal of a stopped run, so that its resume
+    /// submits nothing more.
+    CancelJournal,
+    /// Mark an offer message as no longer standing.
+    EditOffer {
+        event_id: OwnedEventId,
+        text: Text,
+    },
+    AnswerInvite {
+        room: OwnedRoomId,
+        answer: InviteAnswer,
+    },
+    /// Nothing runs any more: the actor may end.
+    Exit,
+}

@@ -1,0 +1,66 @@
+//! What `status` says, and how a job describes itself in a busy answer.
+
+use super::{Job, JobKind, Machine, Ms};
+use crate::bot::text::{Text, ago, escape_html};
+use crate::scan::Progress;
+
+impl Machine {
+    pub(super) fn status(&self, now: Ms) -> Text {
+        let mut text = match &self.job {
+            Some(job) => Text::plain(&format!("Busy: {}.", describe(job, now))),
+            None => Text::plain("Idle: no scan or deletion is running."),
+        };
+        if let Some(offer) = &self.offer {
+            let line = match &offer.event_id {
+                Some(_) if now < offer.expires => format!(
+                    "An offer to delete {} rooms stands until {}.",
+                    offer.rooms.len(),
+                    crate::timefmt::rfc3339(offer.expires)
+                ),
+                Some(_) => "The offer to delete has expired.".to_owned(),
+                None => format!(
+                    "An offer to delete {} rooms is being posted.",
+                    offer.rooms.len()
+                ),
+            };
+            text.line(&line, &escape_html(&line));
+        }
+        let last = match &self.last_scan {
+            Some((summary, at)) => format!(
+                "Last scan, {} ago: {summary}",
+                ago(std::time::Duration::from_millis(
+                    u64::try_from(now - at).unwrap_or(0)
+                ))
+            ),
+            None => "No scan has finished since the bot started.".to_owned(),
+        };
+        text.line(&last, &escape_html(&last));
+        text
+    }
+}
+
+/// "scanning (checked 120 of 400 rooms, 12 s elapsed)" and the like.
+pub(super) fn describe(job: &Job, now: Ms) -> String {
+    let elapsed = ago(std::time::Duration::from_millis(
+        u64::try_from(now - job.started).unwrap_or(0),
+    ));
+    match &job.kind {
+        JobKind::Scan { progress, .. } => {
+            format!("scanning ({}, {elapsed} elapsed)", scan_progress(*progress))
+        }
+        JobKind::Delete {
+            counts: Some(c), ..
+        } => format!("deleting ({c}, {elapsed} elapsed)"),
+        JobKind::Delete { counts: None, .. } => format!("starting a deletion ({elapsed} elapsed)"),
+    }
+}
+
+pub fn scan_progress(progress: Option<Progress>) -> String {
+    match progress {
+        None => "starting".to_owned(),
+        Some(Progress::Listing { listed }) => format!("listed {listed} rooms"),
+        Some(Progress::Checking { checked, total }) => {
+            format!("checked {checked} of {total} rooms")
+        }
+    }
+}

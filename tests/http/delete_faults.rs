@@ -1,0 +1,157 @@
+//! `oldrooms delete` when the homeserver turns against it mid-run: a token
+//! logged out stops the run with its journal kept, and `--resume` finishes
+//! it without deleting anything twice.
+
+use serde_json::json;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::common::{Csv, oldrooms};
+use crate::{admin_server, fake_config, messages_at, requests_to, room};
+
+const ROOMS: [&str; 3] = ["!aaa:fake.test", "!bbb:fake.test", "!ccc:fake.test"];
+
+fn results_csv(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut text = oldrooms::report::HEADER.join(",");
+    text.push('\n');
+    for id in ROOMS {
+        text.push_str(&format!(
+            "{id},old,,,'@a:fake.test,1,1,no,,2020-01-01T00:00:00Z,2000,yes,inactive\n"
+        ));
+    }
+    let path = dir.join("results.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Room details and an old last activity for every room, deletions that
+/// complete at once.
+async fn rooms_and_statuses(server: &MockServer) {
+    for id in ROOMS {
+        Mock::given(method("GET"))
+            .and(path(format!("/_synapse/admin/v1/rooms/{id}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(room(id, "old")))
+            .mount(server)
+            .await;
+    }
+    messages_at(server, 1_577_836_800_000).await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/_synapse/admin/v2/rooms/delete_status/.+$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "complete"})))
+        .mount(server)
+        .await;
+}
+
+fn accept_delete(id: &str) -> Mock {
+    Mock::given(method("DELETE"))
+        .and(path(format!("/_synapse/admin/v2/rooms/{id}")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"delete_id": format!("d{id}")})),
+        )
+}
+
+#[tokio::test]
+async fn a_token_logged_out_mid_run_stops_it_and_resume_finishes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = admin_server().await;
+    rooms_and_statuses(&server).await;
+    accept_delete(ROOMS[0]).mount(&server).await;
+    Mock::given(method("DELETE"))
+        .and(path_regex(r"^/_synapse/admin/v2/rooms/[^/]+$"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(
+            json!({"errcode": "M_UNKNOWN_TOKEN", "error": "Invalid access token passed."}),
+        ))
+        .mount(&server)
+        .await;
+    let data = dir.path().join("data");
+    let extra = format!(
+        "[bot]\ndata_dir = \"{}\"\n[delete]\nconcurrency = 1\npoll_interval_ms = 10\n",
+        data.display()
+    );
+    let config = fake_config(dir.path(), &server, &extra);
+    let from = results_csv(dir.path());
+    let report = dir.path().join("report.csv");
+    let args = |extra: &[&'static str]| {
+        let mut a = vec![
+            "delete".to_owned(),
+            "--config".to_owned(),
+            config.display().to_string(),
+            "--report".to_owned(),
+            report.display().to_string(),
+        ];
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+
+    let mut first = args(&["--yes", "--from"]);
+    first.push(from.display().to_string());
+    let first: Vec<&str> = first.iter().map(String::as_str).collect();
+    let run = oldrooms(&first, &[]).await;
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    assert!(
+        run.stderr.contains("refused the access token"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--resume"), "{}", run.stderr);
+    let journal = data.join("cli-deletion-journal.jsonl");
+    assert!(journal.exists(), "the journal is kept for the resume");
+    let csv = Csv::read(&report);
+    assert_eq!(csv.row(ROOMS[0])["outcome"], "deleted");
+    for id in &ROOMS[1..] {
+        assert_eq!(
+            csv.row(id)["outcome"],
+            "skipped",
+            "{id}: not failed, left for the resume"
+        );
+    }
+    let deleted_first =
+        requests_to(&server, &format!("/_synapse/admin/v2/rooms/{}", ROOMS[0])).await;
+    assert_eq!(deleted_first, 1);
+
+    // A new run from the file is refused while the journal is there.
+    let mut again = args(&["--yes", "--from"]);
+    again.push(from.display().to_string());
+    let again: Vec<&str> = again.iter().map(String::as_str).collect();
+    let refused = oldrooms(&again, &[]).await;
+    assert_ne!(refused.code(), Some(0));
+    assert!(refused.stderr.contains("--resume"), "{}", refused.stderr);
+
+    // The token works again: the resume deletes the rest, once each.
+    server.reset().await;
+    remount_admin(&server).await;
+    rooms_and_statuses(&server).await;
+    for id in &ROOMS[1..] {
+        accept_delete(id).mount(&server).await;
+    }
+    let resume = args(&["--resume"]);
+    let resume: Vec<&str> = resume.iter().map(String::as_str).collect();
+    let run = oldrooms(&resume, &[]).await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let csv = Csv::read(&report);
+    for id in ROOMS {
+        assert_eq!(csv.row(id)["outcome"], "deleted", "{id}");
+    }
+    let again_first = requests_to(&server, &format!("/_synapse/admin/v2/rooms/{}", ROOMS[0])).await;
+    assert_eq!(
+        again_first, 0,
+        "a room deleted before the stop is not deleted again"
+    );
+    assert!(!journal.exists(), "the finished journal is archived");
+}
+
+async fn remount_admin(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/_matrix/client/v3/account/whoami"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"user_id": crate::ADMIN})))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!(
+            "/_synapse/admin/v1/users/{}/admin",
+            crate::ADMIN
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"admin": true})))
+        .mount(server)
+        .await;
+}
