@@ -181,6 +181,13 @@ async fn catch_up(client: &Client) -> anyhow::Result<()> {
 fn on_disk(path: &std::path::Path) -> machine::OnDisk {
     match journal_file::read(path) {
         Ok(None) => machine::OnDisk::Nothing,
+        // Finished, but the archiving was cut short: only that is left.
+        Ok(Some(j)) if j.is_finished() => {
+            if let Err(e) = journal_file::archive(path, &j) {
+                tracing::warn!(error = %format!("{e:#}"), "could not archive a finished journal");
+            }
+            machine::OnDisk::Nothing
+        }
         Ok(Some(j)) => machine::OnDisk::Unfinished {
             confirmed_by: j.confirmed_by.clone(),
             confirmed_at: j.confirmed_at,

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::admin::{AdminClient, AdminError};
 use crate::policy::Policy;
@@ -85,12 +85,16 @@ pub async fn execute(
     control: Control,
     on_event: &(dyn Fn(RunEvent) + Sync),
 ) -> Result<Ended, OpenError> {
-    let file = match start {
-        Start::New(journal) => JournalFile::create(path, journal)?,
-        Start::Resume => match JournalFile::resume(path)? {
-            Some(file) => file,
-            None => return Ok(Ended::NothingToResume),
-        },
+    // File work (reads, fsyncs, renames) stays off the async workers.
+    let owned = path.to_owned();
+    let opened = tokio::task::spawn_blocking(move || match start {
+        Start::New(journal) => JournalFile::create(&owned, journal).map(Some),
+        Start::Resume => JournalFile::resume(&owned),
+    })
+    .await
+    .map_err(|e| OpenError::Io(anyhow::anyhow!("the journal could not be opened: {e}")))?;
+    let Some(file) = opened? else {
+        return Ok(Ended::NothingToResume);
     };
     on_event(RunEvent::Opened(file.counts()));
     let policy = match file.snapshot().options {
@@ -104,8 +108,20 @@ pub async fn execute(
         return Ok(Ended::Stopped { journal, why });
     }
     drop(file);
-    let archived = journal_file::archive(path, &journal)?;
-    info!(path = %archived.display(), "deletion finished; journal archived");
+    let owned = path.to_owned();
+    let finished = journal.clone();
+    let archived = tokio::task::spawn_blocking(move || journal_file::archive(&owned, &finished))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .and_then(|r| r);
+    // Every room is done either way; a journal left in place is finished,
+    // so the next start only archives it.
+    match archived {
+        Ok(to) => info!(path = %to.display(), "deletion finished; journal archived"),
+        Err(e) => {
+            warn!(error = %format!("{e:#}"), "deletion finished; the journal could not be archived")
+        }
+    }
     Ok(Ended::Finished(journal))
 }
 

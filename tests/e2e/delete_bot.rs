@@ -440,6 +440,7 @@ async fn an_unreadable_journal_is_reported_and_nothing_is_deleted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_deletion_exits_cleanly_and_the_run_resumes() {
     let w = world(&[], "concurrency = 2").await;
+    w.old_room("protected", Some("keep")).await;
     let mut rooms = Vec::new();
     let names: Vec<String> = (0..20).map(|i| format!("stopped {i}")).collect();
     for chunk in names.chunks(5) {
