@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use super::machine::{Effect, Input, InviteAnswer, JobId, Machine};
+use super::machine::{DeletionEnd, Effect, Input, InviteAnswer, JobId, Machine, ScanEnd};
 use super::world::{Outgoing, World};
 use super::{delete_job, publish, scan_job};
 use crate::timefmt::now_ms;
@@ -58,12 +58,21 @@ pub async fn run(
         };
         for effect in machine.handle(now_ms(), input) {
             if !apply(effect, &world, &mut jobs) {
+                flush(&world).await;
                 return;
             }
         }
         if let Some(job) = ended {
             jobs.remove(&job);
         }
+    }
+}
+
+/// Lets the last replies ("Deletion stopped…") go out before the end.
+async fn flush(world: &World) {
+    let (done, sent) = tokio::sync::oneshot::channel();
+    if world.outbox.send(Outgoing::Flush(done)).is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(5), sent).await;
     }
 }
 
@@ -96,7 +105,9 @@ fn apply(effect: Effect, world: &Arc<World>, jobs: &mut HashMap<JobId, Signals>)
         }
         Effect::StartScan { job, args } => {
             let (cancel, _) = signals(jobs, job);
-            tokio::spawn(scan_job::run(world.clone(), job, args, cancel));
+            let task = tokio::spawn(scan_job::run(world.clone(), job, args, cancel));
+            let end = ScanEnd::Failed("the scan stopped unexpectedly".to_owned());
+            watch_task(world, task, Input::ScanEnded { job, end });
         }
         Effect::PublishScan {
             result,
@@ -104,18 +115,28 @@ fn apply(effect: Effect, world: &Arc<World>, jobs: &mut HashMap<JobId, Signals>)
             status_line,
             offer,
         } => {
-            tokio::spawn(publish::scan(
+            let id = offer.as_ref().map(|(id, _)| *id);
+            let task = tokio::spawn(publish::scan(
                 world.clone(),
                 result,
                 summary,
                 status_line,
                 offer,
             ));
+            if let Some(offer) = id {
+                let event_id = None;
+                watch_task(world, task, Input::OfferPosted { offer, event_id });
+            }
         }
         Effect::StartDeletion { job, start } => {
             let (cancel, stop) = signals(jobs, job);
             let control = crate::delete::Control { cancel, stop };
-            tokio::spawn(delete_job::run(world.clone(), job, start, control));
+            let task = tokio::spawn(delete_job::run(world.clone(), job, start, control));
+            let end = DeletionEnd::Stopped {
+                why: "the deletion task stopped unexpectedly".to_owned(),
+                counts: crate::delete::Counts::default(),
+            };
+            watch_task(world, task, Input::DeletionEnded { job, end });
         }
         Effect::CancelJob(job) => {
             if let Some(s) = jobs.get(&job) {
@@ -141,6 +162,18 @@ fn apply(effect: Effect, world: &Arc<World>, jobs: &mut HashMap<JobId, Signals>)
         Effect::Exit => return false,
     }
     true
+}
+
+/// If a job's task dies (a panic), the machine still hears that it ended,
+/// so it is never left busy forever.
+fn watch_task(world: &Arc<World>, task: tokio::task::JoinHandle<()>, fallback: Input) {
+    let inbox = world.inbox.clone();
+    tokio::spawn(async move {
+        if let Err(e) = task.await {
+            warn!(error = %e, "a job's task ended abnormally");
+            inbox.send(fallback);
+        }
+    });
 }
 
 async fn answer_invite(

@@ -68,12 +68,13 @@ pub async fn with_progress<T>(
     loop {
         tokio::select! {
             result = &mut work => {
-                if let Some(task) = sending {
-                    match message {
-                        // An edit in flight is not worth waiting for.
-                        Some(_) => task.abort(),
-                        None => message = task.await.ok().flatten(),
-                    }
+                // A send in flight is waited for (a little), so that no
+                // stale edit lands after the caller's final one.
+                if let Some(task) = sending
+                    && let Ok(Ok(id)) = tokio::time::timeout(Duration::from_secs(5), task).await
+                    && message.is_none()
+                {
+                    message = id;
                 }
                 return (result, message);
             }

@@ -16,9 +16,19 @@ use crate::delete::{Control, Ended, RunEvent, Start, execute};
 use crate::session::resolve_policy;
 
 pub async fn run(world: Arc<World>, job: JobId, start: DeletionStart, control: Control) {
+    let resume = matches!(start, DeletionStart::Resume);
     let end = match world.room() {
         Some(room) => delete(&world, &room, job, start, control).await,
         None => DeletionEnd::Refused("the bot is not in the admin room".to_owned()),
+    };
+    // A run that was already on disk is never "nothing was deleted": it
+    // stays there, to resume or to cancel.
+    let end = match end {
+        DeletionEnd::Refused(why) if resume => DeletionEnd::Stopped {
+            why,
+            counts: Counts::default(),
+        },
+        end => end,
     };
     world.inbox.send(Input::DeletionEnded { job, end });
 }
@@ -34,14 +44,7 @@ async fn delete(
     let base = match resolve_policy(&world.admin, config).await {
         Ok(p) => p,
         Err(e) => {
-            let why = format!("cannot re-check the rooms ({e:#})");
-            return match start {
-                DeletionStart::New(_) => DeletionEnd::Refused(why),
-                DeletionStart::Resume => DeletionEnd::Stopped {
-                    why,
-                    counts: Counts::default(),
-                },
-            };
+            return DeletionEnd::Refused(format!("cannot re-check the rooms ({e:#})"));
         }
     };
     let start = match start {

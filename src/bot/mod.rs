@@ -36,8 +36,8 @@ pub use text::shorten;
 /// sync fails for good. On shutdown the bot takes no new work, stops its
 /// jobs at a journaled step, and returns.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let (stop, stopping) = watch::channel(false);
-    let serving = serve(config, stopping.clone());
+    let (stop, _) = watch::channel(false);
+    let serving = serve(config, &stop);
     tokio::pin!(serving);
     tokio::select! {
         result = &mut serving => return result,
@@ -50,18 +50,22 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     serving.await
 }
 
-async fn serve(config: Config, stopping: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let mut early = stopping.clone();
+async fn serve(config: Config, stop: &watch::Sender<bool>) -> anyhow::Result<()> {
+    let mut early = stop.subscribe();
     let (client, ready) = tokio::select! {
         ready = start(config) => ready?,
         _ = early.wait_for(|s| *s) => return Ok(()),
     };
-    tokio::select! {
-        result = client.sync(SyncSettings::default()) => {
-            result.context("sync with the homeserver stopped")
-        }
-        () = ready.run(stopping) => Ok(()),
-    }
+    let actor = ready.run(stop.subscribe());
+    tokio::pin!(actor);
+    let synced = tokio::select! {
+        result = client.sync(SyncSettings::default()) => result,
+        () = &mut actor => return Ok(()),
+    };
+    // The sync gave up for good: jobs still stop at a journaled step.
+    stop.send_replace(true);
+    actor.await;
+    synced.context("sync with the homeserver stopped")
 }
 
 /// The bot, logged in and caught up, its handlers registered.
@@ -181,13 +185,6 @@ async fn catch_up(client: &Client) -> anyhow::Result<()> {
 fn on_disk(path: &std::path::Path) -> machine::OnDisk {
     match journal_file::read(path) {
         Ok(None) => machine::OnDisk::Nothing,
-        // Finished, but the archiving was cut short: only that is left.
-        Ok(Some(j)) if j.is_finished() => {
-            if let Err(e) = journal_file::archive(path, &j) {
-                tracing::warn!(error = %format!("{e:#}"), "could not archive a finished journal");
-            }
-            machine::OnDisk::Nothing
-        }
         Ok(Some(j)) => machine::OnDisk::Unfinished {
             confirmed_by: j.confirmed_by.clone(),
             confirmed_at: j.confirmed_at,

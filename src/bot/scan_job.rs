@@ -22,7 +22,13 @@ pub async fn run(world: Arc<World>, job: JobId, args: ScanArgs, mut cancel: watc
     let end = match world.room() {
         Some(room) => {
             let started = Instant::now();
-            let message = say_now(&room, "Scanning all rooms… (listing them)").await;
+            let message = tokio::select! {
+                m = say_now(&room, "Scanning all rooms… (listing them)") => m,
+                _ = cancel.wait_for(|c| *c) => {
+                    world.inbox.send(Input::ScanEnded { job, end: ScanEnd::Cancelled });
+                    return;
+                }
+            };
             let progress: Mutex<Option<Progress>> = Mutex::new(None);
             let now = || *progress.lock().unwrap_or_else(|e| e.into_inner());
             let describe = || {

@@ -55,6 +55,8 @@ pub const JOURNAL_FILE: &str = "deletion-journal.jsonl";
 pub(super) enum Outgoing {
     Say(Text),
     Edit(OwnedEventId, Text),
+    /// Answered once everything queued before it is sent.
+    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 pub fn channel() -> (Inbox, mpsc::UnboundedReceiver<Input>) {
@@ -94,6 +96,9 @@ pub fn world(
                     post(&room, &text).await;
                 }
                 Outgoing::Edit(id, text) => best_effort_edit(&room, &id, &text).await,
+                Outgoing::Flush(done) => {
+                    let _ = done.send(());
+                }
             }
         }
     });

@@ -26,7 +26,9 @@ struct Stopper {
 
 impl Stopper {
     fn is_set(&self) -> bool {
-        *self.outside.borrow() || self.inside.borrow().is_some()
+        // A caller gone without a word is a stop too.
+        let gone = self.outside.has_changed().is_err();
+        gone || *self.outside.borrow() || self.inside.borrow().is_some()
     }
 
     async fn wait(&self) {
@@ -97,11 +99,15 @@ pub(super) async fn run(
         () = work => {}
         () = record_cancel => {}
     }
+    // A halt first: after a failed write, the state in memory may be ahead
+    // of the disk, so "finished" there proves nothing.
+    if let Some(why) = stopper.inside.borrow().clone() {
+        return Err(why);
+    }
     if file.snapshot().is_finished() {
         return Ok(());
     }
-    let why = stopper.inside.borrow().clone();
-    Err(why.unwrap_or_else(|| "the bot is shutting down".to_owned()))
+    Err("the bot is shutting down".to_owned())
 }
 
 /// Takes one room as far as it can go.
@@ -136,6 +142,15 @@ async fn process(
                         .await
                         .map_err(write)?;
                     if !claimed {
+                        continue;
+                    }
+                    // A cancel recorded while the claim was being written
+                    // wins: nothing is sent once a cancel is on disk.
+                    if file.cancelled() {
+                        let left = done(Outcome::Skipped, super::journal::CANCELLED);
+                        file.record(|j| (Some(j.set(i, left)), ()))
+                            .await
+                            .map_err(write)?;
                         continue;
                     }
                     submit(client, &entry.room_id, settings)

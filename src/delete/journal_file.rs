@@ -59,7 +59,19 @@ pub fn read(path: &Path) -> Result<Option<Journal>, OpenError> {
 pub struct JournalFile {
     path: PathBuf,
     state: Mutex<Journal>,
-    writer: Mutex<mpsc::Sender<Append>>,
+    writer: Mutex<Option<mpsc::Sender<Append>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for JournalFile {
+    /// Closes the file (and its lock) before the journal is given up, so
+    /// that whoever opens it next finds it free.
+    fn drop(&mut self) {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 struct Append {
@@ -89,6 +101,7 @@ impl JournalFile {
             .create_new(true)
             .open(path)
             .with_context(|| format!("cannot create {}", path.display()))?;
+        lock(&file, path)?;
         file.write_all(&journal.header_line())
             .and_then(|()| file.sync_all())
             .with_context(|| format!("cannot write {}", path.display()))?;
@@ -101,28 +114,32 @@ impl JournalFile {
         let Some(journal) = read(path)? else {
             return Ok(None);
         };
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .append(true)
             .open(path)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        // A line cut by a crash is ended, so the next record starts afresh.
+        lock(&file, path)?;
+        // A line cut by a crash is cut off, so the next record starts on a
+        // line of its own and the file replays the same next time.
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        if bytes.last() != Some(&b'\n') {
-            file.write_all(b"\n")
+        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if whole < bytes.len() {
+            file.set_len(u64::try_from(whole).unwrap_or(u64::MAX))
                 .and_then(|()| file.sync_all())
-                .with_context(|| format!("cannot write {}", path.display()))?;
+                .with_context(|| format!("cannot repair {}", path.display()))?;
         }
         Ok(Some(Self::hold(path, file, journal)))
     }
 
     fn hold(path: &Path, file: File, journal: Journal) -> Self {
         let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || write_lines(file, rx));
+        let thread = std::thread::spawn(move || write_lines(file, rx));
         Self {
             path: path.to_owned(),
             state: Mutex::new(journal),
-            writer: Mutex::new(tx),
+            writer: Mutex::new(Some(tx)),
+            thread: Some(thread),
         }
     }
 
@@ -167,12 +184,11 @@ impl JournalFile {
                 bytes: journal::record_line(&record),
                 written,
             };
-            let sent = self
-                .writer
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .send(append);
-            sent.map_err(|_| anyhow::anyhow!("the journal writer stopped"))?;
+            let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+            let sent = writer.as_ref().map(|w| w.send(append));
+            if !matches!(sent, Some(Ok(()))) {
+                anyhow::bail!("the journal writer stopped");
+            }
             (done, value)
         };
         let (done, value) = waiting;
@@ -214,6 +230,17 @@ fn write_lines(mut file: File, rx: mpsc::Receiver<Append>) {
             return;
         }
     }
+}
+
+/// One process per journal: a second `oldrooms` on the same `data_dir`
+/// must not resume the same rooms. Released when the file is closed.
+fn lock(file: &File, path: &Path) -> anyhow::Result<()> {
+    file.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "{} is in use by another oldrooms process; run one at a time on a data_dir",
+            path.display()
+        )
+    })
 }
 
 fn parent(path: &Path) -> &Path {
@@ -280,6 +307,23 @@ mod tests {
         let resumed = JournalFile::resume(&path).unwrap().unwrap();
         assert_eq!(resumed.snapshot(), written);
         assert!(resumed.cancelled());
+
+        drop(resumed);
+
+        // A record cut by a crash: resumed twice, it reads the same.
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(b"{\"step\":{\"room\":1,\"st");
+        std::fs::write(&path, &bytes).unwrap();
+        let once = JournalFile::resume(&path).unwrap().unwrap();
+        once.record(|j| (Some(j.claim_submit(1)), ()))
+            .await
+            .unwrap();
+        let after = once.snapshot();
+        drop(once);
+        assert_eq!(
+            JournalFile::resume(&path).unwrap().unwrap().snapshot(),
+            after
+        );
 
         std::fs::write(&path, b"garbage\n").unwrap();
         let damaged = JournalFile::create(&path, journal()).err().unwrap();

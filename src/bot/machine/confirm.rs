@@ -109,7 +109,12 @@ impl Machine {
             }
             return;
         }
-        let Some(offer) = self.offer.as_mut().filter(|o| o.id == id) else {
+        // Only the first word about an offer counts.
+        let Some(offer) = self
+            .offer
+            .as_mut()
+            .filter(|o| o.id == id && o.event_id.is_none())
+        else {
             return;
         };
         let Some(event_id) = event_id else {

@@ -145,10 +145,14 @@ impl Machine {
                 Ok(()) => "Cancelled: the interrupted deletion will not delete any more rooms. \
                     At the next start it only finishes its report."
                     .to_owned(),
-                Err(e) => format!(
-                    "Could not record the cancel ({e}): the interrupted deletion \
-                    resumes at the next start."
-                ),
+                Err(e) => {
+                    // Still unfinished on disk: a later cancel tries again.
+                    self.stopped_run = true;
+                    format!(
+                        "Could not record the cancel ({e}): the interrupted deletion \
+                         resumes at the next start unless a cancel gets through."
+                    )
+                }
             })),
             Input::Tick => self.tick(now, &mut out),
             Input::Shutdown => self.shutdown(&mut out),
@@ -365,18 +369,26 @@ impl Machine {
     }
 
     fn deletion_ended(&mut self, id: JobId, end: DeletionEnd, out: &mut Vec<Effect>) {
-        if self.job_mut(id).is_none() {
+        let Some(JobKind::Delete { cancelling, .. }) = self.job_mut(id) else {
             return;
-        }
+        };
+        let cancelling = *cancelling;
         self.job = None;
         match end {
             DeletionEnd::Finished => {}
+            // A cancel the run could not write yet is written now, so the
+            // resume at the next start submits nothing.
+            DeletionEnd::Stopped { why, counts } if cancelling => {
+                out.push(say(&format!("Deletion stopped: {why}{}.", shown(counts))));
+                out.push(Effect::CancelJournal);
+            }
             DeletionEnd::Stopped { why, counts } => {
                 self.stopped_run = true;
                 out.push(say(&format!(
-                "Deletion stopped: {why} ({counts}). Rooms not yet handled were left as they are; \
-                 the journal is kept and the deletion resumes when the bot starts again \
-                 ({} cancel to stop it for good).",
+                    "Deletion stopped: {why}{}. Rooms not yet handled were left as they \
+                     are; the journal is kept and the deletion resumes when the bot starts again \
+                     ({} cancel to stop it for good).",
+                    shown(counts),
                     self.s.prefix
                 )));
             }
@@ -400,15 +412,28 @@ impl Machine {
             return;
         }
         self.shutting_down = true;
-        match &self.job {
+        match &mut self.job {
             Some(Job {
                 id,
-                kind: JobKind::Scan { .. },
+                kind: JobKind::Scan { cancelled, .. },
                 ..
-            }) => out.push(Effect::CancelJob(*id)),
+            }) => {
+                // A scan that ends anyway is dropped: nothing is posted.
+                *cancelled = true;
+                out.push(Effect::CancelJob(*id));
+            }
             Some(_) => out.push(Effect::StopJobs),
             None => {}
         }
+    }
+}
+
+/// " (2 deleted, … of 9)", or nothing when the run never opened.
+fn shown(counts: Counts) -> String {
+    if counts.total == 0 {
+        String::new()
+    } else {
+        format!(" ({counts})")
     }
 }
 

@@ -41,7 +41,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(who, target, key)| Op::React { who, target, key }),
         3 => (0u8..4, any::<bool>()).prop_map(|(candidates, f)| Op::ScanEnds { candidates, fail: f }),
         3 => prop::bool::weighted(0.1).prop_map(|fail| Op::PostOffer { fail }),
-        6 => prop::bool::weighted(0.2).prop_map(|keep| Op::Worker { keep }),
+        10 => prop::bool::weighted(0.2).prop_map(|keep| Op::Worker { keep }),
         2 => Just(Op::Fatal),
         2 => Just(Op::Finish),
         2 => (0u16..1200).prop_map(|secs| Op::Wait { secs }),
@@ -75,6 +75,7 @@ struct Oracle {
 
 struct OracleOffer {
     rooms: Vec<String>,
+    options: Option<ScanOptions>,
     expires: Ms,
     event_id: Option<OwnedEventId>,
 }
@@ -84,7 +85,10 @@ struct Sim {
     m: Machine,
     now: Ms,
     scan: Option<(JobId, bool)>,
-    publishing: Vec<u64>,
+    /// Offers being posted, with the message id each will get (unique
+    /// across restarts, as real event ids are).
+    publishing: Vec<(u64, OwnedEventId)>,
+    messages: u32,
     posted: Vec<OwnedEventId>,
     run: Option<(JobId, Journal)>,
     /// The journal file, written through the real records.
@@ -96,6 +100,10 @@ struct Sim {
     expect_start: Option<u64>,
     /// A cancel reaction came right behind that confirm.
     cancel_on_start: bool,
+    /// Rooms this process claimed (not found claimed after a restart).
+    claimed: HashSet<usize>,
+    /// The options each scan ran with, by the machine's offer id.
+    scan_options: Option<ScanOptions>,
 }
 
 impl Sim {
@@ -105,6 +113,7 @@ impl Sim {
             now: 1_000_000,
             scan: None,
             publishing: Vec::new(),
+            messages: 0,
             posted: Vec::new(),
             run: None,
             disk: None,
@@ -112,6 +121,8 @@ impl Sim {
             o: Oracle::default(),
             expect_start: None,
             cancel_on_start: false,
+            claimed: HashSet::new(),
+            scan_options: None,
         }
     }
 
@@ -171,12 +182,15 @@ impl Sim {
                     id,
                     OracleOffer {
                         rooms,
+                        options: self.scan_options,
                         expires,
                         event_id: None,
                     },
                 );
                 self.o.live = Some(id);
-                self.publishing.push(id);
+                self.messages += 1;
+                let e = event(&format!("offer{}", self.messages));
+                self.publishing.push((id, e));
             }
             Effect::StartDeletion { job, start } => {
                 assert!(
@@ -192,6 +206,7 @@ impl Sim {
                             .map(|r| r.room_id.to_string())
                             .collect();
                         assert_eq!(rooms, offer.rooms, "the confirmed rooms, exactly");
+                        assert_eq!(journal.options, offer.options, "the scan's own options");
                         let key = rooms[0].clone();
                         let cancelled = std::mem::take(&mut self.cancel_on_start);
                         self.o
@@ -311,7 +326,11 @@ impl Sim {
                     let ids: Vec<String> = (0..=candidates)
                         .map(|i| format!("!s{}r{i}:example.com", self.scans))
                         .collect();
-                    ScanEnd::Done(scan_result(&ids))
+                    let mut result = scan_result(&ids);
+                    result.options.inactive_days = self.scans;
+                    result.options.include_public = candidates % 2 == 1;
+                    self.scan_options = Some(result.options);
+                    ScanEnd::Done(result)
                 };
                 self.feed(Input::ScanEnded { job, end });
             }
@@ -319,8 +338,8 @@ impl Sim {
                 if self.publishing.is_empty() {
                     return;
                 }
-                let id = self.publishing.remove(0);
-                let event_id = (!fail).then(|| event(&format!("offer{id}")));
+                let (id, event_id) = self.publishing.remove(0);
+                let event_id = (!fail).then_some(event_id);
                 if let Some(e) = &event_id {
                     self.posted.push(e.clone());
                 }
@@ -406,14 +425,15 @@ impl Sim {
         let key = ["✅", "❌", "👍"][usize::from(key) % 3];
         // A posted offer, the one being posted (its id is predictable), or
         // some other message.
-        let pending = self.publishing.first().copied();
+        let pending = self.publishing.first().cloned();
         let choices = self.posted.len() + 2;
         let pick = usize::from(target) % choices;
         let (target, pending_id) = if pick < self.posted.len() {
             (self.posted[pick].clone(), None)
-        } else if pick == self.posted.len() && pending.is_some() {
-            let id = pending.unwrap_or_default();
-            (event(&format!("offer{id}")), Some(id))
+        } else if pick == self.posted.len()
+            && let Some((id, e)) = pending
+        {
+            (e, Some(id))
         } else {
             (event("other"), None)
         };
@@ -452,26 +472,52 @@ impl Sim {
         self.feed(input);
     }
 
-    /// One step of a deletion worker on the first room still pending.
+    /// One step of a deletion worker on the first room not done, as the
+    /// engine takes them: claim, then (a separate step, so a crash can fall
+    /// between) send, then done. A room found at `Submitting` after a
+    /// restart is adopted if Synapse has it, else goes back to pending.
     fn worker(&mut self, keep: bool) {
         let Some((job, journal)) = &mut self.run else {
             return;
         };
         let job = *job;
-        let Some(i) = journal.rooms.iter().position(|r| r.step == Step::Pending) else {
+        let Some(i) = journal
+            .rooms
+            .iter()
+            .position(|r| !matches!(r.step, Step::Done { .. }))
+        else {
             return;
         };
         let room = journal.rooms[i].room_id.to_string();
-        let mut records = Vec::new();
-        if keep {
-            let kept = Step::Done {
-                outcome: journal::Outcome::Skipped,
-                detail: "new activity".into(),
-            };
-            records.push(journal.set(i, kept));
-        } else {
-            records.push(journal.claim_submit(i));
-            if journal.rooms[i].step == Step::Submitting {
+        let record = match journal.rooms[i].step.clone() {
+            Step::Pending if keep => journal.set(
+                i,
+                Step::Done {
+                    outcome: journal::Outcome::Skipped,
+                    detail: "new activity".into(),
+                },
+            ),
+            Step::Pending => {
+                self.claimed.insert(i);
+                journal.claim_submit(i)
+            }
+            Step::Submitting if !self.claimed.contains(&i) => {
+                if self.o.submitted.contains(&room) {
+                    let delete_id = "d".to_owned();
+                    journal.set(i, Step::Submitted { delete_id })
+                } else {
+                    journal.set(i, Step::Pending)
+                }
+            }
+            // The engine looks at the cancel again once its claim is on disk.
+            Step::Submitting if journal.cancelled => journal.set(
+                i,
+                Step::Done {
+                    outcome: journal::Outcome::Skipped,
+                    detail: journal::CANCELLED.into(),
+                },
+            ),
+            Step::Submitting => {
                 let (key, _) = self.o.running.clone().expect("a run the oracle knows");
                 let (rooms, cancelled) = &self.o.runs[&key];
                 assert!(
@@ -483,23 +529,19 @@ impl Sim {
                     self.o.submitted.insert(room.clone()),
                     "{room} submitted twice"
                 );
-                let deleted = Step::Done {
+                let delete_id = "d".to_owned();
+                journal.set(i, Step::Submitted { delete_id })
+            }
+            Step::Submitted { .. } | Step::Done { .. } => journal.set(
+                i,
+                Step::Done {
                     outcome: journal::Outcome::Deleted,
                     detail: String::new(),
-                };
-                records.push(journal.set(
-                    i,
-                    Step::Submitted {
-                        delete_id: "d".into(),
-                    },
-                ));
-                records.push(journal.set(i, deleted));
-            }
-        }
+                },
+            ),
+        };
         let counts = journal.counts();
-        for r in &records {
-            self.append(r);
-        }
+        self.append(&record);
         self.feed(Input::Deletion {
             job,
             event: RunEvent::Progress(counts),
@@ -509,6 +551,7 @@ impl Sim {
     /// The process ends; the journal file is all that is left.
     fn restart(&mut self) {
         self.m = Machine::new(settings());
+        self.claimed.clear();
         self.scan = None;
         self.publishing.clear();
         self.run = None;
