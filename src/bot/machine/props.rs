@@ -42,7 +42,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0u8..4, any::<bool>()).prop_map(|(candidates, f)| Op::ScanEnds { candidates, fail: f }),
         3 => prop::bool::weighted(0.1).prop_map(|fail| Op::PostOffer { fail }),
         10 => prop::bool::weighted(0.2).prop_map(|keep| Op::Worker { keep }),
-        2 => Just(Op::Fatal),
+        3 => Just(Op::Fatal),
         2 => Just(Op::Finish),
         2 => (0u16..1200).prop_map(|secs| Op::Wait { secs }),
         1 => Just(Op::Tick),
@@ -583,5 +583,103 @@ proptest! {
         for op in ops {
             sim.step(op);
         }
+    }
+}
+
+/// The defects the old shape had, as sequences the oracle must pass.
+#[test]
+fn the_old_defects_as_sequences() {
+    let confirm = Op::React {
+        who: 0,
+        target: 0,
+        key: 0,
+    };
+    // (what, ops, whether a deletion must start)
+    let cases: Vec<(&str, Vec<Op>, bool)> = vec![
+        (
+            "cancel during a run, then a restart",
+            vec![
+                Op::Scan { who: 0 },
+                Op::ScanEnds {
+                    candidates: 3,
+                    fail: false,
+                },
+                Op::PostOffer { fail: false },
+                confirm.clone(),
+                Op::Worker { keep: false },
+                Op::Cancel { who: 1 },
+                Op::Crash,
+                Op::Worker { keep: false },
+                Op::Worker { keep: false },
+                Op::Worker { keep: false },
+                Op::Worker { keep: false },
+            ],
+            true,
+        ),
+        (
+            "a permanent error, a cancel, then a restart",
+            vec![
+                Op::Scan { who: 0 },
+                Op::ScanEnds {
+                    candidates: 3,
+                    fail: false,
+                },
+                Op::PostOffer { fail: false },
+                confirm.clone(),
+                Op::Worker { keep: false },
+                Op::Worker { keep: false },
+                Op::Fatal,
+                Op::Cancel { who: 0 },
+                Op::Crash,
+                Op::Worker { keep: false },
+                Op::Worker { keep: false },
+                Op::Worker { keep: false },
+                Op::Worker { keep: false },
+            ],
+            true,
+        ),
+        (
+            "a cancel before the offer is posted",
+            vec![
+                Op::Scan { who: 0 },
+                Op::ScanEnds {
+                    candidates: 1,
+                    fail: false,
+                },
+                Op::Cancel { who: 0 },
+                Op::PostOffer { fail: false },
+                confirm.clone(),
+                Op::Worker { keep: false },
+                Op::Worker { keep: false },
+            ],
+            false,
+        ),
+        (
+            "a confirm before the offer is known",
+            vec![
+                Op::Scan { who: 0 },
+                Op::ScanEnds {
+                    candidates: 1,
+                    fail: false,
+                },
+                Op::React {
+                    who: 0,
+                    target: 0,
+                    key: 0,
+                },
+                Op::PostOffer { fail: false },
+                Op::Worker { keep: false },
+                Op::Worker { keep: false },
+            ],
+            true,
+        ),
+    ];
+    for (name, ops, confirms) in cases {
+        let mut sim = Sim::new();
+        sim.feed(Input::Started(OnDisk::Nothing));
+        for op in ops {
+            sim.step(op);
+        }
+        assert_eq!(!sim.o.runs.is_empty(), confirms, "{name}");
     }
 }
