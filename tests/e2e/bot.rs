@@ -83,6 +83,7 @@ async fn scan_from_chat(encrypted: bool) {
     let s = setup(encrypted).await;
     let bot = s.start_bot();
     wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
+    s.human.wait_sees_joined(&s.room, &s.bot_user).await;
     s.human.say(&s.room, "!oldrooms scan").await;
 
     let progress = s
@@ -173,6 +174,7 @@ async fn a_non_admin_is_refused_once_and_nothing_runs() {
 
     let bot = s.start_bot();
     wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
+    s.human.wait_sees_joined(&s.room, &s.bot_user).await;
     for _ in 0..3 {
         member.say(&s.room, "!oldrooms scan").await;
     }
@@ -216,6 +218,7 @@ async fn an_invite_from_a_non_admin_is_declined() {
     let elsewhere = s.hs.create_room(other.as_str(), body).await;
     let bot = s.start_bot();
     wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
+    s.human.wait_sees_joined(&s.room, &s.bot_user).await;
     // The real condition: the server has the bot's membership as `leave`.
     let segs = [
         "_synapse",
@@ -256,6 +259,7 @@ async fn after_a_restart_the_device_is_the_same_and_encrypted_chat_works() {
     let s = setup(true).await;
     let bot = s.start_bot();
     wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
+    s.human.wait_sees_joined(&s.room, &s.bot_user).await;
     let first = s.human.say(&s.room, "!oldrooms status").await;
     s.human
         .wait_for(&s.bot_user, "first status", |m| m.body.starts_with("Idle"))
@@ -390,6 +394,7 @@ async fn status_and_cancel_answer_while_a_scan_runs() {
 
     let bot = s.start_bot();
     wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
+    s.human.wait_sees_joined(&s.room, &s.bot_user).await;
     s.human.say(&s.room, "!oldrooms scan").await;
     s.human
         .wait_for(&s.bot_user, "the progress message", |m| {
@@ -449,6 +454,7 @@ async fn under_synapse_rate_limits_nothing_that_matters_is_lost() {
     let s = setup_on(Homeserver::on(synapse), false).await;
     let bot = s.start_bot();
     wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
+    s.human.wait_sees_joined(&s.room, &s.bot_user).await;
     // Twelve answers drain the bot's burst of ten: from here on Synapse
     // answers its messages with 429 until it waits.
     for _ in 0..12 {
@@ -463,12 +469,20 @@ async fn under_synapse_rate_limits_nothing_that_matters_is_lost() {
     s.human
         .wait_for(&s.bot_user, "results.csv", |m| m.file.is_some())
         .await;
-    let idle = s
-        .bot_messages()
-        .iter()
-        .filter(|m| m.body.starts_with("Idle"))
-        .count();
-    assert_eq!(idle, 12, "every status answered");
+    // The replies queue behind Synapse's limit: wait for all of them.
+    let idle = || {
+        s.bot_messages()
+            .iter()
+            .filter(|m| m.body.starts_with("Idle"))
+            .count()
+    };
+    let answered = poll(Duration::from_secs(120), || (idle() >= 12).then_some(())).await;
+    assert!(
+        answered.is_some(),
+        "every status answered: {} of 12",
+        idle()
+    );
+    assert_eq!(idle(), 12, "each status answered once");
     let log = bot.log_text();
     assert!(
         log.contains("429") || log.contains("M_LIMIT_EXCEEDED"),

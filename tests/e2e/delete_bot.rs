@@ -108,6 +108,53 @@ impl World {
         .await;
         found.unwrap()
     }
+    /// Restarts the bot after an interruption and checks that it finishes
+    /// the run: every room in `rooms` deleted, each exactly once.
+    async fn resume_deletes_each_once(&self, rooms: &[String]) -> BotProcess {
+        let bot = self.start_bot();
+        self.human
+            .wait_for(&self.bot_user, "resuming", |m| {
+                m.body.starts_with("Resuming the deletion")
+            })
+            .await;
+        let (finished, report) = self.deletion_result().await;
+        let n = rooms.len();
+        let expected = format!("Deletion finished: {n} deleted, 0 skipped, 0 failed, of {n}.");
+        assert!(
+            finished.body.starts_with(&expected),
+            "{}\nlog:\n{}",
+            finished.body,
+            bot.log_text()
+        );
+        assert_eq!(report.rows.len(), n);
+        for room in rooms {
+            assert_eq!(report.row(room)["outcome"], "deleted");
+            assert!(!exists(&self.hs, room).await, "{room} is still there");
+            assert_eq!(
+                deletions_of(&self.hs, room).await,
+                1,
+                "{room} deleted more than once"
+            );
+        }
+        bot
+    }
+
+    /// Waits until the journal records `at_least` rooms done.
+    async fn wait_done(&self, bot: &BotProcess, at_least: usize) -> std::path::PathBuf {
+        let journal = self.dir.path().join("data").join("deletion-journal.jsonl");
+        let started = poll(Duration::from_secs(60), || {
+            let text = std::fs::read_to_string(&journal).ok()?;
+            (text.matches("\"done\"").count() >= at_least).then_some(())
+        })
+        .await;
+        assert!(
+            started.is_some(),
+            "the deletion never got going; log:\n{}",
+            bot.log_text()
+        );
+        journal
+    }
+
     /// Waits for the deletion's summary and its report, and reads the report.
     async fn deletion_result(&self) -> (Seen, Csv) {
         let finished = self
@@ -175,6 +222,7 @@ async fn only_an_admins_confirmation_on_the_newest_offer_deletes() {
 
     let bot = w.start_bot();
     wait_joined(&w.hs, &w.room, &w.bot_user, &bot).await;
+    w.human.wait_sees_joined(&w.room, &w.bot_user).await;
 
     // Offer A: nothing but an admin's confirm on the newest offer counts.
     let offer_a = w.scan_and_offer().await;
@@ -289,22 +337,12 @@ async fn a_killed_bot_finishes_the_deletion_after_a_restart() {
     }
     let bot = w.start_bot();
     wait_joined(&w.hs, &w.room, &w.bot_user, &bot).await;
+    w.human.wait_sees_joined(&w.room, &w.bot_user).await;
     let offer = w.scan_and_offer().await;
     w.human.react(&w.room, &offer.event_id, "✅").await;
 
     // Kill it once a few rooms are done and most are not.
-    let journal_path = w.dir.path().join("data").join("deletion-journal.jsonl");
-    let started = poll(Duration::from_secs(60), || {
-        let text = std::fs::read_to_string(&journal_path).ok()?;
-        let done = text.matches("\"done\"").count();
-        (done >= 3).then_some(done)
-    })
-    .await;
-    assert!(
-        started.is_some(),
-        "the deletion never got going; log:\n{}",
-        bot.log_text()
-    );
+    let journal_path = w.wait_done(&bot, 3).await;
     bot.kill().await;
     let text = std::fs::read_to_string(&journal_path).unwrap();
     let done_at_kill = text.matches("\"done\"").count();
@@ -312,32 +350,7 @@ async fn a_killed_bot_finishes_the_deletion_after_a_restart() {
         done_at_kill < 30,
         "the deletion finished before the kill; make it longer"
     );
-
-    let bot = w.start_bot();
-    w.human
-        .wait_for(&w.bot_user, "resuming", |m| {
-            m.body.starts_with("Resuming the deletion")
-        })
-        .await;
-    let (finished, report) = w.deletion_result().await;
-    assert!(
-        finished
-            .body
-            .starts_with("Deletion finished: 30 deleted, 0 skipped, 0 failed, of 30."),
-        "{}\nlog:\n{}",
-        finished.body,
-        bot.log_text()
-    );
-    assert_eq!(report.rows.len(), 30);
-    for room in &rooms {
-        assert_eq!(report.row(room)["outcome"], "deleted");
-        assert!(!exists(&w.hs, room).await, "{room} is still there");
-        assert_eq!(
-            deletions_of(&w.hs, room).await,
-            1,
-            "{room} was deleted more than once"
-        );
-    }
+    let bot = w.resume_deletes_each_once(&rooms).await;
     assert!(exists(&w.hs, w.room.as_str()).await);
     assert!(exists(&w.hs, &kept).await);
     assert!(!journal_path.exists(), "the finished journal is archived");
@@ -357,6 +370,7 @@ async fn cancel_during_a_deletion_leaves_the_rest_and_reports_it() {
     }
     let bot = w.start_bot();
     wait_joined(&w.hs, &w.room, &w.bot_user, &bot).await;
+    w.human.wait_sees_joined(&w.room, &w.bot_user).await;
     let offer = w.scan_and_offer().await;
     w.human.react(&w.room, &offer.event_id, "✅").await;
     w.human
@@ -450,15 +464,10 @@ async fn sigterm_mid_deletion_exits_cleanly_and_the_run_resumes() {
     }
     let bot = w.start_bot();
     wait_joined(&w.hs, &w.room, &w.bot_user, &bot).await;
+    w.human.wait_sees_joined(&w.room, &w.bot_user).await;
     let offer = w.scan_and_offer().await;
     w.human.react(&w.room, &offer.event_id, "✅").await;
-    let journal_path = w.dir.path().join("data").join("deletion-journal.jsonl");
-    let started = poll(Duration::from_secs(60), || {
-        let text = std::fs::read_to_string(&journal_path).ok()?;
-        (text.matches("\"done\"").count() >= 2).then_some(())
-    })
-    .await;
-    assert!(started.is_some(), "log:\n{}", bot.log_text());
+    let journal_path = w.wait_done(&bot, 2).await;
     // SIGTERM: a clean exit (asserted by stop), the journal kept unfinished.
     bot.stop().await;
     let text = std::fs::read_to_string(&journal_path).unwrap();
@@ -466,29 +475,6 @@ async fn sigterm_mid_deletion_exits_cleanly_and_the_run_resumes() {
         text.matches("\"done\"").count() < 20,
         "the deletion finished before the stop; make it longer"
     );
-    let bot = w.start_bot();
-    w.human
-        .wait_for(&w.bot_user, "resuming", |m| {
-            m.body.starts_with("Resuming the deletion")
-        })
-        .await;
-    let (finished, report) = w.deletion_result().await;
-    assert!(
-        finished
-            .body
-            .starts_with("Deletion finished: 20 deleted, 0 skipped, 0 failed, of 20."),
-        "{}\nlog:\n{}",
-        finished.body,
-        bot.log_text()
-    );
-    assert_eq!(report.rows.len(), 20);
-    for room in &rooms {
-        assert!(!exists(&w.hs, room).await, "{room} is still there");
-        assert_eq!(
-            deletions_of(&w.hs, room).await,
-            1,
-            "{room} deleted more than once"
-        );
-    }
+    let bot = w.resume_deletes_each_once(&rooms).await;
     bot.stop().await;
 }

@@ -160,6 +160,30 @@ impl Human {
         self.room(room_id).send(content).await.unwrap();
     }
 
+    /// Waits until this client itself has `user` as joined in `room`. The
+    /// server saying so is not enough in an encrypted room: a message sent
+    /// before this client has seen the join (and the new member's device in
+    /// the same sync) is not encrypted for that member, who then cannot read
+    /// it.
+    pub async fn wait_sees_joined(&self, room_id: &OwnedRoomId, user: &OwnedUserId) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(room) = self.client.get_room(room_id)
+                && let Ok(Some(member)) = room.get_member_no_sync(user).await
+                && *member.membership()
+                    == matrix_sdk::ruma::events::room::member::MembershipState::Join
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} never saw {user} join {room_id}",
+                self.user_id
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub fn seen_from(&self, sender: &OwnedUserId) -> Vec<Seen> {
         self.seen
             .lock()

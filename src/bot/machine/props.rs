@@ -586,6 +586,23 @@ proptest! {
     }
 }
 
+/// A scan with three candidates, its offer posted, and alice's confirm.
+fn confirmed_run() -> Vec<Op> {
+    vec![
+        Op::Scan { who: 0 },
+        Op::ScanEnds {
+            candidates: 3,
+            fail: false,
+        },
+        Op::PostOffer { fail: false },
+        Op::React {
+            who: 0,
+            target: 0,
+            key: 0,
+        },
+    ]
+}
+
 /// The defects the old shape had, as sequences the oracle must pass.
 #[test]
 fn the_old_defects_as_sequences() {
@@ -598,44 +615,38 @@ fn the_old_defects_as_sequences() {
     let cases: Vec<(&str, Vec<Op>, bool)> = vec![
         (
             "cancel during a run, then a restart",
-            vec![
-                Op::Scan { who: 0 },
-                Op::ScanEnds {
-                    candidates: 3,
-                    fail: false,
-                },
-                Op::PostOffer { fail: false },
-                confirm.clone(),
-                Op::Worker { keep: false },
-                Op::Cancel { who: 1 },
-                Op::Crash,
-                Op::Worker { keep: false },
-                Op::Worker { keep: false },
-                Op::Worker { keep: false },
-                Op::Worker { keep: false },
-            ],
+            [
+                confirmed_run(),
+                vec![
+                    Op::Worker { keep: false },
+                    Op::Cancel { who: 1 },
+                    Op::Crash,
+                    Op::Worker { keep: false },
+                    Op::Worker { keep: false },
+                    Op::Worker { keep: false },
+                    Op::Worker { keep: false },
+                ],
+            ]
+            .concat(),
             true,
         ),
         (
             "a permanent error, a cancel, then a restart",
-            vec![
-                Op::Scan { who: 0 },
-                Op::ScanEnds {
-                    candidates: 3,
-                    fail: false,
-                },
-                Op::PostOffer { fail: false },
-                confirm.clone(),
-                Op::Worker { keep: false },
-                Op::Worker { keep: false },
-                Op::Fatal,
-                Op::Cancel { who: 0 },
-                Op::Crash,
-                Op::Worker { keep: false },
-                Op::Worker { keep: false },
-                Op::Worker { keep: false },
-                Op::Worker { keep: false },
-            ],
+            [
+                confirmed_run(),
+                vec![
+                    Op::Worker { keep: false },
+                    Op::Worker { keep: false },
+                    Op::Fatal,
+                    Op::Cancel { who: 0 },
+                    Op::Crash,
+                    Op::Worker { keep: false },
+                    Op::Worker { keep: false },
+                    Op::Worker { keep: false },
+                    Op::Worker { keep: false },
+                ],
+            ]
+            .concat(),
             true,
         ),
         (
