@@ -51,6 +51,7 @@ async fn main() {
     .unwrap();
     let bot = BotProcess::start(&config, &dir.join("bot.log"));
     wait_joined(&hs, &room, &bot_user, &bot).await;
+    human.wait_sees_joined(&room, &bot_user).await;
 
     println!();
     println!("Homeserver:   {}", s.url);
