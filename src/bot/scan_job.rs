@@ -38,17 +38,16 @@ pub async fn run(world: Arc<World>, job: JobId, args: ScanArgs, mut cancel: watc
                     ago(started.elapsed())
                 ))
             };
-            let work = scan_rooms(&world, job, &args, &progress);
-            let (end, message) = tokio::select! {
-                (end, message) = with_progress(
-                    &room,
-                    message.clone(),
-                    world.config.bot.progress_interval,
-                    describe,
-                    work,
-                ) => (end, message),
-                _ = cancel.wait_for(|c| *c) => (ScanEnd::Cancelled, message),
+            // The cancel ends the work inside `with_progress`, so that an edit
+            // in flight lands before the final one, not after it.
+            let work = async {
+                tokio::select! {
+                    end = scan_rooms(&world, job, &args, &progress) => end,
+                    _ = cancel.wait_for(|c| *c) => ScanEnd::Cancelled,
+                }
             };
+            let interval = world.config.bot.progress_interval;
+            let (end, message) = with_progress(&room, message, interval, describe, work).await;
             let status = match &end {
                 ScanEnd::Done(_) => None,
                 ScanEnd::Failed(_) => Some("Scan failed.".to_owned()),
