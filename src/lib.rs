@@ -22,6 +22,8 @@ pub mod policy;
 pub mod report;
 /// The scan: list every room, read each one's last activity, ask the policy.
 pub mod scan;
+/// The options of one scan (overrides of `[policy]`), for chat and CLI.
+pub mod scan_args;
 /// Small wrappers around secrets so they never reach a log line.
 pub mod secret;
 /// Connecting from the config: login, admin check, alias resolution.

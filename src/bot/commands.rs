@@ -2,7 +2,9 @@
 //! clap's own help and error texts become the bot's replies.
 
 use clap::error::ErrorKind;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
+
+pub use crate::scan_args::ScanArgs;
 
 /// Commands the bot answers in its admin room. Scanning deletes nothing.
 #[derive(Debug, Parser)]
@@ -25,20 +27,6 @@ pub enum BotCommand {
     Status,
     /// Stop the running scan or deletion, or withdraw the offer to delete
     Cancel,
-}
-
-/// Overrides of the configured `[policy]` for one scan.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
-pub struct ScanArgs {
-    /// Days without activity before a room counts as inactive
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub inactive_days: Option<u32>,
-    /// Consider spaces too (protected by default)
-    #[arg(long)]
-    pub include_spaces: bool,
-    /// Consider rooms published in the room directory too (protected by default)
-    #[arg(long)]
-    pub include_public: bool,
 }
 
 /// What a message asked for.

@@ -83,13 +83,10 @@ async fn scan_rooms(
     progress: &Mutex<Option<Progress>>,
 ) -> ScanEnd {
     let config = &world.config;
-    let mut policy = match resolve_policy(&world.admin, config).await {
-        Ok(p) => p,
+    let policy = match resolve_policy(&world.admin, config).await {
+        Ok(p) => args.apply(p),
         Err(e) => return ScanEnd::Failed(format!("{e:#}")),
     };
-    policy.inactive_days = args.inactive_days.unwrap_or(policy.inactive_days);
-    policy.include_spaces |= args.include_spaces;
-    policy.include_public |= args.include_public;
     let reported = Arc::new(Mutex::new(None::<Instant>));
     let record = |p: Progress| {
         *progress.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);

@@ -39,6 +39,8 @@ pub enum Command {
         /// Where to write the CSV (replaced atomically).
         #[arg(short, long, value_name = "FILE", default_value = "results.csv")]
         output: PathBuf,
+        #[command(flatten)]
+        options: crate::scan_args::ScanArgs,
     },
     /// Run the bot in the admin room until SIGINT or SIGTERM.
     Run {
@@ -77,7 +79,11 @@ pub enum Command {
 /// Exit status: 0 success, 1 failure, 2 bad configuration or usage.
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Scan { config, output } => scan_command(&config, &output).await,
+        Command::Scan {
+            config,
+            output,
+            options,
+        } => scan_command(&config, &output, &options).await,
         Command::Check { config } => check_command(&config).await,
         Command::Delete {
             config,
@@ -107,11 +113,15 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn scan_command(config_path: &Path, output: &Path) -> anyhow::Result<()> {
+async fn scan_command(
+    config_path: &Path,
+    output: &Path,
+    options: &crate::scan_args::ScanArgs,
+) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     let session = Session::open(&config).await?;
     let result = tokio::select! {
-        r = scan_and_write(&session, &config, output) => r,
+        r = scan_and_write(&session, &config, output, options) => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; {} was not written", output.display())),
     };
     session.close().await;
@@ -125,8 +135,9 @@ async fn scan_and_write(
     session: &Session,
     config: &Config,
     output: &Path,
+    options: &crate::scan_args::ScanArgs,
 ) -> anyhow::Result<Summary> {
-    let policy = session.policy(config).await?;
+    let policy = options.apply(session.policy(config).await?);
     let progress = TerminalProgress::new();
     let show = |p| {
         progress.show(|| match p {

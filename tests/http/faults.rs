@@ -264,3 +264,55 @@ async fn an_unreachable_homeserver_is_one_line() {
     }
     assert!(!output.exists());
 }
+
+#[tokio::test]
+async fn scan_options_on_the_command_line_override_the_policy_for_that_run() {
+    let server = admin_server().await;
+    let mut space = room("!space", "A space");
+    space["room_type"] = json!("m.space");
+    Mock::given(method("GET"))
+        .and(path(ROOMS))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "rooms": [room("!quiet", "Quiet for 100 days"), space],
+            "offset": 0, "total_rooms": 2})))
+        .mount(&server)
+        .await;
+    let hundred_days_ago = oldrooms::timefmt::now_ms() - 100 * oldrooms::timefmt::MS_PER_DAY;
+    messages_at(&server, hundred_days_ago).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = fake_config(dir.path(), &server, "");
+    let output = dir.path().join("results.csv");
+
+    let run = oldrooms(&args(&config, &output), &[]).await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let csv = Csv::read(&output);
+    assert!(
+        csv.row("!quiet")["reason"].starts_with("active"),
+        "{:?}",
+        csv.row("!quiet")
+    );
+    assert_eq!(csv.row("!space")["reason"], "protected: space");
+
+    let mut with = args(&config, &output).to_vec();
+    with.extend(["--inactive-days", "30", "--include-spaces"]);
+    let run = oldrooms(&with, &[]).await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let csv = Csv::read(&output);
+    assert_eq!(csv.row("!quiet")["should_delete"], "yes");
+    assert!(
+        csv.row("!quiet")["reason"].contains("(limit 30)"),
+        "{:?}",
+        csv.row("!quiet")
+    );
+    assert!(
+        csv.row("!space")["reason"].starts_with("inactive"),
+        "{:?}",
+        csv.row("!space")
+    );
+
+    let mut bad = args(&config, &output).to_vec();
+    bad.extend(["--inactive-days", "0"]);
+    let run = oldrooms(&bad, &[]).await;
+    assert_eq!(run.code(), Some(2), "{run:?}");
+    assert!(run.stderr.contains("--inactive-days"), "{}", run.stderr);
+}

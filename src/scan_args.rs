@@ -1,0 +1,62 @@
+//! The options of one scan, overriding `[policy]` for that run: a single
+//! clap definition for `!oldrooms scan` in chat and `oldrooms scan` on the
+//! command line.
+
+use clap::Args;
+
+use crate::policy::Policy;
+
+/// Overrides of the configured `[policy]` for one scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct ScanArgs {
+    /// Days without activity before a room counts as inactive
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub inactive_days: Option<u32>,
+    /// Consider spaces too (protected by default)
+    #[arg(long)]
+    pub include_spaces: bool,
+    /// Consider rooms published in the room directory too (protected by default)
+    #[arg(long)]
+    pub include_public: bool,
+}
+
+impl ScanArgs {
+    /// The policy for this scan: the config's, with these overrides. The
+    /// admin room and the protected rooms are never overridden.
+    pub fn apply(&self, mut policy: Policy) -> Policy {
+        policy.inactive_days = self.inactive_days.unwrap_or(policy.inactive_days);
+        policy.include_spaces |= self.include_spaces;
+        policy.include_public |= self.include_public;
+        policy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn overrides_only_what_is_given() {
+        let config = Policy {
+            inactive_days: 365,
+            delete_abandoned: true,
+            include_spaces: false,
+            include_public: false,
+            protected_rooms: HashSet::new(),
+            admin_room: None,
+        };
+        assert_eq!(ScanArgs::default().apply(config.clone()), config);
+        let args = ScanArgs {
+            inactive_days: Some(30),
+            include_spaces: true,
+            include_public: false,
+        };
+        let p = args.apply(config.clone());
+        assert_eq!(
+            (p.inactive_days, p.include_spaces, p.include_public),
+            (30, true, false)
+        );
+    }
+}
