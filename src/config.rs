@@ -99,6 +99,10 @@ pub struct PolicySettings {
     pub include_spaces: bool,
     pub include_public: bool,
     pub protected_rooms: Vec<OwnedRoomOrAliasId>,
+    /// Regular expressions, checked at load.
+    pub exclude: crate::policy::Exclusions,
+    /// Server names.
+    pub exclude_servers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +176,21 @@ impl Config {
                 parse_room(r).map_err(|m| invalid(&format!("policy.protected_rooms[{i}]"), m))
             })
             .collect::<Result<_, _>>()?;
+        let exclude =
+            crate::policy::Exclusions::new(raw.policy.exclude.clone()).map_err(|(i, e)| {
+                invalid(
+                    &format!("policy.exclude[{i}]"),
+                    format!("not a regular expression: {e}"),
+                )
+            })?;
+        for (i, server) in raw.policy.exclude_servers.iter().enumerate() {
+            if server.is_empty() || server.contains(|c: char| c.is_whitespace() || c == '@') {
+                return Err(invalid(
+                    &format!("policy.exclude_servers[{i}]"),
+                    "must be a server name, like example.com".into(),
+                ));
+            }
+        }
 
         let prefix = raw.bot.command_prefix.trim();
         if prefix.is_empty() || prefix.contains(char::is_whitespace) {
@@ -261,6 +280,8 @@ impl Config {
                 include_spaces: raw.policy.include_spaces,
                 include_public: raw.policy.include_public,
                 protected_rooms,
+                exclude,
+                exclude_servers: raw.policy.exclude_servers.clone(),
             },
             scan: ScanSettings {
                 concurrency: s.concurrency,

@@ -8,6 +8,9 @@ use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 
 use crate::timefmt::{MS_PER_DAY, whole_days};
 
+mod options;
+pub use options::{Exclusions, ScanOptions, valid_pattern};
+
 /// The validated `[policy]` settings, with aliases already resolved to ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -19,39 +22,11 @@ pub struct Policy {
     pub protected_rooms: HashSet<OwnedRoomId>,
     /// `bot.admin_room`, resolved: always protected.
     pub admin_room: Option<OwnedRoomId>,
-}
-
-/// The options a scan ran with: what the deletion's re-check must apply
-/// again, whatever the config says by then. Recorded in the journal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ScanOptions {
-    pub inactive_days: u32,
-    pub delete_abandoned: bool,
-    pub include_spaces: bool,
-    pub include_public: bool,
-}
-
-impl Policy {
-    pub fn options(&self) -> ScanOptions {
-        ScanOptions {
-            inactive_days: self.inactive_days,
-            delete_abandoned: self.delete_abandoned,
-            include_spaces: self.include_spaces,
-            include_public: self.include_public,
-        }
-    }
-
-    /// This policy with a scan's options; the admin room and the protected
-    /// rooms stay this policy's own, so they are always refused.
-    pub fn with_options(&self, o: ScanOptions) -> Policy {
-        Policy {
-            inactive_days: o.inactive_days,
-            delete_abandoned: o.delete_abandoned,
-            include_spaces: o.include_spaces,
-            include_public: o.include_public,
-            ..self.clone()
-        }
-    }
+    /// `exclude`: rooms whose id, alias or name matches are protected.
+    pub exclude: Exclusions,
+    /// `exclude_servers`: rooms created by users of these servers are
+    /// protected.
+    pub exclude_servers: Vec<String>,
 }
 
 /// What the policy looks at. Everything comes from the Admin API.
@@ -61,6 +36,10 @@ pub struct RoomFacts<'a> {
     pub is_space: bool,
     /// Published in the room directory.
     pub public: bool,
+    pub name: Option<&'a str>,
+    pub canonical_alias: Option<&'a str>,
+    /// The creator's user id.
+    pub creator: Option<&'a str>,
     pub joined_local_members: u64,
     pub joined_members: u64,
     /// Timestamp (ms) of the newest event that is not a membership change, or
@@ -69,10 +48,14 @@ pub struct RoomFacts<'a> {
 }
 
 /// Why a room is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Protection {
     AdminRoom,
     Listed,
+    /// Matched this `exclude` pattern.
+    Excluded(String),
+    /// Created by a user of this `exclude_servers` server.
+    Server(String),
     Space,
     Public,
 }
@@ -142,6 +125,15 @@ impl fmt::Display for Verdict {
             Self::Protected(Protection::Listed) => {
                 f.write_str("protected: listed in policy.protected_rooms")
             }
+            Self::Protected(Protection::Excluded(pattern)) => {
+                write!(f, "protected: matches the exclude pattern {pattern}")
+            }
+            Self::Protected(Protection::Server(server)) => {
+                write!(
+                    f,
+                    "protected: created by a user of the excluded server {server}"
+                )
+            }
             Self::Protected(Protection::Space) => f.write_str("protected: space"),
             Self::Protected(Protection::Public) => {
                 f.write_str("protected: published in the room directory")
@@ -167,6 +159,14 @@ impl Policy {
         }
         if self.protected_rooms.contains(room.room_id) {
             return Verdict::Protected(Protection::Listed);
+        }
+        let texts = [Some(room.room_id.as_str()), room.canonical_alias, room.name];
+        if let Some(pattern) = self.exclude.first_match(texts.into_iter().flatten()) {
+            return Verdict::Protected(Protection::Excluded(pattern.to_owned()));
+        }
+        let server = room.creator.and_then(|c| c.split_once(':')).map(|(_, s)| s);
+        if let Some(server) = server.filter(|s| self.exclude_servers.iter().any(|x| x == s)) {
+            return Verdict::Protected(Protection::Server(server.to_owned()));
         }
         if room.is_space && !self.include_spaces {
             return Verdict::Protected(Protection::Space);

@@ -18,6 +18,14 @@ pub struct ScanArgs {
     /// Consider rooms published in the room directory too (protected by default)
     #[arg(long)]
     pub include_public: bool,
+    /// Keep rooms whose id, alias or name matches this regular expression
+    /// (repeatable; added to policy.exclude)
+    #[arg(long, value_name = "REGEX", value_parser = crate::policy::valid_pattern)]
+    pub exclude: Vec<String>,
+    /// Keep rooms created by users of this server (repeatable; added to
+    /// policy.exclude_servers)
+    #[arg(long, value_name = "SERVER")]
+    pub exclude_server: Vec<String>,
 }
 
 impl ScanArgs {
@@ -27,6 +35,14 @@ impl ScanArgs {
         policy.inactive_days = self.inactive_days.unwrap_or(policy.inactive_days);
         policy.include_spaces |= self.include_spaces;
         policy.include_public |= self.include_public;
+        if !self.exclude.is_empty() {
+            let mut patterns = policy.exclude.patterns().to_vec();
+            patterns.extend(self.exclude.iter().cloned());
+            policy.exclude = crate::policy::Exclusions::or_protect_all(patterns);
+        }
+        policy
+            .exclude_servers
+            .extend(self.exclude_server.iter().cloned());
         policy
     }
 }
@@ -46,17 +62,23 @@ mod tests {
             include_public: false,
             protected_rooms: HashSet::new(),
             admin_room: None,
+            exclude: crate::policy::Exclusions::new(vec!["^#keep".into()]).unwrap(),
+            exclude_servers: vec!["a.example".into()],
         };
         assert_eq!(ScanArgs::default().apply(config.clone()), config);
         let args = ScanArgs {
             inactive_days: Some(30),
             include_spaces: true,
             include_public: false,
+            exclude: vec!["team".into()],
+            exclude_server: vec!["b.example".into()],
         };
         let p = args.apply(config.clone());
         assert_eq!(
             (p.inactive_days, p.include_spaces, p.include_public),
             (30, true, false)
         );
+        assert_eq!(p.exclude.patterns(), ["^#keep", "team"]);
+        assert_eq!(p.exclude_servers, ["a.example", "b.example"]);
     }
 }

@@ -87,6 +87,8 @@ pub async fn resolve_policy(client: &AdminClient, config: &Config) -> anyhow::Re
         include_public: p.include_public,
         protected_rooms,
         admin_room,
+        exclude: p.exclude.clone(),
+        exclude_servers: p.exclude_servers.clone(),
     })
 }
 

@@ -90,6 +90,8 @@ mod tests {
                 inactive_days: Some(90),
                 include_spaces: true,
                 include_public: false,
+                exclude: Vec::new(),
+                exclude_server: Vec::new(),
             })))
         );
     }

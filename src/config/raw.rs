@@ -109,6 +109,8 @@ pub(super) struct RawPolicy {
     pub(super) include_spaces: bool,
     pub(super) include_public: bool,
     pub(super) protected_rooms: Vec<String>,
+    pub(super) exclude: Vec<String>,
+    pub(super) exclude_servers: Vec<String>,
 }
 
 impl Default for RawPolicy {
@@ -119,6 +121,8 @@ impl Default for RawPolicy {
             include_spaces: false,
             include_public: false,
             protected_rooms: Vec::new(),
+            exclude: Vec::new(),
+            exclude_servers: Vec::new(),
         }
     }
 }

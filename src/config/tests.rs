@@ -133,3 +133,21 @@ fn secrets_are_not_in_debug_output() {
     let c = parse(MINIMAL).unwrap();
     assert!(!format!("{c:?}").contains("from-file"));
 }
+
+#[test]
+fn exclusions_are_checked_at_load() {
+    let text = format!(
+        "{MINIMAL}[policy]\nexclude = [\"^#team-\", \"(broken\"]\nexclude_servers = [\"bridge.example\"]\n"
+    );
+    let e = error(&text);
+    assert!(e.contains("policy.exclude[1]"), "{e}");
+    assert!(e.contains("not a regular expression"), "{e}");
+    let text = format!("{MINIMAL}[policy]\nexclude_servers = [\"@bot:bridge.example\"]\n");
+    assert!(error(&text).contains("policy.exclude_servers[0]"));
+    let text = format!(
+        "{MINIMAL}[policy]\nexclude = [\"^#team-\"]\nexclude_servers = [\"bridge.example\"]\n"
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.policy.exclude.patterns(), ["^#team-"]);
+    assert_eq!(c.policy.exclude_servers, ["bridge.example"]);
+}

@@ -25,6 +25,9 @@ pub fn recheck(
         room_id: &entry.room_id,
         is_space: room.room_type.as_deref() == Some("m.space"),
         public: room.public,
+        name: room.name.as_deref(),
+        canonical_alias: room.canonical_alias.as_deref(),
+        creator: room.creator.as_deref(),
         joined_local_members: room.joined_local_members,
         joined_members: room.joined_members,
         last_activity: Ok(activity.unwrap_or(recorded)),
@@ -75,6 +78,8 @@ mod tests {
             include_public: false,
             protected_rooms: HashSet::from([id("!kept")]),
             admin_room: Some(id("!admin")),
+            exclude: crate::policy::Exclusions::new(vec!["^!team".into()]).unwrap(),
+            exclude_servers: vec!["bridge.example".into()],
         }
     }
 
@@ -148,6 +153,15 @@ mod tests {
         let mut public = listed("!p", 1);
         public.public = true;
         assert!(skip(&entry("!p", 1), Some(&public), Some(1)).starts_with("protected"));
+        let mut team = listed("!team-a", 1);
+        team.name = Some("Team A".into());
+        assert_eq!(
+            skip(&entry("!team-a", 1), Some(&team), Some(1)),
+            "protected: matches the exclude pattern ^!team"
+        );
+        let mut bridged = listed("!b", 1);
+        bridged.creator = Some("@bot:bridge.example".into());
+        assert!(skip(&entry("!b", 1), Some(&bridged), Some(1)).contains("bridge.example"));
         let mut unknown = entry("!r", 1);
         unknown.last_activity = None;
         assert!(skip(&unknown, Some(&listed("!r", 1)), Some(1)).contains("no last activity"));

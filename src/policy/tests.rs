@@ -14,6 +14,8 @@ fn policy() -> Policy {
         include_public: false,
         protected_rooms: [id("!listed")].into_iter().collect(),
         admin_room: Some(id("!admin:example.org")),
+        exclude: Exclusions::default(),
+        exclude_servers: Vec::new(),
     }
 }
 
@@ -22,6 +24,9 @@ fn facts(room_id: &RoomId) -> RoomFacts<'_> {
         room_id,
         is_space: false,
         public: false,
+        name: None,
+        canonical_alias: None,
+        creator: None,
         joined_local_members: 3,
         joined_members: 3,
         last_activity: Ok(NOW),
@@ -130,6 +135,9 @@ fn exhaustive_against_the_stated_rule() {
                                             room_id,
                                             is_space,
                                             public,
+                                            name: None,
+                                            canonical_alias: None,
+                                            creator: None,
                                             joined_local_members: local,
                                             joined_members: local + remote,
                                             last_activity: activity,
@@ -183,4 +191,77 @@ fn expected(p: &Policy, f: &RoomFacts<'_>) -> Verdict {
     } else {
         Verdict::Active { days: 10 }
     }
+}
+
+#[test]
+fn exclusions_protect_by_pattern_and_by_the_creators_server() {
+    fn old(f: RoomFacts<'_>) -> RoomFacts<'_> {
+        RoomFacts {
+            last_activity: days_ago(1000),
+            ..f
+        }
+    }
+    let p = Policy {
+        exclude: Exclusions::new(vec!["^#team-".into(), "(?i)archive".into()]).unwrap(),
+        exclude_servers: vec!["bridge.example".into()],
+        ..policy()
+    };
+    let room = id("!r:example.org");
+    let alias = old(RoomFacts {
+        canonical_alias: Some("#team-ops:example.org"),
+        ..facts(&room)
+    });
+    assert_eq!(
+        p.decide(&alias, NOW).to_string(),
+        "protected: matches the exclude pattern ^#team-"
+    );
+    let name = old(RoomFacts {
+        name: Some("Old ARCHIVE 2019"),
+        ..facts(&room)
+    });
+    assert_eq!(
+        p.decide(&name, NOW),
+        Verdict::Protected(Protection::Excluded("(?i)archive".into()))
+    );
+    let bridged = old(RoomFacts {
+        creator: Some("@_discord_1:bridge.example"),
+        ..facts(&room)
+    });
+    assert_eq!(
+        p.decide(&bridged, NOW),
+        Verdict::Protected(Protection::Server("bridge.example".into()))
+    );
+    // A server name is matched whole, and only the creator's counts.
+    let other = old(RoomFacts {
+        creator: Some("@a:notbridge.example"),
+        name: Some("bridge.example fans"),
+        ..facts(&room)
+    });
+    assert!(p.decide(&other, NOW).should_delete());
+    // The admin room stays the admin room, whatever matches.
+    let admin = id("!admin:example.org");
+    let admin_facts = RoomFacts {
+        name: Some("archive"),
+        ..facts(&admin)
+    };
+    assert_eq!(
+        p.decide(&admin_facts, NOW),
+        Verdict::Protected(Protection::AdminRoom)
+    );
+}
+
+#[test]
+fn a_pattern_that_cannot_be_read_keeps_every_room() {
+    let p = Policy {
+        exclude: Exclusions::or_protect_all(vec!["(unclosed".into()]),
+        ..policy()
+    };
+    let room = id("!r:example.org");
+    let f = RoomFacts {
+        last_activity: days_ago(1000),
+        ..facts(&room)
+    };
+    let v = p.decide(&f, NOW);
+    assert!(!v.should_delete(), "{v}");
+    assert!(v.to_string().contains("unreadable"), "{v}");
 }

@@ -156,6 +156,26 @@ async fn scan_gives_every_verdict() {
         .await;
     add(room, "recent encrypted", false, "active", None);
 
+    // Excluded by the config's pattern, and by the command's option.
+    let room = hs.create_room(&alice, private("Team ARCHIVE")).await;
+    hs.message(&room, &alice, "long ago", Some(old)).await;
+    add(
+        room,
+        "excluded by policy.exclude",
+        false,
+        "protected: matches the exclude pattern (?i)archive",
+        Some(old),
+    );
+    let room = hs.create_room(&alice, private("Kept by option")).await;
+    hs.message(&room, &alice, "long ago", Some(old)).await;
+    add(
+        room,
+        "excluded by --exclude",
+        false,
+        "protected: matches the exclude pattern ^Kept by",
+        Some(old),
+    );
+
     let hostile = [
         "=HYPERLINK(\"http://evil.example\",\"click\")",
         "+1+2",
@@ -174,7 +194,7 @@ async fn scan_gives_every_verdict() {
 
     let dir = tempfile::tempdir().unwrap();
     let extra = format!(
-        "[bot]\nadmin_room = \"#{admin_alias}:{sn}\"\n[policy]\nprotected_rooms = [\"#{keep_alias}:{sn}\"]\n",
+        "[bot]\nadmin_room = \"#{admin_alias}:{sn}\"\n[policy]\nprotected_rooms = [\"#{keep_alias}:{sn}\"]\nexclude = [\"(?i)archive\"]\n",
         sn = hs.s.server_name
     );
     let secret = format!("access_token = \"{}\"", hs.admin_token().await);
@@ -190,6 +210,8 @@ async fn scan_gives_every_verdict() {
             config.to_str().unwrap(),
             "--output",
             output.to_str().unwrap(),
+            "--exclude",
+            "^Kept by",
         ],
         &[],
     )

@@ -57,7 +57,7 @@ impl Machine {
             id,
             event_id: None,
             rooms,
-            options: result.options,
+            options: result.options.clone(),
             expires,
             early: Vec::new(),
         });

@@ -182,7 +182,7 @@ impl Sim {
                     id,
                     OracleOffer {
                         rooms,
-                        options: self.scan_options,
+                        options: self.scan_options.clone(),
                         expires,
                         event_id: None,
                     },
@@ -329,7 +329,7 @@ impl Sim {
                     let mut result = scan_result(&ids);
                     result.options.inactive_days = self.scans;
                     result.options.include_public = candidates % 2 == 1;
-                    self.scan_options = Some(result.options);
+                    self.scan_options = Some(result.options.clone());
                     ScanEnd::Done(result)
                 };
                 self.feed(Input::ScanEnded { job, end });

@@ -43,6 +43,8 @@ pub fn options() -> ScanOptions {
         delete_abandoned: true,
         include_spaces: true,
         include_public: false,
+        exclude: vec!["^#keep".into()],
+        exclude_servers: Vec::new(),
     }
 }
 
