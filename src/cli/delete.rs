@@ -5,6 +5,7 @@
 use std::io::{BufRead as _, Write as _};
 use std::path::Path;
 
+use anyhow::Context as _;
 use tokio::sync::watch;
 
 use super::TerminalProgress;
@@ -13,7 +14,7 @@ use crate::delete::input::read_candidates;
 use crate::delete::journal::{Entry, Journal};
 use crate::delete::journal_file;
 use crate::delete::report::write_report;
-use crate::delete::{Control, Ended, RunEvent, Start, execute};
+use crate::delete::{Control, Ended, RunEvent, Start, dry_run, execute};
 use crate::session::Session;
 use crate::timefmt::now_ms;
 
@@ -85,6 +86,32 @@ pub async fn command(
     };
     write_file(&journal, report)?;
     println!("Deletion finished: {}.", journal.counts());
+    println!("Wrote {}", report.display());
+    Ok(())
+}
+
+/// `--dry-run`: the same re-checks and report, with `would-delete` for the
+/// rooms a deletion would delete; nothing is deleted and no journal kept.
+pub async fn dry_run_command(config_path: &Path, from: &Path, report: &Path) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    let rooms = read_candidates(from)?;
+    let journal = Journal::new("dry run", now_ms(), None, rooms);
+    let session = Session::open(&config).await?;
+    let result = async {
+        let policy = session.policy(&config).await?;
+        Ok::<_, anyhow::Error>(
+            dry_run(&session.client, &policy, journal, &config.delete.engine).await?,
+        )
+    }
+    .await;
+    session.close().await;
+    let journal = result.context("dry run stopped")?;
+    write_file(&journal, report)?;
+    let c = journal.counts();
+    println!(
+        "Dry run: {} would be deleted, {} would be skipped, {} could not be checked, of {}. Nothing was deleted.",
+        c.would_delete, c.skipped, c.failed, c.total
+    );
     println!("Wrote {}", report.display());
     Ok(())
 }

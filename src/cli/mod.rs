@@ -63,6 +63,10 @@ pub enum Command {
         /// Finish a deletion that was interrupted (recorded in bot.data_dir).
         #[arg(long, conflicts_with = "from")]
         resume: bool,
+        /// Re-check every room now and report what a deletion would do;
+        /// delete nothing.
+        #[arg(long, requires = "from", conflicts_with_all = ["resume", "yes"])]
+        dry_run: bool,
         /// Where to write the report.
         #[arg(long, value_name = "FILE", default_value = "deletion-report.csv")]
         report: PathBuf,
@@ -90,8 +94,12 @@ pub async fn run(cli: Cli) -> ExitCode {
             from,
             yes,
             resume,
+            dry_run,
             report,
-        } => delete::command(&config, from.as_deref(), yes, resume, &report).await,
+        } => match (dry_run, from) {
+            (true, Some(from)) => delete::dry_run_command(&config, &from, &report).await,
+            (_, from) => delete::command(&config, from.as_deref(), yes, resume, &report).await,
+        },
         Command::Run { config } => match Config::load(&config) {
             Ok(config) => crate::bot::run(config, shutdown_signal()).await,
             Err(e) => Err(e.into()),

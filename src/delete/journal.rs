@@ -21,6 +21,8 @@ pub enum Outcome {
     Deleted,
     Skipped,
     Failed,
+    /// A dry run's verdict: the re-check would let it be deleted.
+    WouldDelete,
 }
 
 impl Outcome {
@@ -29,6 +31,7 @@ impl Outcome {
             Self::Deleted => "deleted",
             Self::Skipped => "skipped",
             Self::Failed => "failed",
+            Self::WouldDelete => "would-delete",
         }
     }
 }
@@ -178,6 +181,7 @@ impl Journal {
                     Outcome::Deleted => c.deleted += 1,
                     Outcome::Skipped => c.skipped += 1,
                     Outcome::Failed => c.failed += 1,
+                    Outcome::WouldDelete => c.would_delete += 1,
                 }
             }
         }
@@ -241,11 +245,13 @@ pub struct Counts {
     pub deleted: usize,
     pub skipped: usize,
     pub failed: usize,
+    /// Dry runs only.
+    pub would_delete: usize,
 }
 
 impl Counts {
     pub fn done(&self) -> usize {
-        self.deleted + self.skipped + self.failed
+        self.deleted + self.skipped + self.failed + self.would_delete
     }
 }
 

@@ -2,6 +2,7 @@
 //! open a new journal (or resume the one on disk), delete each room after a
 //! re-check, finish (archive the journal) and hand back the report.
 
+mod dry_run;
 mod engine;
 pub mod input;
 pub mod journal;
@@ -17,6 +18,7 @@ use tracing::{info, warn};
 
 use crate::admin::{AdminClient, AdminError};
 use crate::policy::Policy;
+pub use dry_run::dry_run;
 pub use journal::{Counts, Entry, Journal, Outcome, Step};
 pub use journal_file::{JournalFile, OpenError};
 pub use recheck::recheck;

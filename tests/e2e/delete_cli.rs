@@ -145,6 +145,48 @@ async fn delete_from_an_edited_csv() {
         .unwrap();
     assert!(resp.status().is_success());
 
+    // A dry run re-checks the same rooms against the server and deletes none.
+    let dry = dir.path().join("dry-run.csv");
+    let dry_arg = dry.to_str().unwrap().to_owned();
+    let run = oldrooms(
+        &[
+            "delete",
+            "--config",
+            &config,
+            "--from",
+            &results_arg,
+            "--dry-run",
+            "--report",
+            &dry_arg,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert!(
+        run.stdout.contains("Nothing was deleted."),
+        "{}",
+        run.stdout
+    );
+    let csv = Csv::read(&dry);
+    assert_eq!(csv.rows.len(), 6);
+    for name in ["old", "abandoned"] {
+        assert_eq!(csv.row(&id(name))["outcome"], "would-delete", "{name}");
+    }
+    for (name, why) in [
+        ("touched", "new activity since the scan"),
+        ("gone", "already gone"),
+        ("protected", "protected"),
+        ("admin", "protected: admin room"),
+    ] {
+        let row = csv.row(&id(name));
+        assert_eq!(row["outcome"], "skipped", "{name}");
+        assert!(row["detail"].starts_with(why), "{name}: {row:?}");
+    }
+    for name in ["old", "abandoned", "protected", "admin", "touched"] {
+        assert!(exists(&hs, &id(name)).await, "the dry run deleted {name}");
+    }
+
     // The wrong number deletes nothing.
     let report = dir.path().join("deletion-report.csv");
     let report_arg = report.to_str().unwrap().to_owned();

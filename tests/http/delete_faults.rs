@@ -155,3 +155,72 @@ async fn remount_admin(server: &MockServer) {
         .mount(server)
         .await;
 }
+
+#[tokio::test]
+async fn a_dry_run_rechecks_every_room_and_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = admin_server().await;
+    // !aaa unchanged, !bbb spoken in since the scan, !ccc gone.
+    Mock::given(method("GET"))
+        .and(path(format!("/_synapse/admin/v1/rooms/{}", ROOMS[2])))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_json(json!({"errcode": "M_NOT_FOUND", "error": "Room not found"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!(
+            "/_synapse/admin/v1/rooms/{}/messages",
+            ROOMS[1]
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "chunk": [{"type": "m.room.message", "origin_server_ts": 1_700_000_000_000_i64,
+                "content": {"body": "back"}, "event_id": "$n", "sender": "@a:fake.test"}],
+            "start": "s", "end": "e"})))
+        .mount(&server)
+        .await;
+    rooms_and_statuses(&server).await;
+    let data = dir.path().join("data");
+    let extra = format!("[bot]\ndata_dir = \"{}\"\n", data.display());
+    let config = fake_config(dir.path(), &server, &extra);
+    let from = results_csv(dir.path());
+    let report = dir.path().join("report.csv");
+    let run = oldrooms(
+        &[
+            "delete",
+            "--config",
+            config.to_str().unwrap(),
+            "--from",
+            from.to_str().unwrap(),
+            "--dry-run",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "Dry run: 1 would be deleted, 2 would be skipped, 0 could not be checked, of 3. Nothing was deleted."
+        ),
+        "{}",
+        run.stdout
+    );
+    let csv = Csv::read(&report);
+    assert_eq!(csv.row(ROOMS[0])["outcome"], "would-delete");
+    assert_eq!(csv.row(ROOMS[1])["outcome"], "skipped");
+    assert!(csv.row(ROOMS[1])["detail"].starts_with("new activity since the scan"));
+    assert_eq!(csv.row(ROOMS[2])["outcome"], "skipped");
+    assert!(csv.row(ROOMS[2])["detail"].starts_with("already gone"));
+    let deletes = server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == "DELETE")
+        .count();
+    assert_eq!(deletes, 0, "a dry run deletes nothing");
+    assert!(!data.join("cli-deletion-journal.jsonl").exists());
+}

@@ -1,0 +1,45 @@
+//! A dry run: every room of a confirmed set re-checked against the server
+//! now, exactly as a deletion would just before deleting it, and nothing
+//! deleted. No journal: nothing happens that would need resuming.
+
+use futures_util::{StreamExt as _, TryStreamExt as _};
+
+use super::journal::{Journal, Outcome, Step};
+use super::{DeleteSettings, recheck_room};
+use crate::admin::{AdminClient, AdminError};
+use crate::policy::Policy;
+
+/// Each room's step becomes what a real run would do: `would-delete`, or
+/// `skipped` with the reason, or `failed` when the re-check could not be
+/// made. Stops on an error that would repeat for every room (the token).
+pub async fn dry_run(
+    client: &AdminClient,
+    base: &Policy,
+    mut journal: Journal,
+    settings: &DeleteSettings,
+) -> Result<Journal, AdminError> {
+    let policy = match &journal.options {
+        Some(options) => base.with_options(options.clone()),
+        None => base.clone(),
+    };
+    let steps: Vec<Step> = futures_util::stream::iter(&journal.rooms)
+        .map(|entry| {
+            let policy = &policy;
+            async move {
+                let (outcome, detail) = match recheck_room(client, policy, entry).await {
+                    Ok(None) => (Outcome::WouldDelete, String::new()),
+                    Ok(Some(reason)) => (Outcome::Skipped, reason),
+                    Err(e) if e.is_fatal() => return Err(e),
+                    Err(e) => (Outcome::Failed, format!("re-check failed: {e}")),
+                };
+                Ok(Step::Done { outcome, detail })
+            }
+        })
+        .buffered(settings.concurrency.max(1))
+        .try_collect()
+        .await?;
+    for (entry, step) in journal.rooms.iter_mut().zip(steps) {
+        entry.step = step;
+    }
+    Ok(journal)
+}
