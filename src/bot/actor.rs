@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::machine::{DeletionEnd, Effect, Input, InviteAnswer, JobId, Machine, ScanEnd};
 use super::world::{Outgoing, World};
-use super::{delete_job, publish, scan_job};
+use super::{delete_job, dry_run_job, publish, scan_job};
 use crate::timefmt::now_ms;
 
 /// How long a shutdown waits for jobs to reach a journaled step.
@@ -53,7 +53,9 @@ pub async fn run(
             }
         };
         let ended = match &input {
-            Input::ScanEnded { job, .. } | Input::DeletionEnded { job, .. } => Some(*job),
+            Input::ScanEnded { job, .. }
+            | Input::DeletionEnded { job, .. }
+            | Input::DryRunEnded { job } => Some(*job),
             _ => None,
         };
         for effect in machine.handle(now_ms(), input) {
@@ -137,6 +139,11 @@ fn apply(effect: Effect, world: &Arc<World>, jobs: &mut HashMap<JobId, Signals>)
                 counts: crate::delete::Counts::default(),
             };
             watch_task(world, task, Input::DeletionEnded { job, end });
+        }
+        Effect::StartDryRun { job, rooms } => {
+            let (cancel, _) = signals(jobs, job);
+            let task = tokio::spawn(dry_run_job::run(world.clone(), job, rooms, cancel));
+            watch_task(world, task, Input::DryRunEnded { job });
         }
         Effect::CancelJob(job) => {
             if let Some(s) = jobs.get(&job) {

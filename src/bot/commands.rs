@@ -27,6 +27,9 @@ pub enum BotCommand {
     Status,
     /// Stop the running scan or deletion, or withdraw the offer to delete
     Cancel,
+    /// Re-check the standing offer's rooms now and report what a deletion
+    /// would do; deletes nothing, and the offer still stands
+    DryRun,
 }
 
 /// What a message asked for.

@@ -94,21 +94,44 @@ pub fn scan_summary(summary: &Summary, outcome: &ScanOutcome, prefix: &str) -> T
 }
 
 pub fn deletion_summary(journal: &Journal) -> Text {
-    let counts = journal.counts();
+    let head = format!("Deletion finished: {}.", journal.counts());
     let mut text = Text::default();
-    let head = format!("Deletion finished: {counts}.");
     text.line(&head, &format!("<b>{}</b>", escape_html(&head)));
     if journal.cancelled {
         let line = "Cancelled: rooms not yet started were left as they are.";
         text.line(line, line);
     }
+    notable_rooms(journal, Outcome::Deleted, "deletion-report.csv", &mut text);
+    text
+}
+
+/// What a dry run found; nothing was deleted.
+pub fn dry_run_summary(journal: &Journal) -> Text {
+    let c = journal.counts();
+    let head = format!(
+        "Dry run of the offer: {} would be deleted, {} would be skipped, {} could not be checked, \
+         of {}. Nothing was deleted; the offer still stands.",
+        c.would_delete, c.skipped, c.failed, c.total
+    );
+    let mut text = Text::default();
+    text.line(&head, &format!("<b>{}</b>", escape_html(&head)));
+    notable_rooms(
+        journal,
+        Outcome::WouldDelete,
+        "dry-run-report.csv",
+        &mut text,
+    );
+    text
+}
+
+/// Up to ten rooms whose outcome is not `expected` (or that carry a
+/// detail), one line each.
+fn notable_rooms(journal: &Journal, expected: Outcome, file: &str, text: &mut Text) {
     let notable: Vec<_> = journal
         .rooms
         .iter()
         .filter_map(|r| match &r.step {
-            Step::Done { outcome, detail }
-                if *outcome != Outcome::Deleted || !detail.is_empty() =>
-            {
+            Step::Done { outcome, detail } if *outcome != expected || !detail.is_empty() => {
                 Some((r, outcome, detail))
             }
             _ => None,
@@ -126,8 +149,7 @@ pub fn deletion_summary(journal: &Journal) -> Text {
         text.line(&plain, &escape_html(&plain));
     }
     if notable.len() > 10 {
-        let more = format!("… and {} more in deletion-report.csv", notable.len() - 10);
+        let more = format!("… and {} more in {file}", notable.len() - 10);
         text.line(&more, &escape_html(&more));
     }
-    text
 }

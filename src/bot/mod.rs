@@ -7,6 +7,7 @@ mod actor;
 mod chat;
 mod commands;
 mod delete_job;
+mod dry_run_job;
 mod handlers;
 mod login;
 pub mod machine;

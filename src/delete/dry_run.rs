@@ -22,10 +22,14 @@ pub async fn dry_run(
         Some(options) => base.with_options(options.clone()),
         None => base.clone(),
     };
-    let steps: Vec<Step> = futures_util::stream::iter(&journal.rooms)
-        .map(|entry| {
+    let rooms = &journal.rooms;
+    // Indices, not `&Entry` items: an async block over a borrowed item makes
+    // the future's `Send` depend on a higher-ranked lifetime rustc rejects.
+    let steps: Vec<Step> = futures_util::stream::iter(0..rooms.len())
+        .map(|i| {
             let policy = &policy;
             async move {
+                let entry = &rooms[i];
                 let (outcome, detail) = match recheck_room(client, policy, entry).await {
                     Ok(None) => (Outcome::WouldDelete, String::new()),
                     Ok(Some(reason)) => (Outcome::Skipped, reason),

@@ -279,6 +279,33 @@ async fn only_an_admins_confirmation_on_the_newest_offer_deletes() {
     // admins confirm at once.
     let offer_c = w.scan_and_offer().await;
     w.hs.message(&touched, &w.alice, "I'm back", None).await;
+    // A dry run first: the same re-checks, nothing deleted, the offer stands.
+    w.human.say(&w.room, "!oldrooms dry-run").await;
+    let dry = w
+        .human
+        .wait_for(&w.bot_user, "the dry run", |m| {
+            m.body.starts_with("Dry run of the offer:")
+        })
+        .await;
+    assert!(
+        dry.body
+            .contains("2 would be deleted, 1 would be skipped, 0 could not be checked, of 3"),
+        "{}",
+        dry.body
+    );
+    assert!(
+        dry.body.contains("new activity since the scan"),
+        "{}",
+        dry.body
+    );
+    w.human
+        .wait_for(&w.bot_user, "dry-run-report.csv", |m| {
+            m.file.is_some() && m.body == "dry-run-report.csv"
+        })
+        .await;
+    for room in [&old1, &old2, &touched] {
+        assert!(exists(&w.hs, room).await, "the dry run deleted {room}");
+    }
     w.human.react(&w.room, &offer_c.event_id, "✅").await;
     admin2.react(&w.room, &offer_c.event_id, "✅").await;
     w.human

@@ -114,6 +114,10 @@ pub enum Input {
     },
     /// The cancel of a stopped run is in its journal, or why not.
     JournalCancelled(Result<(), String>),
+    /// A dry run posted its report (or stopped).
+    DryRunEnded {
+        job: JobId,
+    },
     Tick,
     Shutdown,
 }
@@ -152,6 +156,12 @@ pub enum Effect {
     StartDeletion {
         job: JobId,
         start: DeletionStart,
+    },
+    /// Re-check `rooms` as a deletion would, post the report, delete
+    /// nothing, and answer with `Input::DryRunEnded`.
+    StartDryRun {
+        job: JobId,
+        rooms: Journal,
     },
     /// Signal a job to stop; a deletion records the cancel first.
     CancelJob(JobId),

@@ -18,7 +18,7 @@ use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 
 use super::commands::{BotCommand, Parsed, ScanArgs};
 use super::text::{Text, ago};
-use crate::delete::journal::{Counts, Entry};
+use crate::delete::journal::{Counts, Entry, Journal};
 use crate::delete::{OpenError, RunEvent};
 use crate::policy::ScanOptions;
 use crate::report::Summary;
@@ -54,6 +54,8 @@ enum JobKind {
         /// `None` for a resumed run.
         confirmed_by: Option<OwnedUserId>,
     },
+    /// Re-checking the standing offer's rooms; deletes nothing.
+    DryRun,
 }
 
 /// The live offer: being posted (no event id yet) or standing.
@@ -141,6 +143,11 @@ impl Machine {
             }
             Input::Deletion { job, event } => self.deletion_event(job, event, &mut out),
             Input::DeletionEnded { job, end } => self.deletion_ended(job, end, &mut out),
+            Input::DryRunEnded { job } => {
+                if self.job_mut(job).is_some() {
+                    self.job = None;
+                }
+            }
             Input::JournalCancelled(result) => out.push(say(&match result {
                 Ok(()) => "Cancelled: the interrupted deletion will not delete any more rooms. \
                     At the next start it only finishes its report."
@@ -220,6 +227,7 @@ impl Machine {
             Parsed::Command(BotCommand::Scan(args)) => self.scan(now, args, out),
             Parsed::Command(BotCommand::Status) => out.push(Effect::Say(self.status(now))),
             Parsed::Command(BotCommand::Cancel) => self.cancel(out),
+            Parsed::Command(BotCommand::DryRun) => self.dry_run(now, out),
         }
     }
 
@@ -258,6 +266,38 @@ impl Machine {
         out.push(Effect::StartScan { job, args });
     }
 
+    /// `dry-run`: re-checks the standing offer's rooms; the offer stands.
+    fn dry_run(&mut self, now: Ms, out: &mut Vec<Effect>) {
+        if self.shutting_down {
+            out.push(say("The bot is shutting down: no dry run starts."));
+            return;
+        }
+        if let Some(job) = &self.job {
+            out.push(say(&format!("Busy: {}.", describe(job, now))));
+            return;
+        }
+        let rooms = match &self.offer {
+            Some(o) if o.event_id.is_some() && now < o.expires => {
+                Journal::new("dry run", now, Some(o.options.clone()), o.rooms.clone())
+            }
+            Some(o) if o.event_id.is_none() => {
+                out.push(say(
+                    "The offer is still being posted: try again in a moment.",
+                ));
+                return;
+            }
+            _ => {
+                out.push(say(&format!(
+                    "No offer to delete stands: run `{} scan` first.",
+                    self.s.prefix
+                )));
+                return;
+            }
+        };
+        let job = self.new_job(now, JobKind::DryRun);
+        out.push(Effect::StartDryRun { job, rooms });
+    }
+
     /// `cancel`: stops the running job, or withdraws the offer.
     fn cancel(&mut self, out: &mut Vec<Effect>) {
         if let Some(job) = &mut self.job {
@@ -267,6 +307,10 @@ impl Machine {
                     *cancelled = true;
                     out.push(Effect::CancelJob(id));
                     out.push(say("Cancelling the scan…"));
+                }
+                JobKind::DryRun => {
+                    out.push(Effect::CancelJob(id));
+                    out.push(say("Cancelling the dry run…"));
                 }
                 JobKind::Delete { cancelling, .. } if *cancelling => {
                     out.push(say(
@@ -422,6 +466,11 @@ impl Machine {
                 *cancelled = true;
                 out.push(Effect::CancelJob(*id));
             }
+            Some(Job {
+                id,
+                kind: JobKind::DryRun,
+                ..
+            }) => out.push(Effect::CancelJob(*id)),
             Some(_) => out.push(Effect::StopJobs),
             None => {}
         }

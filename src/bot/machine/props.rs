@@ -281,6 +281,15 @@ impl Sim {
                     self.feed(Input::DeletionEnded { job, end });
                 }
             }
+            Effect::StartDryRun { job, rooms } => {
+                assert!(
+                    self.scan.is_none() && self.run.is_none(),
+                    "two jobs at once"
+                );
+                // It re-checks and reports; nothing is ever submitted by it.
+                assert!(!rooms.rooms.is_empty());
+                self.feed(Input::DryRunEnded { job });
+            }
             Effect::Say(_)
             | Effect::PublishScan { offer: None, .. }
             | Effect::EditOffer { .. }

@@ -52,6 +52,9 @@ pub(super) fn describe(job: &Job, now: Ms) -> String {
             counts: Some(c), ..
         } => format!("deleting ({c}, {elapsed} elapsed)"),
         JobKind::Delete { counts: None, .. } => format!("starting a deletion ({elapsed} elapsed)"),
+        JobKind::DryRun => {
+            format!("re-checking the offer's rooms for a dry run ({elapsed} elapsed)")
+        }
     }
 }
 

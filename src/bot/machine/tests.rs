@@ -552,3 +552,24 @@ fn invites() {
     b.m = Machine::new(s);
     assert_eq!(answer(&mut b, &other, "alice"), InviteAnswer::Ignore);
 }
+
+#[test]
+fn a_dry_run_rechecks_the_standing_offer_and_leaves_it_standing() {
+    let mut b = Bot::new();
+    let none = b.on(command(&user("alice"), "!oldrooms dry-run"));
+    assert!(said(&none, "No offer to delete stands"), "{none:?}");
+    let offer = b.offer("offer");
+    let effects = b.on(command(&user("alice"), "!oldrooms dry-run"));
+    let Some(Effect::StartDryRun { job, rooms }) = effects.first() else {
+        panic!("{effects:?}")
+    };
+    let job = *job;
+    assert_eq!(rooms.rooms.len(), 3);
+    assert_eq!(rooms.options, Some(options()));
+    // While it runs, a confirm is answered "busy" and does not use the offer.
+    let busy = b.react("alice", &offer, "✅");
+    assert!(new_deletion(&busy).is_none());
+    assert!(said(&busy, "busy"), "{busy:?}");
+    b.on(Input::DryRunEnded { job });
+    assert!(new_deletion(&b.react("alice", &offer, "✅")).is_some());
+}
