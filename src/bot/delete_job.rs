@@ -10,7 +10,7 @@ use super::chat::{self, Text, best_effort_edit, post, with_progress};
 use super::machine::{DeletionEnd, DeletionStart, Input, JobId};
 use super::messages::deletion_summary;
 use super::world::World;
-use crate::delete::journal::Counts;
+use crate::delete::journal::{Counts, Journal};
 use crate::delete::report::write_report;
 use crate::delete::{Control, Ended, RunEvent, Start, execute};
 use crate::session::resolve_policy;
@@ -98,14 +98,20 @@ async fn delete(
         best_effort_edit(room, id, &Text::plain(&line)).await;
     }
     post(room, &deletion_summary(&journal)).await;
-    let mut bytes = Vec::new();
-    if let Err(e) = write_report(&journal, &mut bytes) {
-        warn!(error = %e, "could not build the report");
-    } else if let Err(e) =
-        chat::send_file(room, "deletion-report.csv", &mime::TEXT_CSV, bytes).await
-    {
-        let text = format!("Could not upload deletion-report.csv ({e}).");
-        post(room, &Text::plain(&text)).await;
-    }
+    upload_report(room, "deletion-report.csv", &journal).await;
     DeletionEnd::Finished
+}
+
+/// Uploads a run's report (`room_id,name,outcome,detail`) as `name`.
+pub(super) async fn upload_report(room: &matrix_sdk::room::Room, name: &str, journal: &Journal) {
+    let mut bytes = Vec::new();
+    if let Err(e) = write_report(journal, &mut bytes) {
+        warn!(error = %e, "could not build {name}");
+    } else if let Err(e) = chat::send_file(room, name, &mime::TEXT_CSV, bytes).await {
+        post(
+            room,
+            &Text::plain(&format!("Could not upload {name} ({e}).")),
+        )
+        .await;
+    }
 }

@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::chat::{self, Text, post};
+use super::chat::{Text, post};
+use super::delete_job::upload_report;
 use super::machine::{Input, JobId};
 use super::messages::dry_run_summary;
 use super::world::World;
+use crate::delete::dry_run;
 use crate::delete::journal::Journal;
-use crate::delete::{dry_run, report::write_report};
 use crate::session::resolve_policy;
 
 pub async fn run(world: Arc<World>, job: JobId, rooms: Journal, mut cancel: watch::Receiver<bool>) {
@@ -23,7 +24,7 @@ pub async fn run(world: Arc<World>, job: JobId, rooms: Journal, mut cancel: watc
             Some(Ok(journal)) => {
                 let summary = dry_run_summary(&journal);
                 post(&room, &summary).await;
-                upload(&room, &journal).await;
+                upload_report(&room, "dry-run-report.csv", &journal).await;
                 None
             }
             Some(Err(e)) => Some(format!("The dry run stopped: {e:#}. Nothing was deleted.")),
@@ -39,16 +40,4 @@ pub async fn run(world: Arc<World>, job: JobId, rooms: Journal, mut cancel: watc
 async fn check(world: &World, rooms: Journal) -> anyhow::Result<Journal> {
     let base = resolve_policy(&world.admin, &world.config).await?;
     Ok(dry_run(&world.admin, &base, rooms, &world.config.delete.engine).await?)
-}
-
-async fn upload(room: &matrix_sdk::room::Room, journal: &Journal) {
-    let mut bytes = Vec::new();
-    if let Err(e) = write_report(journal, &mut bytes) {
-        tracing::warn!(error = %e, "could not build the dry-run report");
-        return;
-    }
-    if let Err(e) = chat::send_file(room, "dry-run-report.csv", &mime::TEXT_CSV, bytes).await {
-        let text = format!("Could not upload dry-run-report.csv ({e}).");
-        post(room, &Text::plain(&text)).await;
-    }
 }

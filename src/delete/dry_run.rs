@@ -18,10 +18,7 @@ pub async fn dry_run(
     mut journal: Journal,
     settings: &DeleteSettings,
 ) -> Result<Journal, AdminError> {
-    let policy = match &journal.options {
-        Some(options) => base.with_options(options.clone()),
-        None => base.clone(),
-    };
+    let policy = base.for_run(journal.options.clone());
     let rooms = &journal.rooms;
     // Indices, not `&Entry` items: an async block over a borrowed item makes
     // the future's `Send` depend on a higher-ranked lifetime rustc rejects.

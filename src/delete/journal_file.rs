@@ -159,6 +159,11 @@ impl JournalFile {
         self.lock().rooms[i].clone()
     }
 
+    /// The confirmed scan's options, without copying the rooms.
+    pub fn options(&self) -> Option<crate::policy::ScanOptions> {
+        self.lock().options.clone()
+    }
+
     pub fn cancelled(&self) -> bool {
         self.lock().cancelled
     }

@@ -99,10 +99,7 @@ pub async fn execute(
         return Ok(Ended::NothingToResume);
     };
     on_event(RunEvent::Opened(file.counts()));
-    let policy = match file.snapshot().options {
-        Some(options) => base.with_options(options),
-        None => base.clone(),
-    };
+    let policy = base.for_run(file.options());
     let stopped = engine::run(client, &policy, &file, settings, control, on_event).await;
     let journal = file.snapshot();
     if let Err(why) = stopped {

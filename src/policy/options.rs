@@ -46,6 +46,17 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// The rules a deletion re-checks with: the confirmed scan's options,
+    /// or this policy's own when there are none (an edited CSV).
+    pub fn for_run(&self, options: Option<ScanOptions>) -> Policy {
+        match options {
+            Some(o) => self.with_options(o),
+            None => self.clone(),
+        }
+    }
+}
+
 /// Regular expressions; a room whose id, canonical alias or name matches
 /// one of them is protected.
 #[derive(Debug, Clone, Default)]
