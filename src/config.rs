@@ -100,9 +100,13 @@ pub struct PolicySettings {
     pub include_public: bool,
     pub protected_rooms: Vec<OwnedRoomOrAliasId>,
     /// Regular expressions, checked at load.
-    pub exclude: crate::policy::Exclusions,
+    pub exclude: crate::policy::Patterns,
     /// Server names.
     pub exclude_servers: Vec<String>,
+    /// Regular expressions over user ids, checked at load.
+    pub ignore_members: crate::policy::Patterns,
+    pub max_ghosts: u64,
+    pub keep_direct: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,9 +181,16 @@ impl Config {
             })
             .collect::<Result<_, _>>()?;
         let exclude =
-            crate::policy::Exclusions::new(raw.policy.exclude.clone()).map_err(|(i, e)| {
+            crate::policy::Patterns::new(raw.policy.exclude.clone()).map_err(|(i, e)| {
                 invalid(
                     &format!("policy.exclude[{i}]"),
+                    format!("not a regular expression: {e}"),
+                )
+            })?;
+        let ignore_members = crate::policy::Patterns::new(raw.policy.ignore_members.clone())
+            .map_err(|(i, e)| {
+                invalid(
+                    &format!("policy.ignore_members[{i}]"),
                     format!("not a regular expression: {e}"),
                 )
             })?;
@@ -282,6 +293,9 @@ impl Config {
                 protected_rooms,
                 exclude,
                 exclude_servers: raw.policy.exclude_servers.clone(),
+                ignore_members,
+                max_ghosts: raw.policy.max_ghosts,
+                keep_direct: raw.policy.keep_direct,
             },
             scan: ScanSettings {
                 concurrency: s.concurrency,

@@ -4,12 +4,12 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use matrix_sdk::ruma::{OwnedRoomId, RoomId};
+use matrix_sdk::ruma::{OwnedRoomId, OwnedServerName, RoomId};
 
 use crate::timefmt::{MS_PER_DAY, whole_days};
 
 mod options;
-pub use options::{Exclusions, ScanOptions, valid_pattern};
+pub use options::{DEFAULT_MAX_GHOSTS, Patterns, ScanOptions, valid_pattern};
 
 /// The validated `[policy]` settings, with aliases already resolved to ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,10 +23,20 @@ pub struct Policy {
     /// `bot.admin_room`, resolved: always protected.
     pub admin_room: Option<OwnedRoomId>,
     /// `exclude`: rooms whose id, alias or name matches are protected.
-    pub exclude: Exclusions,
+    pub exclude: Patterns,
     /// `exclude_servers`: rooms created by users of these servers are
     /// protected.
     pub exclude_servers: Vec<String>,
+    /// `ignore_members`: user ids that do not count as people (bridge
+    /// puppets, bots).
+    pub ignore_members: Patterns,
+    /// `max_ghosts`: rooms with more local members are not read for ghosts.
+    pub max_ghosts: u64,
+    /// `keep_direct`: direct chats are protected.
+    pub keep_direct: bool,
+    /// The homeserver's name (the admin account's), which tells local
+    /// members from remote ones.
+    pub server_name: OwnedServerName,
 }
 
 /// What the policy looks at. Everything comes from the Admin API.
@@ -42,6 +52,12 @@ pub struct RoomFacts<'a> {
     pub creator: Option<&'a str>,
     pub joined_local_members: u64,
     pub joined_members: u64,
+    /// Local members that match `ignore_members`; 0 when the member list
+    /// was not read.
+    pub ghosts: u64,
+    /// An invite of the room's history says it is a direct chat; false when
+    /// that was not read.
+    pub direct: bool,
     /// Timestamp (ms) of the newest event that is not a membership change, or
     /// why it is not known.
     pub last_activity: Result<i64, &'a str>,
@@ -58,15 +74,17 @@ pub enum Protection {
     Server(String),
     Space,
     Public,
+    Direct,
 }
 
 /// The decision for one room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Protected(Protection),
-    /// No local members left.
+    /// No local members left, or only ghosts (`ignore_members`).
     Abandoned {
         remote_members: u64,
+        ghosts: u64,
     },
     /// Last activity longer ago than the limit.
     Inactive {
@@ -138,10 +156,23 @@ impl fmt::Display for Verdict {
             Self::Protected(Protection::Public) => {
                 f.write_str("protected: published in the room directory")
             }
-            Self::Abandoned { remote_members: 0 } => f.write_str("abandoned: no members left"),
-            Self::Abandoned { remote_members } => {
-                write!(f, "abandoned: no local members ({remote_members} remote)")
-            }
+            Self::Protected(Protection::Direct) => f.write_str("protected: direct chat"),
+            Self::Abandoned {
+                remote_members: 0,
+                ghosts: 0,
+            } => f.write_str("abandoned: no members left"),
+            Self::Abandoned {
+                remote_members,
+                ghosts: 0,
+            } => write!(f, "abandoned: no local members ({remote_members} remote)"),
+            Self::Abandoned {
+                remote_members,
+                ghosts,
+            } => write!(
+                f,
+                "abandoned: no local members but {ghosts} ignored by policy.ignore_members \
+                 ({remote_members} remote)"
+            ),
             Self::Inactive { days, limit } => {
                 write!(f, "inactive: no activity for {days} days (limit {limit})")
             }
@@ -153,6 +184,29 @@ impl fmt::Display for Verdict {
 
 impl Policy {
     /// Decides one room. `now_ms` is passed in so the function stays pure.
+    /// Whether reading the member list could turn this verdict into
+    /// `abandoned`: only rooms kept as active, with few local members.
+    pub fn worth_counting_ghosts(&self, room: &RoomFacts<'_>, verdict: &Verdict) -> bool {
+        matches!(verdict, Verdict::Active { .. })
+            && self.delete_abandoned
+            && !self.ignore_members.is_empty()
+            && (1..=self.max_ghosts).contains(&room.joined_local_members)
+    }
+
+    /// How many of `members` (user ids) are local and match `ignore_members`.
+    pub fn count_ghosts<'a>(&self, members: impl IntoIterator<Item = &'a str>) -> u64 {
+        let mut ghosts = 0;
+        for user in members {
+            let local = user
+                .split_once(':')
+                .is_some_and(|(_, s)| s == self.server_name.as_str());
+            if local && self.ignore_members.matches_user(user) {
+                ghosts += 1;
+            }
+        }
+        ghosts
+    }
+
     pub fn decide(&self, room: &RoomFacts<'_>, now_ms: i64) -> Verdict {
         if self.admin_room.as_deref() == Some(room.room_id) {
             return Verdict::Protected(Protection::AdminRoom);
@@ -174,15 +228,20 @@ impl Policy {
         if room.public && !self.include_public {
             return Verdict::Protected(Protection::Public);
         }
+        if room.direct && self.keep_direct {
+            return Verdict::Protected(Protection::Direct);
+        }
         // The re-check before deletion compares against the recorded activity,
         // so a room whose activity is unknown is kept whatever else is true.
         let last = match room.last_activity {
             Ok(ts) => ts,
             Err(why) => return Verdict::Unknown(why.to_owned()),
         };
-        if self.delete_abandoned && room.joined_local_members == 0 {
+        // Every local member a ghost (or none at all): no person is left.
+        if self.delete_abandoned && room.joined_local_members <= room.ghosts {
             return Verdict::Abandoned {
-                remote_members: room.joined_members,
+                remote_members: room.joined_members.saturating_sub(room.joined_local_members),
+                ghosts: room.joined_local_members,
             };
         }
         let days = whole_days(last, now_ms);

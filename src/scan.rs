@@ -107,26 +107,62 @@ async fn check_room(
             Err(e) => tracing::warn!(room_id = %room.room_id, error = %e, "no name from history"),
         }
     }
-    let verdict = policy.decide(
-        &RoomFacts {
-            room_id: &room.room_id,
-            is_space: room.room_type.as_deref() == Some("m.space"),
-            public: room.public,
-            name: room.name.as_deref(),
-            canonical_alias: room.canonical_alias.as_deref(),
-            creator: room.creator.as_deref(),
-            joined_local_members: room.joined_local_members,
-            joined_members: room.joined_members,
-            last_activity: activity.as_ref().copied().map_err(String::as_str),
-        },
-        now,
-    );
+    let verdict = decide(client, policy, &room, &activity, now).await?;
     let last_activity = activity.ok();
     Ok(Row {
         last_activity,
         room,
         verdict,
     })
+}
+
+/// Asks the policy, reading more only where it can change the verdict: the
+/// member list of an active room with few local members (are they all
+/// ghosts?), and the first invites of a room to delete (a direct chat?).
+/// A read that fails keeps the verdict that keeps the room.
+async fn decide(
+    client: &AdminClient,
+    policy: &Policy,
+    room: &ListedRoom,
+    activity: &Result<i64, String>,
+    now: i64,
+) -> Result<Verdict, AdminError> {
+    let mut facts = RoomFacts {
+        room_id: &room.room_id,
+        is_space: room.room_type.as_deref() == Some("m.space"),
+        public: room.public,
+        name: room.name.as_deref(),
+        canonical_alias: room.canonical_alias.as_deref(),
+        creator: room.creator.as_deref(),
+        joined_local_members: room.joined_local_members,
+        joined_members: room.joined_members,
+        ghosts: 0,
+        direct: false,
+        last_activity: activity.as_ref().copied().map_err(String::as_str),
+    };
+    let mut verdict = policy.decide(&facts, now);
+    if policy.worth_counting_ghosts(&facts, &verdict) {
+        match client.joined_members(&room.room_id).await {
+            Ok(members) => {
+                facts.ghosts = policy.count_ghosts(members.iter().map(String::as_str));
+                verdict = policy.decide(&facts, now);
+            }
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => tracing::warn!(room_id = %room.room_id, error = %e, "no member list"),
+        }
+    }
+    if verdict.should_delete() && policy.keep_direct {
+        facts.direct = match client.is_direct(&room.room_id).await {
+            Ok(direct) => direct,
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => {
+                let why = format!("could not tell whether it is a direct chat: {e}");
+                return Ok(Verdict::Unknown(why));
+            }
+        };
+        verdict = policy.decide(&facts, now);
+    }
+    Ok(verdict)
 }
 
 /// Yields the rooms one by one, giving back the list's memory as it goes,

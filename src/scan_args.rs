@@ -26,6 +26,14 @@ pub struct ScanArgs {
     /// policy.exclude_servers)
     #[arg(long, value_name = "SERVER")]
     pub exclude_server: Vec<String>,
+    /// Keep direct chats (rooms whose first invites are marked is_direct)
+    #[arg(long)]
+    pub keep_direct: bool,
+    /// User ids matching this regular expression are not people: a room
+    /// where only such local members are left is abandoned (repeatable;
+    /// added to policy.ignore_members)
+    #[arg(long, value_name = "REGEX", value_parser = crate::policy::valid_pattern)]
+    pub ignore_member: Vec<String>,
 }
 
 impl ScanArgs {
@@ -38,11 +46,17 @@ impl ScanArgs {
         if !self.exclude.is_empty() {
             let mut patterns = policy.exclude.patterns().to_vec();
             patterns.extend(self.exclude.iter().cloned());
-            policy.exclude = crate::policy::Exclusions::or_protect_all(patterns);
+            policy.exclude = crate::policy::Patterns::or_protect_all(patterns);
+        }
+        if !self.ignore_member.is_empty() {
+            let mut patterns = policy.ignore_members.patterns().to_vec();
+            patterns.extend(self.ignore_member.iter().cloned());
+            policy.ignore_members = crate::policy::Patterns::or_protect_all(patterns);
         }
         policy
             .exclude_servers
             .extend(self.exclude_server.iter().cloned());
+        policy.keep_direct |= self.keep_direct;
         policy
     }
 }
@@ -62,8 +76,12 @@ mod tests {
             include_public: false,
             protected_rooms: HashSet::new(),
             admin_room: None,
-            exclude: crate::policy::Exclusions::new(vec!["^#keep".into()]).unwrap(),
+            exclude: crate::policy::Patterns::new(vec!["^#keep".into()]).unwrap(),
             exclude_servers: vec!["a.example".into()],
+            ignore_members: crate::policy::Patterns::default(),
+            max_ghosts: 20,
+            keep_direct: false,
+            server_name: matrix_sdk::ruma::owned_server_name!("example.org"),
         };
         assert_eq!(ScanArgs::default().apply(config.clone()), config);
         let args = ScanArgs {
@@ -72,6 +90,8 @@ mod tests {
             include_public: false,
             exclude: vec!["team".into()],
             exclude_server: vec!["b.example".into()],
+            keep_direct: true,
+            ignore_member: vec!["^@_irc_".into()],
         };
         let p = args.apply(config.clone());
         assert_eq!(
@@ -80,5 +100,7 @@ mod tests {
         );
         assert_eq!(p.exclude.patterns(), ["^#keep", "team"]);
         assert_eq!(p.exclude_servers, ["a.example", "b.example"]);
+        assert!(p.keep_direct);
+        assert_eq!(p.ignore_members.patterns(), ["^@_irc_"]);
     }
 }

@@ -89,6 +89,10 @@ pub async fn resolve_policy(client: &AdminClient, config: &Config) -> anyhow::Re
         admin_room,
         exclude: p.exclude.clone(),
         exclude_servers: p.exclude_servers.clone(),
+        ignore_members: p.ignore_members.clone(),
+        max_ghosts: p.max_ghosts,
+        keep_direct: p.keep_direct,
+        server_name: config.user_id.server_name().to_owned(),
     })
 }
 

@@ -3,6 +3,7 @@
 //! - List Room API: <https://element-hq.github.io/synapse/latest/admin_api/rooms.html#list-room-api>
 //! - Room Details API: <https://element-hq.github.io/synapse/latest/admin_api/rooms.html#room-details-api>
 //! - Room Messages API: <https://element-hq.github.io/synapse/latest/admin_api/rooms.html#room-messages-api>
+//! - Room Members API: <https://element-hq.github.io/synapse/latest/admin_api/rooms.html#room-members-api>
 
 use futures_util::Stream;
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};
@@ -59,6 +60,13 @@ impl TimelineEvent {
     /// `content.name` of an `m.room.name` event, when it is a string.
     pub fn name(&self) -> Option<&str> {
         self.content.get("name")?.as_str()
+    }
+
+    /// An `m.room.member` invite that marks a direct chat.
+    fn is_direct_invite(&self) -> bool {
+        let field = |k: &str| self.content.get(k);
+        field("membership").and_then(|m| m.as_str()) == Some("invite")
+            && field("is_direct").and_then(|d| d.as_bool()) == Some(true)
     }
 }
 
@@ -152,5 +160,62 @@ impl AdminClient {
         Ok(event
             .and_then(|e| e.name().map(str::to_owned))
             .filter(|name| !name.is_empty()))
+    }
+}
+
+#[derive(Deserialize)]
+struct Members {
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+/// Membership events, for what their content says.
+const MEMBERSHIPS: &str = r#"{"types":["m.room.member"]}"#;
+
+/// How many of a room's first membership events are read for an invite that
+/// marks a direct chat: a DM's invites are sent as the room is created.
+pub const DIRECT_INVITE_WINDOW: u32 = 10;
+
+impl AdminClient {
+    /// The Room Members API: the user ids currently joined (local and remote).
+    #[instrument(skip(self), level = "debug")]
+    pub async fn joined_members(&self, room_id: &RoomId) -> Result<Vec<String>, AdminError> {
+        let members: Members = self
+            .get(
+                &[
+                    "_synapse",
+                    "admin",
+                    "v1",
+                    "rooms",
+                    room_id.as_str(),
+                    "members",
+                ],
+                &[],
+            )
+            .await?;
+        Ok(members.members)
+    }
+
+    /// Whether one of the room's first membership events is an invite with
+    /// `is_direct`, which clients set when they create a direct chat. The
+    /// flag is gone from the current state once the invitee joins, but
+    /// stays in the history (Synapse 1.163, measured).
+    #[instrument(skip(self), level = "debug")]
+    pub async fn is_direct(&self, room_id: &RoomId) -> Result<bool, AdminError> {
+        let limit = DIRECT_INVITE_WINDOW.to_string();
+        let messages: Messages = self
+            .get(
+                &[
+                    "_synapse",
+                    "admin",
+                    "v1",
+                    "rooms",
+                    room_id.as_str(),
+                    "messages",
+                ],
+                &[("dir", "f"), ("limit", &limit), ("filter", MEMBERSHIPS)],
+            )
+            .await?;
+        Ok(messages.chunk.iter().any(TimelineEvent::is_direct_invite))
     }
 }

@@ -92,9 +92,7 @@ mod tests {
             Some(Parsed::Command(BotCommand::Scan(ScanArgs {
                 inactive_days: Some(90),
                 include_spaces: true,
-                include_public: false,
-                exclude: Vec::new(),
-                exclude_server: Vec::new(),
+                ..ScanArgs::default()
             })))
         );
     }
@@ -125,7 +123,9 @@ mod tests {
         let Some(Parsed::Help(text)) = parse("!oldrooms scan --help") else {
             panic!()
         };
-        assert!(text.contains("--inactive-days <N>"), "{text}");
+        for option in ["--inactive-days <N>", "--keep-direct", "--ignore-member <REGEX>"] {
+            assert!(text.contains(option), "{text}");
+        }
     }
 
     #[test]

@@ -111,6 +111,9 @@ pub(super) struct RawPolicy {
     pub(super) protected_rooms: Vec<String>,
     pub(super) exclude: Vec<String>,
     pub(super) exclude_servers: Vec<String>,
+    pub(super) ignore_members: Vec<String>,
+    pub(super) max_ghosts: u64,
+    pub(super) keep_direct: bool,
 }
 
 impl Default for RawPolicy {
@@ -123,6 +126,9 @@ impl Default for RawPolicy {
             protected_rooms: Vec::new(),
             exclude: Vec::new(),
             exclude_servers: Vec::new(),
+            ignore_members: Vec::new(),
+            max_ghosts: crate::policy::DEFAULT_MAX_GHOSTS,
+            keep_direct: false,
         }
     }
 }

@@ -66,6 +66,11 @@ pub struct Entry {
     /// Last activity the scan saw (ms); newer activity means "keep".
     pub last_activity: Option<i64>,
     pub joined_local_members: u64,
+    /// The scan found no local person in it (no local member, or only
+    /// `policy.ignore_members` ghosts): a local person there now means
+    /// someone came back, so the room is kept.
+    #[serde(default)]
+    pub abandoned: bool,
     #[serde(skip, default = "pending")]
     pub step: Step,
 }

@@ -289,6 +289,7 @@ mod tests {
                 name: String::new(),
                 last_activity: Some(1),
                 joined_local_members: 0,
+                abandoned: false,
                 step: Step::Pending,
             })
             .collect();

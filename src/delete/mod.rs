@@ -21,7 +21,7 @@ use crate::policy::Policy;
 pub use dry_run::dry_run;
 pub use journal::{Counts, Entry, Journal, Outcome, Step};
 pub use journal_file::{JournalFile, OpenError};
-pub use recheck::recheck;
+pub use recheck::{Current, recheck};
 
 /// `[delete]` settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,15 +125,30 @@ pub async fn execute(
 }
 
 /// Reads the room now and asks [`recheck`]; `Some(reason)` to skip it.
+/// The member list is read only for a room the scan found abandoned that
+/// has local members again (are they only ghosts?), and the first invites
+/// only when direct chats are to be kept.
 async fn recheck_room(
     client: &AdminClient,
     policy: &Policy,
     entry: &Entry,
 ) -> Result<Option<String>, AdminError> {
-    let now = client.room_details(&entry.room_id).await?;
-    let activity = match &now {
-        Some(_) => client.last_activity(&entry.room_id).await?,
-        None => None,
+    let id = &entry.room_id;
+    let Some(room) = client.room_details(id).await? else {
+        return Ok(recheck(entry, Current::default(), policy).err());
     };
-    Ok(recheck(entry, now.as_ref(), activity, policy).err())
+    let mut now = Current {
+        room: Some(&room),
+        activity: client.last_activity(id).await?,
+        ..Current::default()
+    };
+    let came_back = entry.abandoned || entry.joined_local_members == 0;
+    if came_back && room.joined_local_members > 0 && !policy.ignore_members.is_empty() {
+        let members = client.joined_members(id).await?;
+        now.ghosts = policy.count_ghosts(members.iter().map(String::as_str));
+    }
+    if policy.keep_direct {
+        now.direct = client.is_direct(id).await?;
+    }
+    Ok(recheck(entry, now, policy).err())
 }

@@ -6,14 +6,27 @@ use crate::policy::{Policy, RoomFacts, Verdict};
 
 use super::journal::Entry;
 
+/// What the server says about a room now.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Current<'a> {
+    /// `None`: the server no longer has the room.
+    pub room: Option<&'a ListedRoom>,
+    pub activity: Option<i64>,
+    /// Local members matching `ignore_members`, when the list was read.
+    pub ghosts: u64,
+    /// Whether its first invites mark a direct chat, when that was read.
+    pub direct: bool,
+}
+
 /// `Ok(())` to delete; `Err(reason)` to keep the room, and why.
-pub fn recheck(
-    entry: &Entry,
-    now: Option<&ListedRoom>,
-    activity: Option<i64>,
-    policy: &Policy,
-) -> Result<(), String> {
-    let Some(room) = now else {
+pub fn recheck(entry: &Entry, now: Current<'_>, policy: &Policy) -> Result<(), String> {
+    let Current {
+        room,
+        activity,
+        ghosts,
+        direct,
+    } = now;
+    let Some(room) = room else {
         return Err("already gone: the server no longer has this room".into());
     };
     let Some(recorded) = entry.last_activity else {
@@ -30,6 +43,8 @@ pub fn recheck(
         creator: room.creator.as_deref(),
         joined_local_members: room.joined_local_members,
         joined_members: room.joined_members,
+        ghosts,
+        direct,
         last_activity: Ok(activity.unwrap_or(recorded)),
     };
     // The admin room and protected rooms are refused here whatever the
@@ -48,11 +63,9 @@ pub fn recheck(
         }
         Some(_) => {}
     }
-    if entry.joined_local_members == 0 && room.joined_local_members > 0 {
-        return Err(format!(
-            "{} local member(s) joined since the scan",
-            room.joined_local_members
-        ));
+    let people = room.joined_local_members.saturating_sub(ghosts);
+    if (entry.abandoned || entry.joined_local_members == 0) && people > 0 {
+        return Err(format!("{people} local member(s) joined since the scan"));
     }
     Ok(())
 }
@@ -78,8 +91,12 @@ mod tests {
             include_public: false,
             protected_rooms: HashSet::from([id("!kept")]),
             admin_room: Some(id("!admin")),
-            exclude: crate::policy::Exclusions::new(vec!["^!team".into()]).unwrap(),
+            exclude: crate::policy::Patterns::new(vec!["^!team".into()]).unwrap(),
             exclude_servers: vec!["bridge.example".into()],
+            ignore_members: crate::policy::Patterns::default(),
+            max_ghosts: 20,
+            keep_direct: false,
+            server_name: matrix_sdk::ruma::owned_server_name!("example.org"),
         }
     }
 
@@ -89,6 +106,7 @@ mod tests {
             name: String::new(),
             last_activity: Some(1000),
             joined_local_members: local,
+            abandoned: local == 0,
             step: Step::Pending,
         }
     }
@@ -107,20 +125,28 @@ mod tests {
         }
     }
 
+    fn at(room: Option<&ListedRoom>, activity: Option<i64>) -> Current<'_> {
+        Current {
+            room,
+            activity,
+            ..Current::default()
+        }
+    }
+
     #[test]
     fn deletes_only_what_is_unchanged() {
         let p = policy();
         assert_eq!(
-            recheck(&entry("!r", 2), Some(&listed("!r", 2)), Some(1000), &p),
+            recheck(&entry("!r", 2), at(Some(&listed("!r", 2)), Some(1000)), &p),
             Ok(())
         );
         assert_eq!(
-            recheck(&entry("!r", 0), Some(&listed("!r", 0)), Some(900), &p),
+            recheck(&entry("!r", 0), at(Some(&listed("!r", 0)), Some(900)), &p),
             Ok(())
         );
         // The CSV's whole seconds: 1.999 s is the same second as 1.000 s.
         assert_eq!(
-            recheck(&entry("!r", 2), Some(&listed("!r", 2)), Some(1999), &p),
+            recheck(&entry("!r", 2), at(Some(&listed("!r", 2)), Some(1999)), &p),
             Ok(())
         );
     }
@@ -128,7 +154,7 @@ mod tests {
     #[test]
     fn every_reason_to_keep() {
         let p = policy();
-        let skip = |e: &Entry, l: Option<&ListedRoom>, a| recheck(e, l, a, &p).unwrap_err();
+        let skip = |e: &Entry, l: Option<&ListedRoom>, a| recheck(e, at(l, a), &p).unwrap_err();
         assert!(skip(&entry("!r", 1), None, None).starts_with("already gone"));
         assert!(
             skip(&entry("!r", 1), Some(&listed("!r", 1)), Some(2000)).starts_with("new activity")
@@ -165,5 +191,43 @@ mod tests {
         let mut unknown = entry("!r", 1);
         unknown.last_activity = None;
         assert!(skip(&unknown, Some(&listed("!r", 1)), Some(1)).contains("no last activity"));
+    }
+
+    #[test]
+    fn a_ghost_room_is_kept_when_a_person_came_back() {
+        let p = policy();
+        let mut ghosts = entry("!g", 2);
+        ghosts.abandoned = true;
+        let room = listed("!g", 2);
+        let with = |ghosts: u64| Current {
+            ghosts,
+            ..at(Some(&room), Some(1000))
+        };
+        assert_eq!(recheck(&ghosts, with(2), &p), Ok(()));
+        // One of the two local members is no longer a ghost: a person.
+        assert_eq!(
+            recheck(&ghosts, with(1), &p).unwrap_err(),
+            "1 local member(s) joined since the scan"
+        );
+        // A room the scan did not find abandoned is not judged by members.
+        assert_eq!(recheck(&entry("!g", 2), with(0), &p), Ok(()));
+    }
+
+    #[test]
+    fn a_direct_chat_is_kept_when_the_rules_say_so() {
+        let p = Policy {
+            keep_direct: true,
+            ..policy()
+        };
+        let room = listed("!dm", 2);
+        let dm = Current {
+            direct: true,
+            ..at(Some(&room), Some(1000))
+        };
+        assert_eq!(
+            recheck(&entry("!dm", 2), dm, &p).unwrap_err(),
+            "protected: direct chat"
+        );
+        assert_eq!(recheck(&entry("!dm", 2), dm, &policy()), Ok(()));
     }
 }

@@ -1,5 +1,6 @@
 //! The options a scan runs with, as recorded in the deletion journal so that
-//! the re-check applies them again, and the `exclude` patterns.
+//! the re-check applies them again, and the patterns of `exclude` and
+//! `ignore_members`.
 
 use regex::Regex;
 
@@ -17,6 +18,19 @@ pub struct ScanOptions {
     pub exclude: Vec<String>,
     #[serde(default)]
     pub exclude_servers: Vec<String>,
+    #[serde(default)]
+    pub ignore_members: Vec<String>,
+    #[serde(default = "default_max_ghosts")]
+    pub max_ghosts: u64,
+    #[serde(default)]
+    pub keep_direct: bool,
+}
+
+/// `policy.max_ghosts` when the config does not set it.
+pub const DEFAULT_MAX_GHOSTS: u64 = 20;
+
+fn default_max_ghosts() -> u64 {
+    DEFAULT_MAX_GHOSTS
 }
 
 impl Policy {
@@ -28,6 +42,9 @@ impl Policy {
             include_public: self.include_public,
             exclude: self.exclude.patterns().to_vec(),
             exclude_servers: self.exclude_servers.clone(),
+            ignore_members: self.ignore_members.patterns().to_vec(),
+            max_ghosts: self.max_ghosts,
+            keep_direct: self.keep_direct,
         }
     }
 
@@ -39,8 +56,11 @@ impl Policy {
             delete_abandoned: o.delete_abandoned,
             include_spaces: o.include_spaces,
             include_public: o.include_public,
-            exclude: Exclusions::or_protect_all(o.exclude),
+            exclude: Patterns::or_protect_all(o.exclude),
             exclude_servers: o.exclude_servers,
+            ignore_members: Patterns::or_protect_all(o.ignore_members),
+            max_ghosts: o.max_ghosts,
+            keep_direct: o.keep_direct,
             ..self.clone()
         }
     }
@@ -57,26 +77,26 @@ impl Policy {
     }
 }
 
-/// Regular expressions; a room whose id, canonical alias or name matches
-/// one of them is protected.
+/// Regular expressions: `exclude` (a room whose id, canonical alias or name
+/// matches is protected) and `ignore_members` (user ids that are not people).
 #[derive(Debug, Clone, Default)]
-pub struct Exclusions {
+pub struct Patterns {
     patterns: Vec<String>,
     regexes: Vec<Regex>,
-    /// A pattern that did not compile where it should have: it matches
-    /// every room.
+    /// A pattern that did not compile where it should have: every room is
+    /// excluded, and no member is a ghost.
     unreadable: Option<String>,
 }
 
-impl PartialEq for Exclusions {
+impl PartialEq for Patterns {
     fn eq(&self, other: &Self) -> bool {
         self.patterns == other.patterns
     }
 }
 
-impl Eq for Exclusions {}
+impl Eq for Patterns {}
 
-impl Exclusions {
+impl Patterns {
     /// Compiles the patterns; the error names the first bad one's index.
     pub fn new(patterns: Vec<String>) -> Result<Self, (usize, regex::Error)> {
         let regexes = patterns
@@ -92,8 +112,9 @@ impl Exclusions {
     }
 
     /// For patterns checked before (config, command options, a journal we
-    /// wrote): should one not compile after all, every room is protected,
-    /// because a rule we cannot apply is no reason to delete.
+    /// wrote): should one not compile after all, every room is protected and
+    /// nobody is a ghost, because a rule we cannot apply is no reason to
+    /// delete.
     pub fn or_protect_all(patterns: Vec<String>) -> Self {
         Self::new(patterns.clone()).unwrap_or_else(|(i, _)| {
             let bad = patterns.get(i).cloned().unwrap_or_default();
@@ -119,6 +140,16 @@ impl Exclusions {
             .zip(&self.patterns)
             .find(|(r, _)| texts.clone().any(|t| r.is_match(t)))
             .map(|(_, p)| p.as_str())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// Whether `user_id` matches one of the patterns; never when a pattern
+    /// is unreadable.
+    pub fn matches_user(&self, user_id: &str) -> bool {
+        self.unreadable.is_none() && self.regexes.iter().any(|r| r.is_match(user_id))
     }
 }
 

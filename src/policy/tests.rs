@@ -14,8 +14,12 @@ fn policy() -> Policy {
         include_public: false,
         protected_rooms: [id("!listed")].into_iter().collect(),
         admin_room: Some(id("!admin:example.org")),
-        exclude: Exclusions::default(),
+        exclude: Patterns::default(),
         exclude_servers: Vec::new(),
+        ignore_members: crate::policy::Patterns::default(),
+        max_ghosts: 20,
+        keep_direct: false,
+        server_name: matrix_sdk::ruma::owned_server_name!("example.org"),
     }
 }
 
@@ -29,6 +33,8 @@ fn facts(room_id: &RoomId) -> RoomFacts<'_> {
         creator: None,
         joined_local_members: 3,
         joined_members: 3,
+        ghosts: 0,
+        direct: false,
         last_activity: Ok(NOW),
     }
 }
@@ -84,8 +90,8 @@ fn reasons_start_with_their_kind() {
         Verdict::Protected(Protection::Listed),
         Verdict::Protected(Protection::Space),
         Verdict::Protected(Protection::Public),
-        Verdict::Abandoned { remote_members: 0 },
-        Verdict::Abandoned { remote_members: 4 },
+        Verdict::Abandoned { remote_members: 0, ghosts: 0 },
+        Verdict::Abandoned { remote_members: 4, ghosts: 0 },
         Verdict::Inactive {
             days: 400,
             limit: 365,
@@ -102,7 +108,7 @@ fn reasons_start_with_their_kind() {
         );
     }
     assert_eq!(
-        Verdict::Abandoned { remote_members: 4 }.to_string(),
+        Verdict::Abandoned { remote_members: 4, ghosts: 0 }.to_string(),
         "abandoned: no local members (4 remote)"
     );
 }
@@ -140,6 +146,8 @@ fn exhaustive_against_the_stated_rule() {
                                             creator: None,
                                             joined_local_members: local,
                                             joined_members: local + remote,
+                                            ghosts: 0,
+                                            direct: false,
                                             last_activity: activity,
                                         };
                                         let got = p.decide(&f, NOW);
@@ -179,6 +187,7 @@ fn expected(p: &Policy, f: &RoomFacts<'_>) -> Verdict {
     if p.delete_abandoned && f.joined_local_members == 0 {
         return Verdict::Abandoned {
             remote_members: f.joined_members,
+            ghosts: 0,
         };
     }
     if ts == NOW - 400 * MS_PER_DAY {
@@ -202,7 +211,7 @@ fn exclusions_protect_by_pattern_and_by_the_creators_server() {
         }
     }
     let p = Policy {
-        exclude: Exclusions::new(vec!["^#team-".into(), "(?i)archive".into()]).unwrap(),
+        exclude: Patterns::new(vec!["^#team-".into(), "(?i)archive".into()]).unwrap(),
         exclude_servers: vec!["bridge.example".into()],
         ..policy()
     };
@@ -253,7 +262,7 @@ fn exclusions_protect_by_pattern_and_by_the_creators_server() {
 #[test]
 fn a_pattern_that_cannot_be_read_keeps_every_room() {
     let p = Policy {
-        exclude: Exclusions::or_protect_all(vec!["(unclosed".into()]),
+        exclude: Patterns::or_protect_all(vec!["(unclosed".into()]),
         ..policy()
     };
     let room = id("!r:example.org");
@@ -264,4 +273,107 @@ fn a_pattern_that_cannot_be_read_keeps_every_room() {
     let v = p.decide(&f, NOW);
     assert!(!v.should_delete(), "{v}");
     assert!(v.to_string().contains("unreadable"), "{v}");
+}
+
+#[test]
+fn a_room_of_ghosts_is_abandoned_and_says_how_many() {
+    let p = Policy {
+        ignore_members: Patterns::new(vec!["^@_discord_".into(), "^@bot:".into()]).unwrap(),
+        ..policy()
+    };
+    let members = [
+        "@_discord_1:example.org",
+        "@_discord_2:example.org",
+        // Remote puppets are not local members, whatever their name.
+        "@_discord_3:other.org",
+        "@alice:other.org",
+    ];
+    assert_eq!(p.count_ghosts(members), 2);
+    assert_eq!(p.count_ghosts(["@bot:example.org", "@alice:example.org"]), 1);
+    let room = id("!r");
+    let active = RoomFacts {
+        joined_local_members: 2,
+        joined_members: 4,
+        ..facts(&room)
+    };
+    let before = p.decide(&active, NOW);
+    assert_eq!(before, Verdict::Active { days: 0 });
+    assert!(p.worth_counting_ghosts(&active, &before));
+    let ghostly = RoomFacts {
+        ghosts: 2,
+        ..active
+    };
+    let v = p.decide(&ghostly, NOW);
+    assert_eq!(
+        v,
+        Verdict::Abandoned {
+            remote_members: 2,
+            ghosts: 2
+        }
+    );
+    assert_eq!(
+        v.to_string(),
+        "abandoned: no local members but 2 ignored by policy.ignore_members (2 remote)"
+    );
+    // One local person among the ghosts keeps the room.
+    let mixed = RoomFacts {
+        joined_local_members: 3,
+        ghosts: 2,
+        ..active
+    };
+    assert_eq!(p.decide(&mixed, NOW), Verdict::Active { days: 0 });
+}
+
+#[test]
+fn member_lists_are_read_only_where_they_can_change_the_verdict() {
+    let p = Policy {
+        ignore_members: Patterns::new(vec!["^@_discord_".into()]).unwrap(),
+        max_ghosts: 5,
+        ..policy()
+    };
+    let room = id("!r");
+    let worth = |p: &Policy, local: u64, activity| {
+        let f = RoomFacts {
+            joined_local_members: local,
+            last_activity: activity,
+            ..facts(&room)
+        };
+        p.worth_counting_ghosts(&f, &p.decide(&f, NOW))
+    };
+    assert!(worth(&p, 1, days_ago(1)));
+    assert!(worth(&p, 5, days_ago(1)));
+    // Too many local members, already deleted, or no local member at all.
+    assert!(!worth(&p, 6, days_ago(1)));
+    assert!(!worth(&p, 2, days_ago(1000)));
+    assert!(!worth(&p, 0, days_ago(1)));
+    assert!(!worth(&p, 2, Err("no events")));
+    let no_rules = policy();
+    assert!(!worth(&no_rules, 2, days_ago(1)));
+    let keep_abandoned = Policy {
+        delete_abandoned: false,
+        ..p.clone()
+    };
+    assert!(!worth(&keep_abandoned, 2, days_ago(1)));
+    // A pattern that cannot be read makes nobody a ghost.
+    let unreadable = Policy {
+        ignore_members: Patterns::or_protect_all(vec!["(unclosed".into()]),
+        ..p
+    };
+    assert_eq!(unreadable.count_ghosts(["@_discord_1:example.org"]), 0);
+}
+
+#[test]
+fn direct_chats_are_kept_when_asked() {
+    let room = id("!dm");
+    let dm = RoomFacts {
+        direct: true,
+        last_activity: days_ago(1000),
+        ..facts(&room)
+    };
+    assert!(policy().decide(&dm, NOW).should_delete());
+    let p = Policy {
+        keep_direct: true,
+        ..policy()
+    };
+    assert_eq!(p.decide(&dm, NOW).to_string(), "protected: direct chat");
 }

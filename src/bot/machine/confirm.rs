@@ -33,6 +33,7 @@ impl Machine {
                 name: r.room.name.as_deref().unwrap_or_default().to_owned(),
                 last_activity: r.last_activity,
                 joined_local_members: r.room.joined_local_members,
+                abandoned: r.verdict.kind() == crate::policy::ReasonKind::Abandoned,
                 step: Step::Pending,
             })
             .collect();

@@ -59,6 +59,7 @@ pub fn scan_result(ids: &[String]) -> Box<ScanResult> {
             creator: None,
             joined_members: 1,
             joined_local_members: 1,
+            abandoned: false,
             public: false,
             encryption: None,
         },

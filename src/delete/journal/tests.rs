@@ -6,6 +6,7 @@ fn entry(id: &str) -> Entry {
         name: "n".into(),
         last_activity: Some(5),
         joined_local_members: 0,
+        abandoned: false,
         step: Step::Pending,
     }
 }

@@ -1,0 +1,192 @@
+//! Reading an admin's (possibly edited) results.csv, from a file or from an
+//! upload in chat, with one reader: the rows marked `should_delete=yes` are
+//! what a deletion deletes. What spreadsheets write back is accepted (a BOM,
+//! CRLF, `;` or tab separators, quoted cells, the `'` that kept a cell from
+//! running as a formula, `Yes`/`YES`); anything that does not look like our
+//! file is refused with its line number, before anything is deleted.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use matrix_sdk::ruma::OwnedRoomId;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, PrimitiveDateTime, macros::format_description};
+
+use super::journal::{Entry, Step};
+use crate::report::HEADER;
+
+/// Why a file is not a results.csv we can act on.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}, line {line}: {message}")]
+pub struct InputError {
+    pub file: String,
+    pub line: u64,
+    pub message: String,
+}
+
+/// What a results.csv says: the rooms to delete, and the rooms it keeps.
+#[derive(Debug, Default)]
+pub struct Marked {
+    /// The `should_delete=yes` rows, as journal entries.
+    pub delete: Vec<Entry>,
+    /// The `should_delete=no` rows.
+    pub keep: Vec<OwnedRoomId>,
+}
+
+/// The rooms marked `should_delete=yes` in the file at `path`.
+pub fn read_candidates(path: &Path) -> Result<Vec<Entry>, InputError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| InputError {
+        file: file.clone(),
+        line: 0,
+        message: format!("cannot open: {e}"),
+    })?;
+    read_marked(&file, &bytes).map(|m| m.delete)
+}
+
+/// Reads a whole results.csv; `file` names it in errors.
+pub fn read_marked(file: &str, bytes: &[u8]) -> Result<Marked, InputError> {
+    let fail = |line: u64, message: String| InputError {
+        file: file.to_owned(),
+        line,
+        message,
+    };
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(separator(bytes))
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let headers = reader
+        .headers()
+        .map_err(|e| fail(1, format!("cannot read the header: {e}")))?
+        .clone();
+    let found: Vec<&str> = headers.iter().take(HEADER.len()).collect();
+    if found != HEADER {
+        return Err(fail(
+            1,
+            format!(
+                "not a results.csv: the header must start with {}",
+                HEADER.join(",")
+            ),
+        ));
+    }
+    let column = |name: &str| HEADER.iter().position(|h| *h == name).unwrap_or(0);
+    let cols = Columns {
+        id: column("room_id"),
+        name: column("name"),
+        local: column("joined_local_members"),
+        last: column("last_activity"),
+        delete: column("should_delete"),
+        reason: column("reason"),
+    };
+    let mut marked = Marked::default();
+    let mut seen: HashSet<OwnedRoomId> = HashSet::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            fail(line, format!("malformed CSV: {e}"))
+        })?;
+        let line = record.position().map_or(0, |p| p.line());
+        // Spreadsheets keep formatted but empty rows as bare separators.
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let row = read_row(&record, &cols).map_err(|message| fail(line, message))?;
+        let id = match &row {
+            Row::Delete(entry) => &entry.room_id,
+            Row::Keep(id) => id,
+        };
+        if !seen.insert(id.clone()) {
+            return Err(fail(line, format!("{id} is listed twice")));
+        }
+        match row {
+            Row::Delete(entry) => marked.delete.push(entry),
+            Row::Keep(id) => marked.keep.push(id),
+        }
+    }
+    Ok(marked)
+}
+
+struct Columns {
+    id: usize,
+    name: usize,
+    local: usize,
+    last: usize,
+    delete: usize,
+    reason: usize,
+}
+
+enum Row {
+    Delete(Entry),
+    Keep(OwnedRoomId),
+}
+
+fn read_row(record: &csv::StringRecord, c: &Columns) -> Result<Row, String> {
+    let id_cell = unneutralize(&record[c.id]);
+    let room_id = OwnedRoomId::try_from(id_cell)
+        .map_err(|e| format!("`{id_cell}` is not a room id ({e})"))?;
+    let flag = &record[c.delete];
+    if flag.eq_ignore_ascii_case("no") {
+        return Ok(Row::Keep(room_id));
+    }
+    if !flag.eq_ignore_ascii_case("yes") {
+        return Err(format!("should_delete must be yes or no, not `{flag}`"));
+    }
+    let last_activity = match &record[c.last] {
+        "" => None,
+        text => Some(parse_time(text).ok_or_else(|| {
+            format!("last_activity `{text}` is not a time like 2024-01-31T12:00:00Z")
+        })?),
+    };
+    let local = &record[c.local];
+    let joined_local_members = local
+        .parse()
+        .map_err(|_| format!("joined_local_members `{local}` is not a number"))?;
+    Ok(Row::Delete(Entry {
+        room_id,
+        name: unneutralize(&record[c.name]).to_owned(),
+        last_activity,
+        joined_local_members,
+        // Abandoned rooms had no local person; one back means "keep".
+        abandoned: record[c.reason].starts_with("abandoned"),
+        step: Step::Pending,
+    }))
+}
+
+/// The separator, from the header line: a European-locale spreadsheet
+/// writes `;`, some write tabs.
+fn separator(bytes: &[u8]) -> u8 {
+    let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let after_id = first
+        .strip_prefix(b"\"room_id\"")
+        .or_else(|| first.strip_prefix(b"room_id"));
+    match after_id.and_then(|rest| rest.first()) {
+        Some(b';') => b';',
+        Some(b'\t') => b'\t',
+        _ => b',',
+    }
+}
+
+/// Milliseconds of an RFC 3339 time, or of `YYYY-MM-DD HH:MM:SS` taken as
+/// UTC (what a spreadsheet may write back after reading our times as dates).
+fn parse_time(text: &str) -> Option<i64> {
+    let at = OffsetDateTime::parse(text, &Rfc3339).ok().or_else(|| {
+        let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        PrimitiveDateTime::parse(text, format)
+            .ok()
+            .map(PrimitiveDateTime::assume_utc)
+    })?;
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// Undoes [`crate::report::safe_cell`] for display.
+fn unneutralize(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if crate::report::safe_cell(rest) != rest => rest,
+        _ => cell,
+    }
+}
+
+#[cfg(test)]
+mod tests;
