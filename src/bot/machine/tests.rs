@@ -45,6 +45,9 @@ pub fn options() -> ScanOptions {
         include_public: false,
         exclude: vec!["^#keep".into()],
         exclude_servers: Vec::new(),
+        ignore_members: vec!["^@_discord_".into()],
+        max_ghosts: 20,
+        keep_direct: true,
     }
 }
 
@@ -59,7 +62,6 @@ pub fn scan_result(ids: &[String]) -> Box<ScanResult> {
             creator: None,
             joined_members: 1,
             joined_local_members: 1,
-            abandoned: false,
             public: false,
             encryption: None,
         },
