@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::machine::{DeletionEnd, Effect, Input, InviteAnswer, JobId, Machine, ScanEnd};
 use super::world::{Outgoing, World};
-use super::{delete_job, dry_run_job, publish, scan_job};
+use super::{delete_job, dry_run_job, publish, scan_job, upload_job};
 use crate::timefmt::now_ms;
 
 /// How long a shutdown waits for jobs to reach a journaled step.
@@ -55,7 +55,8 @@ pub async fn run(
         let ended = match &input {
             Input::ScanEnded { job, .. }
             | Input::DeletionEnded { job, .. }
-            | Input::DryRunEnded { job } => Some(*job),
+            | Input::DryRunEnded { job }
+            | Input::UploadRead { job, .. } => Some(*job),
             _ => None,
         };
         for effect in machine.handle(now_ms(), input) {
@@ -144,6 +145,25 @@ fn apply(effect: Effect, world: &Arc<World>, jobs: &mut HashMap<JobId, Signals>)
             let (cancel, _) = signals(jobs, job);
             let task = tokio::spawn(dry_run_job::run(world.clone(), job, rooms, cancel));
             watch_task(world, task, Input::DryRunEnded { job });
+        }
+        Effect::ReadUpload {
+            job,
+            sender,
+            upload,
+        } => {
+            let (cancel, _) = signals(jobs, job);
+            let fallback = Input::UploadRead {
+                job,
+                sender: sender.clone(),
+                result: Err("reading the file stopped unexpectedly".to_owned()),
+            };
+            let task = tokio::spawn(upload_job::run(world.clone(), job, sender, upload, cancel));
+            watch_task(world, task, fallback);
+        }
+        Effect::PostOffer { offer, text } => {
+            let task = tokio::spawn(publish::offer(world.clone(), offer, text));
+            let event_id = None;
+            watch_task(world, task, Input::OfferPosted { offer, event_id });
         }
         Effect::CancelJob(job) => {
             if let Some(s) = jobs.get(&job) {

@@ -9,13 +9,13 @@ use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
 use matrix_sdk::ruma::events::relation::Replacement;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
 use matrix_sdk::ruma::events::room::message::{
-    MessageType, OriginalSyncRoomMessageEvent, Relation,
+    FileMessageEventContent, MessageType, OriginalSyncRoomMessageEvent, Relation,
 };
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 use tracing::{info, warn};
 
 use super::commands::parse_line;
-use super::machine::Input;
+use super::machine::{Input, Upload};
 use super::world::Inbox;
 use crate::config::reaction_key;
 
@@ -43,8 +43,19 @@ pub async fn on_message(ev: OriginalSyncRoomMessageEvent, room: Room, Ctx(f): Ct
     ) {
         return;
     }
-    let MessageType::Text(text) = &ev.content.msgtype else {
-        return;
+    let text = match ev.content.msgtype {
+        MessageType::Text(text) => text,
+        MessageType::File(file) => {
+            if let Some(upload) = csv_upload(file) {
+                info!(sender = %ev.sender, name = %upload.name, "results.csv uploaded");
+                f.inbox.send(Input::Upload {
+                    sender: ev.sender,
+                    upload,
+                });
+            }
+            return;
+        }
+        _ => return,
     };
     let Some(parsed) = parse_line(&f.prefix, &text.body) else {
         return;
@@ -54,6 +65,24 @@ pub async fn on_message(ev: OriginalSyncRoomMessageEvent, room: Room, Ctx(f): Ct
         sender: ev.sender,
         parsed,
     });
+}
+
+/// A file that says it is a CSV (by its name or its type); other files
+/// posted in the admin room are none of the bot's business.
+fn csv_upload(file: FileMessageEventContent) -> Option<Upload> {
+    let name = file.filename().to_owned();
+    let info = file.info.as_deref();
+    let mimetype = info.and_then(|i| i.mimetype.as_deref()).unwrap_or_default();
+    let csv_name = name.to_ascii_lowercase().ends_with(".csv");
+    let csv_type = matches!(
+        mimetype,
+        "text/csv" | "application/csv" | "text/comma-separated-values"
+    );
+    (csv_name || csv_type).then(|| Upload {
+        name: name.chars().take(200).collect(),
+        size: info.and_then(|i| i.size).map(u64::from),
+        source: file.source,
+    })
 }
 
 pub async fn on_reaction(ev: OriginalSyncReactionEvent, room: Room, Ctx(f): Ctx<Forward>) {

@@ -1,17 +1,16 @@
 //! The bot's longer messages, built from data alone: the scan summary, the
-//! offer to delete, the deletion's summary.
+//! offers to delete (a scan's, an uploaded file's), the deletion's summary.
 
 use super::text::{Text, escape_html, shorten};
+use crate::delete::choice::{Choice, Named, label};
 use crate::delete::journal::{Journal, Outcome, Step};
 use crate::policy::ReasonKind;
 use crate::report::Summary;
 use crate::scan::ScanOutcome;
 use crate::timefmt::rfc3339;
 
-/// The offer to delete, with the expiry that the state machine enforces.
-pub struct OfferText<'a> {
-    pub rooms: usize,
-    pub summary: &'a Summary,
+/// How to answer an offer, with the expiry that the state machine enforces.
+pub struct Answer<'a> {
     pub confirm: &'a str,
     pub cancel: &'a str,
     pub prefix: &'a str,
@@ -19,23 +18,103 @@ pub struct OfferText<'a> {
     pub expires_ms: i64,
 }
 
+impl Answer<'_> {
+    fn line(&self) -> String {
+        format!(
+            "React {} to delete them, or {} (or {} cancel) to withdraw this offer. It stands for \
+             {} min, until {}.",
+            self.confirm,
+            self.cancel,
+            self.prefix,
+            self.minutes,
+            rfc3339(self.expires_ms),
+        )
+    }
+}
+
+/// A scan's offer to delete its candidates.
+pub struct OfferText<'a> {
+    pub rooms: usize,
+    pub summary: &'a Summary,
+    pub answer: Answer<'a>,
+}
+
 pub fn offer(o: &OfferText<'_>) -> Text {
     let line = format!(
         "Delete these {} rooms ({} inactive, {} abandoned)? They are the should_delete=yes rows of \
-         the results.csv above; each is re-checked just before it is deleted. React {} to delete \
-         them, or {} (or {} cancel) to withdraw this offer. It stands for {} min, until {}.",
+         the results.csv above; each is re-checked just before it is deleted. {}",
         o.rooms,
         o.summary.count(ReasonKind::Inactive),
         o.summary.count(ReasonKind::Abandoned),
-        o.confirm,
-        o.cancel,
-        o.prefix,
-        o.minutes,
-        rfc3339(o.expires_ms),
+        o.answer.line(),
     );
     let mut text = Text::default();
     text.line(&line, &format!("<b>{}</b>", escape_html(&line)));
     text
+}
+
+/// The offer for an uploaded file's `yes` rows: how many, how the file
+/// differs from the last scan, and what is refused whatever it says.
+/// `answer` is `None` when nothing can be offered.
+pub fn upload_offer(choice: &Choice, sender: &str, answer: Option<&Answer<'_>>) -> Text {
+    let mut text = Text::default();
+    let head = match answer {
+        Some(_) => format!(
+            "Delete these {} rooms? They are the should_delete=yes rows of the results.csv \
+             {sender} uploaded; each is re-checked just before it is deleted, with the \
+             configured policy.",
+            choice.offered.len()
+        ),
+        None => format!(
+            "The results.csv {sender} uploaded marks no room that may be deleted: nothing is \
+             offered, nothing was deleted."
+        ),
+    };
+    text.line(&head, &format!("<b>{}</b>", escape_html(&head)));
+    match &choice.changes {
+        Some(c) => {
+            let line = format!(
+                "Against the bot's last scan: {} of its candidates marked no, {} left out of the \
+                 file, {} rooms it kept marked yes, {} rooms it did not list.",
+                c.turned_no, c.removed, c.turned_yes.count, c.unknown.count
+            );
+            text.line(&line, &escape_html(&line));
+            named("Marked yes although the scan kept them:", &c.turned_yes, &mut text);
+            named("Not in the last scan:", &c.unknown, &mut text);
+        }
+        None => {
+            let line = "There is no earlier scan on this bot to compare the file with.";
+            text.line(line, line);
+        }
+    }
+    if !choice.refused.is_empty() {
+        let line = format!("Refused, never deleted ({}):", choice.refused.len());
+        text.line(&line, &escape_html(&line));
+        for (entry, why) in choice.refused.iter().take(10) {
+            let plain = format!("• {}: {why}", shorten(&label(entry), 80));
+            text.line(&plain, &escape_html(&plain));
+        }
+    }
+    if let Some(answer) = answer {
+        let line = answer.line();
+        text.line(&line, &format!("<b>{}</b>", escape_html(&line)));
+    }
+    text
+}
+
+fn named(title: &str, rooms: &Named, text: &mut Text) {
+    if rooms.count == 0 {
+        return;
+    }
+    text.line(title, &escape_html(title));
+    for room in &rooms.first {
+        let plain = format!("• {}", shorten(room, 80));
+        text.line(&plain, &escape_html(&plain));
+    }
+    if rooms.count > rooms.first.len() {
+        let more = format!("… and {} more", rooms.count - rooms.first.len());
+        text.line(&more, &escape_html(&more));
+    }
 }
 
 pub fn scan_summary(summary: &Summary, outcome: &ScanOutcome, prefix: &str) -> Text {

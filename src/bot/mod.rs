@@ -15,6 +15,7 @@ mod messages;
 mod publish;
 mod scan_job;
 mod text;
+mod upload_job;
 mod world;
 
 use std::future::Future;

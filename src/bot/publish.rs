@@ -1,6 +1,6 @@
 //! Posting a finished scan: the progress message's last edit, the summary,
 //! results.csv (a copy stays in `bot.data_dir`), then the offer, whose id
-//! goes back to the state machine.
+//! goes back to the state machine. An uploaded file's offer is posted alone.
 
 use std::sync::Arc;
 
@@ -37,10 +37,25 @@ pub async fn scan(
     upload(&world, &room, &result.outcome).await;
     info!(rooms = result.outcome.rows.len(), "scan posted");
     drop(result);
-    let Some((id, text)) = offer else {
-        return;
-    };
-    let event_id = post(&room, &text).await;
+    if let Some((id, text)) = offer {
+        post_offer(&world, &room, id, &text).await;
+    }
+}
+
+/// Posts an uploaded file's offer.
+pub async fn offer(world: Arc<World>, id: u64, text: Text) {
+    match world.room() {
+        Some(room) => post_offer(&world, &room, id, &text).await,
+        None => world.inbox.send(Input::OfferPosted {
+            offer: id,
+            event_id: None,
+        }),
+    }
+}
+
+/// Posts an offer, tells the state machine its id, and adds the reactions.
+async fn post_offer(world: &World, room: &Room, id: u64, text: &Text) {
+    let event_id = post(room, text).await;
     world.inbox.send(Input::OfferPosted {
         offer: id,
         event_id: event_id.clone(),
@@ -51,7 +66,7 @@ pub async fn scan(
         && !world.shares_account
     {
         let d = &world.config.delete;
-        seed_reactions(&room, &event_id, [&d.confirm_reaction, &d.cancel_reaction]).await;
+        seed_reactions(room, &event_id, [&d.confirm_reaction, &d.cancel_reaction]).await;
     }
 }
 

@@ -2,6 +2,7 @@
 //! open a new journal (or resume the one on disk), delete each room after a
 //! re-check, finish (archive the journal) and hand back the report.
 
+pub mod choice;
 mod dry_run;
 mod engine;
 pub mod input;

@@ -5,7 +5,7 @@
 use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
 
 use super::{DeletionStart, Effect, JobKind, Machine, Ms, Offer, ScanResult, Spent, say};
-use crate::bot::messages::{self, OfferText};
+use crate::bot::messages::{self, Answer, OfferText};
 use crate::bot::text::Text;
 use crate::delete::journal::{Entry, Journal, Step};
 use crate::report::Summary;
@@ -40,12 +40,44 @@ impl Machine {
         if rooms.is_empty() {
             return None;
         }
-        self.next_id += 1;
-        let id = self.next_id;
-        let expires = now.saturating_add(self.s.confirm_timeout_ms);
+        let expires = self.expiry(now);
         let text = messages::offer(&OfferText {
             rooms: rooms.len(),
             summary,
+            answer: self.answer(expires),
+        });
+        let id = self.open_offer(rooms, Some(result.options.clone()), expires);
+        Some((id, text))
+    }
+
+    /// When an offer made at `now` expires.
+    pub(super) fn expiry(&self, now: Ms) -> Ms {
+        now.saturating_add(self.s.confirm_timeout_ms)
+    }
+
+    /// Makes `rooms` the live offer, not yet posted; its id.
+    pub(super) fn open_offer(
+        &mut self,
+        rooms: Vec<Entry>,
+        options: Option<crate::policy::ScanOptions>,
+        expires: Ms,
+    ) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.offer = Some(Offer {
+            id,
+            event_id: None,
+            rooms,
+            options,
+            expires,
+            early: Vec::new(),
+        });
+        id
+    }
+
+    /// How to answer an offer that expires at `expires`.
+    pub(super) fn answer(&self, expires: Ms) -> Answer<'_> {
+        Answer {
             confirm: &self.s.confirm_shown,
             cancel: &self.s.cancel_shown,
             prefix: &self.s.prefix,
@@ -53,16 +85,7 @@ impl Machine {
                 .unwrap_or(0)
                 .div_ceil(60_000),
             expires_ms: expires,
-        });
-        self.offer = Some(Offer {
-            id,
-            event_id: None,
-            rooms,
-            options: result.options.clone(),
-            expires,
-            early: Vec::new(),
-        });
-        Some((id, text))
+        }
     }
 
     /// Ends the live offer, if any, for `why`. Returns whether there was one.
@@ -193,7 +216,7 @@ impl Machine {
             return;
         };
         let count = offer.rooms.len();
-        let journal = Journal::new(sender.as_str(), now, Some(offer.options), offer.rooms);
+        let journal = Journal::new(sender.as_str(), now, offer.options, offer.rooms);
         let kind = JobKind::Delete {
             counts: None,
             cancelling: false,

@@ -3,12 +3,14 @@
 
 use std::collections::HashSet;
 
+use matrix_sdk::ruma::events::room::MediaSource;
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 
 use super::Ms;
 use crate::bot::commands::{Parsed, ScanArgs};
 use crate::bot::text::Text;
 use crate::delete::RunEvent;
+use crate::delete::choice::Choice;
 use crate::delete::journal::{Counts, Journal};
 use crate::policy::ScanOptions;
 use crate::scan::{Progress, ScanOutcome};
@@ -74,6 +76,15 @@ pub enum DeletionEnd {
     Refused(String),
 }
 
+/// A file posted in the admin room that may be an edited results.csv.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub name: String,
+    pub source: MediaSource,
+    /// As the sender's client stated it.
+    pub size: Option<u64>,
+}
+
 /// Everything that can happen to the bot.
 #[derive(Debug)]
 pub enum Input {
@@ -90,6 +101,17 @@ pub enum Input {
     Invite {
         room: OwnedRoomId,
         inviter: OwnedUserId,
+    },
+    /// Someone posted what may be an edited results.csv.
+    Upload {
+        sender: OwnedUserId,
+        upload: Upload,
+    },
+    /// The uploaded file, read and compared with the last scan, or why not.
+    UploadRead {
+        job: JobId,
+        sender: OwnedUserId,
+        result: Result<Box<Choice>, String>,
     },
     ScanProgress {
         job: JobId,
@@ -162,6 +184,19 @@ pub enum Effect {
     StartDryRun {
         job: JobId,
         rooms: Journal,
+    },
+    /// Download and read an uploaded results.csv, and answer with
+    /// `Input::UploadRead`.
+    ReadUpload {
+        job: JobId,
+        sender: OwnedUserId,
+        upload: Upload,
+    },
+    /// Post an offer on its own (an uploaded file's) and answer with
+    /// `Input::OfferPosted`.
+    PostOffer {
+        offer: u64,
+        text: Text,
     },
     /// Signal a job to stop; a deletion records the cancel first.
     CancelJob(JobId),

@@ -11,6 +11,7 @@ mod props;
 mod status;
 #[cfg(test)]
 mod tests;
+mod upload;
 
 use std::collections::HashMap;
 
@@ -25,7 +26,7 @@ use crate::report::Summary;
 use crate::scan::Progress;
 pub use io::{
     DeletionEnd, DeletionStart, Effect, Input, InviteAnswer, JobId, OnDisk, ScanEnd, ScanResult,
-    Settings,
+    Settings, Upload,
 };
 use status::describe;
 pub use status::scan_progress;
@@ -56,6 +57,8 @@ enum JobKind {
     },
     /// Re-checking the standing offer's rooms; deletes nothing.
     DryRun,
+    /// Reading an uploaded results.csv; a cancel drops what it finds.
+    Upload { cancelled: bool },
 }
 
 /// The live offer: being posted (no event id yet) or standing.
@@ -63,7 +66,9 @@ struct Offer {
     id: u64,
     event_id: Option<OwnedEventId>,
     rooms: Vec<Entry>,
-    options: ScanOptions,
+    /// The scan's options; `None` for an uploaded file, which is re-checked
+    /// with the config's policy, as `oldrooms delete --from` is.
+    options: Option<ScanOptions>,
     expires: Ms,
     /// Reactions that arrived before the offer's id was known to us.
     early: Vec<(OwnedUserId, OwnedEventId, String)>,
@@ -132,6 +137,12 @@ impl Machine {
                 key,
             } => self.reaction(now, sender, target, &key, &mut out),
             Input::Invite { room, inviter } => out.push(self.invite(room, &inviter)),
+            Input::Upload { sender, upload } => self.upload(now, sender, upload, &mut out),
+            Input::UploadRead {
+                job,
+                sender,
+                result,
+            } => self.upload_read(now, job, &sender, result, &mut out),
             Input::ScanProgress { job, progress } => {
                 if let Some(JobKind::Scan { progress: p, .. }) = self.job_mut(job) {
                     *p = Some(progress);
@@ -278,7 +289,7 @@ impl Machine {
         }
         let rooms = match &self.offer {
             Some(o) if o.event_id.is_some() && now < o.expires => {
-                Journal::new("dry run", now, Some(o.options.clone()), o.rooms.clone())
+                Journal::new("dry run", now, o.options.clone(), o.rooms.clone())
             }
             Some(o) if o.event_id.is_none() => {
                 out.push(say(
@@ -311,6 +322,13 @@ impl Machine {
                 JobKind::DryRun => {
                     out.push(Effect::CancelJob(id));
                     out.push(say("Cancelling the dry run…"));
+                }
+                JobKind::Upload { cancelled } => {
+                    *cancelled = true;
+                    out.push(Effect::CancelJob(id));
+                    out.push(say(
+                        "Cancelled: the uploaded file will not be offered. Nothing was deleted.",
+                    ));
                 }
                 JobKind::Delete { cancelling, .. } if *cancelling => {
                     out.push(say(
@@ -471,6 +489,14 @@ impl Machine {
                 kind: JobKind::DryRun,
                 ..
             }) => out.push(Effect::CancelJob(*id)),
+            Some(Job {
+                id,
+                kind: JobKind::Upload { cancelled },
+                ..
+            }) => {
+                *cancelled = true;
+                out.push(Effect::CancelJob(*id));
+            }
             Some(_) => out.push(Effect::StopJobs),
             None => {}
         }

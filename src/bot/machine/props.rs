@@ -1,5 +1,5 @@
 //! The machine driven by random sequences of commands, reactions, scans,
-//! job ends, ticks, crashes and restarts, with deletion runs simulated on
+//! job ends, uploaded files, ticks, crashes and restarts, with deletion runs simulated on
 //! the real journal (its records, its replay after a crash). An oracle that
 //! knows the rules, written apart from the machine, checks after every step:
 //! - a deletion starts only for a valid confirmation, with that offer's rooms;
@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use matrix_sdk::ruma::OwnedEventId;
 use proptest::prelude::*;
 
-use super::tests::{TIMEOUT, command, event, scan_result, settings, user};
+use super::tests::{TIMEOUT, command, event, scan_result, settings, upload, uploaded, user};
 use super::*;
 use crate::delete::journal::{self, Journal, Record, Step};
 
@@ -23,6 +23,8 @@ enum Op {
     React { who: u8, target: u8, key: u8 },
     ScanEnds { candidates: u8, fail: bool },
     PostOffer { fail: bool },
+    Upload { who: u8 },
+    UploadRead { rooms: u8, fail: bool },
     Worker { keep: bool },
     Fatal,
     Finish,
@@ -41,6 +43,9 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(who, target, key)| Op::React { who, target, key }),
         3 => (0u8..4, any::<bool>()).prop_map(|(candidates, f)| Op::ScanEnds { candidates, fail: f }),
         3 => prop::bool::weighted(0.1).prop_map(|fail| Op::PostOffer { fail }),
+        2 => any::<u8>().prop_map(|who| Op::Upload { who }),
+        2 => (0u8..3, prop::bool::weighted(0.2))
+            .prop_map(|(rooms, fail)| Op::UploadRead { rooms, fail }),
         10 => prop::bool::weighted(0.2).prop_map(|keep| Op::Worker { keep }),
         3 => Just(Op::Fatal),
         2 => Just(Op::Finish),
@@ -104,6 +109,11 @@ struct Sim {
     claimed: HashSet<usize>,
     /// The options each scan ran with, by the machine's offer id.
     scan_options: Option<ScanOptions>,
+    /// The upload being read, and whether it was cancelled.
+    upload: Option<(JobId, bool)>,
+    /// The rooms of the upload just read, for the offer it makes.
+    uploaded: Vec<String>,
+    uploads: u32,
 }
 
 impl Sim {
@@ -123,6 +133,9 @@ impl Sim {
             cancel_on_start: false,
             claimed: HashSet::new(),
             scan_options: None,
+            upload: None,
+            uploaded: Vec::new(),
+            uploads: 0,
         }
     }
 
@@ -158,7 +171,7 @@ impl Sim {
         match effect {
             Effect::StartScan { job, .. } => {
                 assert!(
-                    self.scan.is_none() && self.run.is_none(),
+                    self.scan.is_none() && self.run.is_none() && self.upload.is_none(),
                     "two jobs at once"
                 );
                 self.scan = Some((job, false));
@@ -194,7 +207,7 @@ impl Sim {
             }
             Effect::StartDeletion { job, start } => {
                 assert!(
-                    self.scan.is_none() && self.run.is_none(),
+                    self.scan.is_none() && self.run.is_none() && self.upload.is_none(),
                     "two jobs at once"
                 );
                 let journal = match start {
@@ -244,6 +257,9 @@ impl Sim {
                 if self.scan.is_some_and(|(j, _)| j == job) {
                     self.scan = Some((job, true));
                 }
+                if self.upload.is_some_and(|(j, _)| j == job) {
+                    self.upload = Some((job, true));
+                }
                 if let Some((j, journal)) = &mut self.run
                     && *j == job
                 {
@@ -283,12 +299,38 @@ impl Sim {
             }
             Effect::StartDryRun { job, rooms } => {
                 assert!(
-                    self.scan.is_none() && self.run.is_none(),
+                    self.scan.is_none() && self.run.is_none() && self.upload.is_none(),
                     "two jobs at once"
                 );
                 // It re-checks and reports; nothing is ever submitted by it.
                 assert!(!rooms.rooms.is_empty());
                 self.feed(Input::DryRunEnded { job });
+            }
+            Effect::ReadUpload { job, .. } => {
+                assert!(
+                    self.scan.is_none() && self.run.is_none() && self.upload.is_none(),
+                    "two jobs at once"
+                );
+                self.upload = Some((job, false));
+            }
+            Effect::PostOffer { offer: id, .. } => {
+                let rooms = std::mem::take(&mut self.uploaded);
+                assert!(!rooms.is_empty(), "an offer of nothing");
+                let expires = self.now + TIMEOUT;
+                self.o.offers.insert(
+                    id,
+                    OracleOffer {
+                        rooms,
+                        // Re-checked with the config's policy.
+                        options: None,
+                        expires,
+                        event_id: None,
+                    },
+                );
+                self.o.live = Some(id);
+                self.messages += 1;
+                let e = event(&format!("offer{}", self.messages));
+                self.publishing.push((id, e));
             }
             Effect::Say(_)
             | Effect::PublishScan { offer: None, .. }
@@ -304,6 +346,7 @@ impl Sim {
             && self.now < self.o.offers[&id].expires
             && self.scan.is_none()
             && self.run.is_none()
+            && self.upload.is_none()
     }
 
     fn step(&mut self, op: Op) {
@@ -314,7 +357,8 @@ impl Sim {
             }
             Op::Cancel { who } => {
                 let who = WHO[usize::from(who) % 3];
-                if is_admin(who) {
+                // A cancel while a file is read stops only that.
+                if is_admin(who) && self.upload.is_none() {
                     self.o.live = None;
                     self.cancel_running_or_stopped();
                 }
@@ -378,6 +422,37 @@ impl Sim {
                     offer: id,
                     event_id,
                 });
+            }
+            Op::Upload { who } => {
+                let who = WHO[usize::from(who) % 3];
+                self.feed(Input::Upload {
+                    sender: user(who),
+                    upload: upload(),
+                });
+            }
+            Op::UploadRead { rooms, fail } => {
+                let Some((job, cancelled)) = self.upload.take() else {
+                    return;
+                };
+                self.uploads += 1;
+                let ids: Vec<String> = (0..rooms)
+                    .map(|i| format!("!u{}r{i}:example.com", self.uploads))
+                    .collect();
+                // The machine offers only what an uncancelled read found.
+                if !cancelled && !fail && !ids.is_empty() {
+                    self.uploaded.clone_from(&ids);
+                }
+                let result = if fail {
+                    Err("results.csv, line 2: not a room id".to_owned())
+                } else {
+                    Ok(uploaded(&ids))
+                };
+                self.feed(Input::UploadRead {
+                    job,
+                    sender: user("alice"),
+                    result,
+                });
+                assert!(self.uploaded.is_empty(), "the offer the upload should make");
             }
             Op::Worker { keep } => self.worker(keep),
             Op::Fatal => {
@@ -562,6 +637,8 @@ impl Sim {
         self.m = Machine::new(settings());
         self.claimed.clear();
         self.scan = None;
+        self.upload = None;
+        self.uploaded.clear();
         self.publishing.clear();
         self.run = None;
         self.o.live = None;

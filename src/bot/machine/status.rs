@@ -55,6 +55,7 @@ pub(super) fn describe(job: &Job, now: Ms) -> String {
         JobKind::DryRun => {
             format!("re-checking the offer's rooms for a dry run ({elapsed} elapsed)")
         }
+        JobKind::Upload { .. } => format!("reading an uploaded results.csv ({elapsed} elapsed)"),
     }
 }
 

@@ -92,6 +92,34 @@ pub fn scan_result(ids: &[String]) -> Box<ScanResult> {
     })
 }
 
+/// A file posted in the admin room.
+pub fn upload() -> Upload {
+    Upload {
+        name: "results.csv".into(),
+        source: matrix_sdk::ruma::events::room::MediaSource::Plain("mxc://example.com/f".into()),
+        size: Some(100),
+    }
+}
+
+/// What reading an uploaded file found: `ids` to offer.
+pub fn uploaded(ids: &[String]) -> Box<crate::delete::choice::Choice> {
+    let offered = ids
+        .iter()
+        .map(|id| crate::delete::journal::Entry {
+            room_id: id.as_str().try_into().unwrap(),
+            name: String::new(),
+            last_activity: Some(1_000),
+            joined_local_members: 1,
+            abandoned: false,
+            step: crate::delete::journal::Step::Pending,
+        })
+        .collect();
+    Box::new(crate::delete::choice::Choice {
+        offered,
+        ..Default::default()
+    })
+}
+
 pub fn command(sender: &OwnedUserId, line: &str) -> Input {
     Input::Command {
         sender: sender.clone(),
@@ -113,7 +141,7 @@ fn said(effects: &[Effect], start: &str) -> bool {
     says(effects).iter().any(|s| s.contains(start))
 }
 
-fn new_deletion(effects: &[Effect]) -> Option<(JobId, &Journal)> {
+pub fn new_deletion(effects: &[Effect]) -> Option<(JobId, &Journal)> {
     effects.iter().find_map(|e| match e {
         Effect::StartDeletion {
             job,
