@@ -240,7 +240,9 @@ impl Policy {
         // Every local member a ghost (or none at all): no person is left.
         if self.delete_abandoned && room.joined_local_members <= room.ghosts {
             return Verdict::Abandoned {
-                remote_members: room.joined_members.saturating_sub(room.joined_local_members),
+                remote_members: room
+                    .joined_members
+                    .saturating_sub(room.joined_local_members),
                 ghosts: room.joined_local_members,
             };
         }

@@ -123,7 +123,11 @@ mod tests {
         let Some(Parsed::Help(text)) = parse("!oldrooms scan --help") else {
             panic!()
         };
-        for option in ["--inactive-days <N>", "--keep-direct", "--ignore-member <REGEX>"] {
+        for option in [
+            "--inactive-days <N>",
+            "--keep-direct",
+            "--ignore-member <REGEX>",
+        ] {
             assert!(text.contains(option), "{text}");
         }
     }

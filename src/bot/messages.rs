@@ -79,7 +79,11 @@ pub fn upload_offer(choice: &Choice, sender: &str, answer: Option<&Answer<'_>>) 
                 c.turned_no, c.removed, c.turned_yes.count, c.unknown.count
             );
             text.line(&line, &escape_html(&line));
-            named("Marked yes although the scan kept them:", &c.turned_yes, &mut text);
+            named(
+                "Marked yes although the scan kept them:",
+                &c.turned_yes,
+                &mut text,
+            );
             named("Not in the last scan:", &c.unknown, &mut text);
         }
         None => {

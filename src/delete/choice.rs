@@ -139,7 +139,10 @@ mod tests {
     fn marked(yes: &[&str], no: &[&str]) -> Marked {
         Marked {
             delete: yes.iter().map(|id| entry(id)).collect(),
-            keep: no.iter().map(|id| OwnedRoomId::try_from(*id).unwrap()).collect(),
+            keep: no
+                .iter()
+                .map(|id| OwnedRoomId::try_from(*id).unwrap())
+                .collect(),
         }
     }
 

@@ -90,8 +90,14 @@ fn reasons_start_with_their_kind() {
         Verdict::Protected(Protection::Listed),
         Verdict::Protected(Protection::Space),
         Verdict::Protected(Protection::Public),
-        Verdict::Abandoned { remote_members: 0, ghosts: 0 },
-        Verdict::Abandoned { remote_members: 4, ghosts: 0 },
+        Verdict::Abandoned {
+            remote_members: 0,
+            ghosts: 0,
+        },
+        Verdict::Abandoned {
+            remote_members: 4,
+            ghosts: 0,
+        },
         Verdict::Inactive {
             days: 400,
             limit: 365,
@@ -108,7 +114,11 @@ fn reasons_start_with_their_kind() {
         );
     }
     assert_eq!(
-        Verdict::Abandoned { remote_members: 4, ghosts: 0 }.to_string(),
+        Verdict::Abandoned {
+            remote_members: 4,
+            ghosts: 0
+        }
+        .to_string(),
         "abandoned: no local members (4 remote)"
     );
 }
@@ -289,7 +299,10 @@ fn a_room_of_ghosts_is_abandoned_and_says_how_many() {
         "@alice:other.org",
     ];
     assert_eq!(p.count_ghosts(members), 2);
-    assert_eq!(p.count_ghosts(["@bot:example.org", "@alice:example.org"]), 1);
+    assert_eq!(
+        p.count_ghosts(["@bot:example.org", "@alice:example.org"]),
+        1
+    );
     let room = id("!r");
     let active = RoomFacts {
         joined_local_members: 2,

@@ -156,7 +156,10 @@ fn summary_counts_by_reason() {
         row(
             "!b",
             None,
-            Verdict::Abandoned { remote_members: 0, ghosts: 0 },
+            Verdict::Abandoned {
+                remote_members: 0,
+                ghosts: 0,
+            },
             Some(0),
         ),
         row("!c", None, Verdict::Active { days: 1 }, Some(0)),

@@ -15,24 +15,35 @@ use crate::synapse::{Homeserver, Synapse};
 
 use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
 
-struct World {
-    hs: Homeserver,
-    dir: tempfile::TempDir,
-    bot_user: OwnedUserId,
-    human: Human,
-    room: OwnedRoomId,
-    config: std::path::PathBuf,
-    alice: String,
+pub(crate) struct World {
+    pub(crate) hs: Homeserver,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) bot_user: OwnedUserId,
+    pub(crate) human: Human,
+    pub(crate) room: OwnedRoomId,
+    pub(crate) config: std::path::PathBuf,
+    pub(crate) alice: String,
 }
 
 /// A fresh Synapse with a bot, a human admin and their admin room.
 async fn world(extra_admins: &[&OwnedUserId], delete: &str) -> World {
+    world_with(extra_admins, delete, false, "").await
+}
+
+/// The same, with an encrypted admin room when asked and more `[policy]`
+/// keys.
+pub(crate) async fn world_with(
+    extra_admins: &[&OwnedUserId],
+    delete: &str,
+    encrypted: bool,
+    policy: &str,
+) -> World {
     let synapse: &'static Synapse = Box::leak(Box::new(Synapse::start()));
     let hs = Homeserver::on(synapse);
     let (bot_user, bot_password) = create_user(&hs, "bot", true).await;
     let (human_user, human_password) = create_user(&hs, "human", false).await;
     let human = Human::login(&hs, &human_user, &human_password).await;
-    let room = human.create_admin_room(&hs, &[&bot_user], false).await;
+    let room = human.create_admin_room(&hs, &[&bot_user], encrypted).await;
     hs.register("alice").await;
     let alice = hs.user_id("alice");
     let dir = tempfile::tempdir().unwrap();
@@ -42,7 +53,7 @@ async fn world(extra_admins: &[&OwnedUserId], delete: &str) -> World {
     let text = format!(
         "[homeserver]\nurl = \"{url}\"\n[auth]\nuser_id = \"{bot_user}\"\npassword = \"{bot_password}\"\n\
          [bot]\nadmin_room = \"{room}\"\nadmins = [{admins}]\ndata_dir = \"{data}\"\nprogress_interval_secs = 1\n\
-         [policy]\nprotected_rooms = [\"#keep:{sn}\"]\n[delete]\npoll_interval_ms = 200\n{delete}\n",
+         [policy]\nprotected_rooms = [\"#keep:{sn}\"]\n{policy}\n[delete]\npoll_interval_ms = 200\n{delete}\n",
         url = hs.s.url,
         admins = admins.join(", "),
         data = dir.path().join("data").display(),
@@ -61,11 +72,11 @@ async fn world(extra_admins: &[&OwnedUserId], delete: &str) -> World {
 }
 
 impl World {
-    fn start_bot(&self) -> BotProcess {
+    pub(crate) fn start_bot(&self) -> BotProcess {
         BotProcess::start(&self.config, &self.dir.path().join("bot.log"))
     }
 
-    async fn old_room(&self, name: &str, alias: Option<&str>) -> String {
+    pub(crate) async fn old_room(&self, name: &str, alias: Option<&str>) -> String {
         let mut body = json!({"name": name, "preset": "private_chat"});
         if let Some(alias) = alias {
             body["room_alias_name"] = json!(alias);
@@ -77,12 +88,12 @@ impl World {
         room
     }
 
-    fn bot_messages(&self) -> Vec<Seen> {
+    pub(crate) fn bot_messages(&self) -> Vec<Seen> {
         self.human.seen_from(&self.bot_user)
     }
 
     /// Sends a scan and returns the offer it ends with.
-    async fn scan_and_offer(&self) -> Seen {
+    pub(crate) async fn scan_and_offer(&self) -> Seen {
         let before = self.bot_messages().len();
         self.human.say(&self.room, "!oldrooms scan").await;
         let found = poll(Duration::from_secs(60), || {
@@ -96,7 +107,7 @@ impl World {
     }
 
     /// Proof that the bot has handled what came before: a status answer.
-    async fn status(&self) -> Seen {
+    pub(crate) async fn status(&self) -> Seen {
         let before = self.bot_messages().len();
         self.human.say(&self.room, "!oldrooms status").await;
         let found = poll(Duration::from_secs(30), || {
@@ -110,7 +121,7 @@ impl World {
     }
     /// Restarts the bot after an interruption and checks that it finishes
     /// the run: every room in `rooms` deleted, each exactly once.
-    async fn resume_deletes_each_once(&self, rooms: &[String]) -> BotProcess {
+    pub(crate) async fn resume_deletes_each_once(&self, rooms: &[String]) -> BotProcess {
         let bot = self.start_bot();
         self.human
             .wait_for(&self.bot_user, "resuming", |m| {
@@ -140,7 +151,7 @@ impl World {
     }
 
     /// Waits until the journal records `at_least` rooms done.
-    async fn wait_done(&self, bot: &BotProcess, at_least: usize) -> std::path::PathBuf {
+    pub(crate) async fn wait_done(&self, bot: &BotProcess, at_least: usize) -> std::path::PathBuf {
         let journal = self.dir.path().join("data").join("deletion-journal.jsonl");
         let started = poll(Duration::from_secs(60), || {
             let text = std::fs::read_to_string(&journal).ok()?;
@@ -156,7 +167,7 @@ impl World {
     }
 
     /// Waits for the deletion's summary and its report, and reads the report.
-    async fn deletion_result(&self) -> (Seen, Csv) {
+    pub(crate) async fn deletion_result(&self) -> (Seen, Csv) {
         let finished = self
             .human
             .wait_for(&self.bot_user, "the deletion summary", |m| {
@@ -179,7 +190,7 @@ impl World {
     }
 }
 
-async fn download(human: &Human, m: &Seen, path: &Path) -> Csv {
+pub(crate) async fn download(human: &Human, m: &Seen, path: &Path) -> Csv {
     let bytes = human
         .client
         .media()

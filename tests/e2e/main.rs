@@ -14,6 +14,7 @@ mod matrix;
 mod synapse;
 
 mod bot;
+mod choose_bot;
 mod cli;
 mod delete_bot;
 mod delete_cli;

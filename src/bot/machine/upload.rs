@@ -83,7 +83,9 @@ impl Machine {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{command, event, new_deletion, says, settings, upload, uploaded, user};
+    use super::super::tests::{
+        command, event, new_deletion, says, settings, upload, uploaded, user,
+    };
     use super::super::{Input, Machine, OnDisk};
     use super::*;
 
@@ -95,19 +97,25 @@ mod tests {
 
     /// An admin's upload read with `ids`: the offer's id, as posted.
     fn offer_of(m: &mut Machine, ids: &[&str]) -> Vec<Effect> {
-        let out = m.handle(1, Input::Upload {
-            sender: user("alice"),
-            upload: upload(),
-        });
+        let out = m.handle(
+            1,
+            Input::Upload {
+                sender: user("alice"),
+                upload: upload(),
+            },
+        );
         let Some(Effect::ReadUpload { job, .. }) = out.first() else {
             panic!("{out:?}")
         };
         let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
-        m.handle(2, Input::UploadRead {
-            job: *job,
-            sender: user("alice"),
-            result: Ok(uploaded(&ids)),
-        })
+        m.handle(
+            2,
+            Input::UploadRead {
+                job: *job,
+                sender: user("alice"),
+                result: Ok(uploaded(&ids)),
+            },
+        )
     }
 
     #[test]
@@ -117,12 +125,19 @@ mod tests {
         let Some(Effect::PostOffer { offer, text }) = out.last() else {
             panic!("{out:?}")
         };
-        assert!(text.plain.starts_with("Delete these 2 rooms?"), "{}", text.plain);
+        assert!(
+            text.plain.starts_with("Delete these 2 rooms?"),
+            "{}",
+            text.plain
+        );
         assert!(text.plain.contains("@alice:example.com uploaded"));
-        m.handle(3, Input::OfferPosted {
-            offer: *offer,
-            event_id: Some(event("up")),
-        });
+        m.handle(
+            3,
+            Input::OfferPosted {
+                offer: *offer,
+                event_id: Some(event("up")),
+            },
+        );
         // A stranger's reaction counts for nothing; an admin's deletes
         // exactly the file's rooms, re-checked with the config's policy.
         let stranger = Input::Reaction {
@@ -131,11 +146,14 @@ mod tests {
             key: "✅".into(),
         };
         assert!(new_deletion(&m.handle(4, stranger)).is_none());
-        let out = m.handle(5, Input::Reaction {
-            sender: user("bob"),
-            target: event("up"),
-            key: "✅".into(),
-        });
+        let out = m.handle(
+            5,
+            Input::Reaction {
+                sender: user("bob"),
+                target: event("up"),
+                key: "✅".into(),
+            },
+        );
         let (_, journal) = new_deletion(&out).expect("a deletion");
         let rooms: Vec<_> = journal.rooms.iter().map(|r| r.room_id.as_str()).collect();
         assert_eq!(rooms, ["!a:example.com", "!b:example.com"]);
@@ -146,10 +164,13 @@ mod tests {
     fn a_strangers_file_is_refused_once_and_not_read() {
         let mut m = started();
         let upload_from = |m: &mut Machine, at| {
-            m.handle(at, Input::Upload {
-                sender: user("mallory"),
-                upload: upload(),
-            })
+            m.handle(
+                at,
+                Input::Upload {
+                    sender: user("mallory"),
+                    upload: upload(),
+                },
+            )
         };
         let out = upload_from(&mut m, 1);
         assert!(!out.iter().any(|e| matches!(e, Effect::ReadUpload { .. })));
@@ -164,38 +185,55 @@ mod tests {
         let Some(Effect::PostOffer { offer, .. }) = out.last() else {
             panic!()
         };
-        m.handle(3, Input::OfferPosted {
-            offer: *offer,
-            event_id: Some(event("up")),
-        });
-        let out = m.handle(4, Input::Upload {
-            sender: user("alice"),
-            upload: upload(),
-        });
+        m.handle(
+            3,
+            Input::OfferPosted {
+                offer: *offer,
+                event_id: Some(event("up")),
+            },
+        );
+        let out = m.handle(
+            4,
+            Input::Upload {
+                sender: user("alice"),
+                upload: upload(),
+            },
+        );
         let Some(Effect::ReadUpload { job, .. }) = out.first() else {
             panic!()
         };
-        let out = m.handle(5, Input::UploadRead {
-            job: *job,
-            sender: user("alice"),
-            result: Err("results.csv, line 3: should_delete must be yes or no, not `maybe`".into()),
-        });
+        let out = m.handle(
+            5,
+            Input::UploadRead {
+                job: *job,
+                sender: user("alice"),
+                result: Err(
+                    "results.csv, line 3: should_delete must be yes or no, not `maybe`".into(),
+                ),
+            },
+        );
         assert!(says(&out)[0].contains("line 3: should_delete"), "{out:?}");
-        let out = m.handle(6, Input::Reaction {
-            sender: user("alice"),
-            target: event("up"),
-            key: "✅".into(),
-        });
+        let out = m.handle(
+            6,
+            Input::Reaction {
+                sender: user("alice"),
+                target: event("up"),
+                key: "✅".into(),
+            },
+        );
         assert!(new_deletion(&out).is_some(), "the first offer still stands");
     }
 
     #[test]
     fn a_cancelled_read_offers_nothing_and_busy_bots_read_nothing() {
         let mut m = started();
-        let out = m.handle(1, Input::Upload {
-            sender: user("alice"),
-            upload: upload(),
-        });
+        let out = m.handle(
+            1,
+            Input::Upload {
+                sender: user("alice"),
+                upload: upload(),
+            },
+        );
         let Some(Effect::ReadUpload { job, .. }) = out.first() else {
             panic!()
         };
@@ -203,18 +241,28 @@ mod tests {
         // While the file is read, nothing else starts.
         let busy = m.handle(2, command(&user("bob"), "!oldrooms scan"));
         assert!(says(&busy)[0].starts_with("Busy: reading an uploaded results.csv"));
-        let busy = m.handle(2, Input::Upload {
-            sender: user("bob"),
-            upload: upload(),
-        });
+        let busy = m.handle(
+            2,
+            Input::Upload {
+                sender: user("bob"),
+                upload: upload(),
+            },
+        );
         assert!(says(&busy)[0].contains("upload it again"));
         let cancel = m.handle(3, command(&user("bob"), "!oldrooms cancel"));
-        assert!(cancel.iter().any(|e| matches!(e, Effect::CancelJob(j) if *j == job)));
-        let out = m.handle(4, Input::UploadRead {
-            job,
-            sender: user("alice"),
-            result: Ok(uploaded(&["!a:example.com".into()])),
-        });
+        assert!(
+            cancel
+                .iter()
+                .any(|e| matches!(e, Effect::CancelJob(j) if *j == job))
+        );
+        let out = m.handle(
+            4,
+            Input::UploadRead {
+                job,
+                sender: user("alice"),
+                result: Ok(uploaded(&["!a:example.com".into()])),
+            },
+        );
         assert!(out.is_empty(), "{out:?}");
         let nothing = offer_of(&mut m, &[]);
         assert!(says(&nothing)[0].contains("marks no room that may be deleted"));

@@ -82,12 +82,11 @@ pub fn read_marked(file: &str, bytes: &[u8]) -> Result<Marked, InputError> {
     };
     let mut marked = Marked::default();
     let mut seen: HashSet<OwnedRoomId> = HashSet::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            fail(line, format!("malformed CSV: {e}"))
-        })?;
-        let line = record.position().map_or(0, |p| p.line());
+    // Lines are counted as a spreadsheet numbers its rows (the header is
+    // row 1; a cell over several lines is one row): what the admin sees
+    // where they edited the file.
+    for (line, record) in (2u64..).zip(reader.records()) {
+        let record = record.map_err(|e| fail(line, format!("malformed CSV: {e}")))?;
         // Spreadsheets keep formatted but empty rows as bare separators.
         if record.iter().all(str::is_empty) {
             continue;

@@ -73,3 +73,22 @@ fn refuses_what_is_not_a_results_csv_with_the_line() {
             .starts_with("F, line 1:")
     );
 }
+
+#[test]
+fn lines_are_counted_in_crlf_files_too() {
+    let body = HEAD.replace('\n', "\r\n") + "!a,A,,,,1,0,no,,,,maybe,x\r\n";
+    assert!(
+        read(&body).unwrap_err().starts_with("F, line 2:"),
+        "{:?}",
+        read(&body)
+    );
+    let quoted = "\"room_id\";\"name\";\"canonical_alias\";\"room_type\";\"creator\";\
+        \"joined_members\";\"joined_local_members\";\"public\";\"encryption\";\"last_activity\";\
+        \"inactive_days\";\"should_delete\";\"reason\"\r\n\
+        \"!a\";\"A\";\"\";\"\";\"\";\"1\";\"0\";\"no\";\"\";\"\";\"\";\"maybe\";\"x\"\r\n";
+    assert!(
+        read(quoted).unwrap_err().starts_with("F, line 2:"),
+        "{:?}",
+        read(quoted)
+    );
+}
