@@ -9,6 +9,7 @@
 mod common;
 
 mod config_errors;
+mod costs;
 mod delete_faults;
 mod faults;
 
