@@ -118,29 +118,38 @@ impl AdminClient {
         }
     }
 
-    /// The newest event of the room matching `filter` (a Matrix
-    /// `RoomEventFilter` as JSON), by stream order. `None` when the room has
-    /// no such event, or the server does not know the room.
+    /// Up to `limit` events of the room matching `filter` (a Matrix
+    /// `RoomEventFilter` as JSON), from the newest (`dir` = `b`) or the oldest
+    /// (`f`), by stream order; none when the server does not know the room.
     #[instrument(skip(self), level = "debug")]
+    pub async fn events(
+        &self,
+        room_id: &RoomId,
+        dir: &str,
+        limit: u32,
+        filter: &str,
+    ) -> Result<Vec<TimelineEvent>, AdminError> {
+        let limit = limit.to_string();
+        let messages: Messages = self
+            .get(
+                &room_path(room_id, "messages"),
+                &[("dir", dir), ("limit", &limit), ("filter", filter)],
+            )
+            .await?;
+        Ok(messages.chunk)
+    }
+
+    /// The newest event of the room matching `filter`.
     pub async fn newest_event(
         &self,
         room_id: &RoomId,
         filter: &str,
     ) -> Result<Option<TimelineEvent>, AdminError> {
-        let messages: Messages = self
-            .get(
-                &[
-                    "_synapse",
-                    "admin",
-                    "v1",
-                    "rooms",
-                    room_id.as_str(),
-                    "messages",
-                ],
-                &[("dir", "b"), ("limit", "1"), ("filter", filter)],
-            )
-            .await?;
-        Ok(messages.chunk.into_iter().next())
+        Ok(self
+            .events(room_id, "b", 1, filter)
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// Timestamp (ms) of the newest event that is not a membership change.
@@ -180,19 +189,7 @@ impl AdminClient {
     /// The Room Members API: the user ids currently joined (local and remote).
     #[instrument(skip(self), level = "debug")]
     pub async fn joined_members(&self, room_id: &RoomId) -> Result<Vec<String>, AdminError> {
-        let members: Members = self
-            .get(
-                &[
-                    "_synapse",
-                    "admin",
-                    "v1",
-                    "rooms",
-                    room_id.as_str(),
-                    "members",
-                ],
-                &[],
-            )
-            .await?;
+        let members: Members = self.get(&room_path(room_id, "members"), &[]).await?;
         Ok(members.members)
     }
 
@@ -202,20 +199,14 @@ impl AdminClient {
     /// stays in the history (Synapse 1.163, measured).
     #[instrument(skip(self), level = "debug")]
     pub async fn is_direct(&self, room_id: &RoomId) -> Result<bool, AdminError> {
-        let limit = DIRECT_INVITE_WINDOW.to_string();
-        let messages: Messages = self
-            .get(
-                &[
-                    "_synapse",
-                    "admin",
-                    "v1",
-                    "rooms",
-                    room_id.as_str(),
-                    "messages",
-                ],
-                &[("dir", "f"), ("limit", &limit), ("filter", MEMBERSHIPS)],
-            )
+        let first = self
+            .events(room_id, "f", DIRECT_INVITE_WINDOW, MEMBERSHIPS)
             .await?;
-        Ok(messages.chunk.iter().any(TimelineEvent::is_direct_invite))
+        Ok(first.iter().any(TimelineEvent::is_direct_invite))
     }
+}
+
+/// `/_synapse/admin/v1/rooms/{room_id}/{tail}`, as path segments.
+fn room_path<'a>(room_id: &'a RoomId, tail: &'a str) -> [&'a str; 6] {
+    ["_synapse", "admin", "v1", "rooms", room_id.as_str(), tail]
 }

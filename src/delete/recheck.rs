@@ -35,17 +35,9 @@ pub fn recheck(entry: &Entry, now: Current<'_>, policy: &Policy) -> Result<(), S
         );
     };
     let facts = RoomFacts {
-        room_id: &entry.room_id,
-        is_space: room.room_type.as_deref() == Some("m.space"),
-        public: room.public,
-        name: room.name.as_deref(),
-        canonical_alias: room.canonical_alias.as_deref(),
-        creator: room.creator.as_deref(),
-        joined_local_members: room.joined_local_members,
-        joined_members: room.joined_members,
         ghosts,
         direct,
-        last_activity: Ok(activity.unwrap_or(recorded)),
+        ..crate::scan::facts(room, Ok(activity.unwrap_or(recorded)))
     };
     // The admin room and protected rooms are refused here whatever the
     // confirmed set says.
