@@ -6,6 +6,7 @@ use std::fmt;
 
 use matrix_sdk::ruma::{OwnedRoomId, OwnedServerName, RoomId};
 
+use crate::admin::ListedRoom;
 use crate::timefmt::{MS_PER_DAY, whole_days};
 
 mod options;
@@ -61,6 +62,26 @@ pub struct RoomFacts<'a> {
     /// Timestamp (ms) of the newest event that is not a membership change, or
     /// why it is not known.
     pub last_activity: Result<i64, &'a str>,
+}
+
+impl<'a> RoomFacts<'a> {
+    /// What the Admin API says of a room; the optional reads (ghosts, direct
+    /// chat) start as "not read".
+    pub fn listed(room: &'a ListedRoom, last_activity: Result<i64, &'a str>) -> Self {
+        Self {
+            room_id: &room.room_id,
+            is_space: room.room_type.as_deref() == Some("m.space"),
+            public: room.public,
+            name: room.name.as_deref(),
+            canonical_alias: room.canonical_alias.as_deref(),
+            creator: room.creator.as_deref(),
+            joined_local_members: room.joined_local_members,
+            joined_members: room.joined_members,
+            ghosts: 0,
+            direct: false,
+            last_activity,
+        }
+    }
 }
 
 /// Why a room is protected.

@@ -116,24 +116,6 @@ async fn check_room(
     })
 }
 
-/// What the policy looks at, from what the Admin API says of a room; the
-/// optional reads (ghosts, direct chat) start as "not read".
-pub fn facts<'a>(room: &'a ListedRoom, last_activity: Result<i64, &'a str>) -> RoomFacts<'a> {
-    RoomFacts {
-        room_id: &room.room_id,
-        is_space: room.room_type.as_deref() == Some("m.space"),
-        public: room.public,
-        name: room.name.as_deref(),
-        canonical_alias: room.canonical_alias.as_deref(),
-        creator: room.creator.as_deref(),
-        joined_local_members: room.joined_local_members,
-        joined_members: room.joined_members,
-        ghosts: 0,
-        direct: false,
-        last_activity,
-    }
-}
-
 /// Asks the policy, reading more only where it can change the verdict: the
 /// member list of an active room with few local members (are they all
 /// ghosts?), and the first invites of a room to delete (a direct chat?).
@@ -145,7 +127,7 @@ async fn decide(
     activity: &Result<i64, String>,
     now: i64,
 ) -> Result<Verdict, AdminError> {
-    let mut facts = facts(room, activity.as_ref().copied().map_err(String::as_str));
+    let mut facts = RoomFacts::listed(room, activity.as_ref().copied().map_err(String::as_str));
     let mut verdict = policy.decide(&facts, now);
     if policy.worth_counting_ghosts(&facts, &verdict) {
         match client.joined_members(&room.room_id).await {

@@ -37,7 +37,7 @@ pub fn recheck(entry: &Entry, now: Current<'_>, policy: &Policy) -> Result<(), S
     let facts = RoomFacts {
         ghosts,
         direct,
-        ..crate::scan::facts(room, Ok(activity.unwrap_or(recorded)))
+        ..RoomFacts::listed(room, Ok(activity.unwrap_or(recorded)))
     };
     // The admin room and protected rooms are refused here whatever the
     // confirmed set says.
