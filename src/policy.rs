@@ -53,9 +53,10 @@ pub struct RoomFacts<'a> {
     pub creator: Option<&'a str>,
     pub joined_local_members: u64,
     pub joined_members: u64,
-    /// Local members that match `ignore_members`; 0 when the member list
-    /// was not read.
-    pub ghosts: u64,
+    /// Who the member list says is joined, when it was read; it then
+    /// decides alone, since the counts above are Synapse's room statistics
+    /// and can lag behind.
+    pub members: Option<Members>,
     /// An invite of the room's history says it is a direct chat; false when
     /// that was not read.
     pub direct: bool,
@@ -77,11 +78,22 @@ impl<'a> RoomFacts<'a> {
             creator: room.creator.as_deref(),
             joined_local_members: room.joined_local_members,
             joined_members: room.joined_members,
-            ghosts: 0,
+            members: None,
             direct: false,
             last_activity,
         }
     }
+}
+
+/// A room's joined members as the member list gives them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Members {
+    /// Local members that `ignore_members` does not match.
+    pub people: u64,
+    /// Local members that it matches.
+    pub ghosts: u64,
+    /// Members of other servers.
+    pub remote: u64,
 }
 
 /// Why a room is protected.
@@ -214,18 +226,22 @@ impl Policy {
             && (1..=self.max_ghosts).contains(&room.joined_local_members)
     }
 
-    /// How many of `members` (user ids) are local and match `ignore_members`.
-    pub fn count_ghosts<'a>(&self, members: impl IntoIterator<Item = &'a str>) -> u64 {
-        let mut ghosts = 0;
+    /// Sorts a member list (user ids): local people, local ghosts, remote.
+    pub fn sort_members<'a>(&self, members: impl IntoIterator<Item = &'a str>) -> Members {
+        let mut m = Members::default();
         for user in members {
             let local = user
                 .split_once(':')
                 .is_some_and(|(_, s)| s == self.server_name.as_str());
-            if local && self.ignore_members.matches_user(user) {
-                ghosts += 1;
+            if !local {
+                m.remote += 1;
+            } else if self.ignore_members.matches_user(user) {
+                m.ghosts += 1;
+            } else {
+                m.people += 1;
             }
         }
-        ghosts
+        m
     }
 
     pub fn decide(&self, room: &RoomFacts<'_>, now_ms: i64) -> Verdict {
@@ -258,13 +274,18 @@ impl Policy {
             Ok(ts) => ts,
             Err(why) => return Verdict::Unknown(why.to_owned()),
         };
-        // Every local member a ghost (or none at all): no person is left.
-        if self.delete_abandoned && room.joined_local_members <= room.ghosts {
+        // No local person left: no local member at all, or only ghosts.
+        let members = room.members.unwrap_or(Members {
+            people: room.joined_local_members,
+            ghosts: 0,
+            remote: room
+                .joined_members
+                .saturating_sub(room.joined_local_members),
+        });
+        if self.delete_abandoned && members.people == 0 {
             return Verdict::Abandoned {
-                remote_members: room
-                    .joined_members
-                    .saturating_sub(room.joined_local_members),
-                ghosts: room.joined_local_members,
+                remote_members: members.remote,
+                ghosts: members.ghosts,
             };
         }
         let days = whole_days(last, now_ms);

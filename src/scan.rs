@@ -132,7 +132,7 @@ async fn decide(
     if policy.worth_counting_ghosts(&facts, &verdict) {
         match client.joined_members(&room.room_id).await {
             Ok(members) => {
-                facts.ghosts = policy.count_ghosts(members.iter().map(String::as_str));
+                facts.members = Some(policy.sort_members(members.iter().map(String::as_str)));
                 verdict = policy.decide(&facts, now);
             }
             Err(e) if e.is_fatal() => return Err(e),

@@ -126,9 +126,9 @@ pub async fn execute(
 }
 
 /// Reads the room now and asks [`recheck`]; `Some(reason)` to skip it.
-/// The member list is read only for a room the scan found abandoned that
-/// has local members again (are they only ghosts?), and the first invites
-/// only when direct chats are to be kept.
+/// The member list is read for a room the scan found abandoned (is a local
+/// person back? Synapse's member counts can lag behind the list), and the
+/// first invites only when direct chats are to be kept.
 async fn recheck_room(
     client: &AdminClient,
     policy: &Policy,
@@ -143,10 +143,9 @@ async fn recheck_room(
         activity: client.last_activity(id).await?,
         ..Current::default()
     };
-    let came_back = entry.abandoned || entry.joined_local_members == 0;
-    if came_back && room.joined_local_members > 0 && !policy.ignore_members.is_empty() {
+    if entry.abandoned || entry.joined_local_members == 0 {
         let members = client.joined_members(id).await?;
-        now.ghosts = policy.count_ghosts(members.iter().map(String::as_str));
+        now.members = Some(policy.sort_members(members.iter().map(String::as_str)));
     }
     if policy.keep_direct {
         now.direct = client.is_direct(id).await?;

@@ -257,9 +257,7 @@ impl Sim {
                 if self.scan.is_some_and(|(j, _)| j == job) {
                     self.scan = Some((job, true));
                 }
-                if self.upload.is_some_and(|(j, _)| j == job) {
-                    self.upload = Some((job, true));
-                }
+
                 if let Some((j, journal)) = &mut self.run
                     && *j == job
                 {
@@ -306,7 +304,8 @@ impl Sim {
                 assert!(!rooms.rooms.is_empty());
                 self.feed(Input::DryRunEnded { job });
             }
-            Effect::ReadUpload { job, .. } => {
+            Effect::ReadUpload { job, sender, .. } => {
+                assert!(is_admin(sender.localpart()), "{sender}'s file read");
                 assert!(
                     self.scan.is_none() && self.run.is_none() && self.upload.is_none(),
                     "two jobs at once"
@@ -357,10 +356,16 @@ impl Sim {
             }
             Op::Cancel { who } => {
                 let who = WHO[usize::from(who) % 3];
-                // A cancel while a file is read stops only that.
-                if is_admin(who) && self.upload.is_none() {
-                    self.o.live = None;
-                    self.cancel_running_or_stopped();
+                // A cancel while a file is read stops only that: what it
+                // found is never offered.
+                if is_admin(who) {
+                    match &mut self.upload {
+                        Some((_, cancelled)) => *cancelled = true,
+                        None => {
+                            self.o.live = None;
+                            self.cancel_running_or_stopped();
+                        }
+                    }
                 }
                 self.feed(command(&user(who), "!oldrooms cancel"));
             }
@@ -432,6 +437,16 @@ impl Sim {
             }
             Op::UploadRead { rooms, fail } => {
                 let Some((job, cancelled)) = self.upload.take() else {
+                    // News of no upload being read changes nothing.
+                    let out = self.m.handle(
+                        self.now,
+                        Input::UploadRead {
+                            job: JobId(u64::MAX),
+                            sender: user("alice"),
+                            result: Ok(uploaded(&["!stale:example.com".into()])),
+                        },
+                    );
+                    assert!(out.is_empty(), "{out:?}");
                     return;
                 };
                 self.uploads += 1;
@@ -483,6 +498,14 @@ impl Sim {
                     self.feed(Input::ScanEnded {
                         job,
                         end: ScanEnd::Cancelled,
+                    });
+                }
+                // What a read finds after the shutdown is never offered.
+                if let Some((job, _)) = self.upload.take() {
+                    self.feed(Input::UploadRead {
+                        job,
+                        sender: user("alice"),
+                        result: Ok(uploaded(&["!late:example.com".into()])),
                     });
                 }
                 self.restart();
