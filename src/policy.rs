@@ -301,5 +301,27 @@ impl Policy {
     }
 }
 
+/// The defaults of `[policy]` on a server named example.org, with nothing
+/// protected by name, for the tests that vary one rule.
+#[cfg(test)]
+impl Policy {
+    pub(crate) fn for_tests() -> Self {
+        Policy {
+            inactive_days: 365,
+            delete_abandoned: true,
+            include_spaces: false,
+            include_public: false,
+            protected_rooms: HashSet::new(),
+            admin_room: None,
+            exclude: Patterns::default(),
+            exclude_servers: Vec::new(),
+            ignore_members: Patterns::default(),
+            max_ghosts: DEFAULT_MAX_GHOSTS,
+            keep_direct: false,
+            server_name: matrix_sdk::ruma::owned_server_name!("example.org"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

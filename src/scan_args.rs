@@ -43,16 +43,8 @@ impl ScanArgs {
         policy.inactive_days = self.inactive_days.unwrap_or(policy.inactive_days);
         policy.include_spaces |= self.include_spaces;
         policy.include_public |= self.include_public;
-        if !self.exclude.is_empty() {
-            let mut patterns = policy.exclude.patterns().to_vec();
-            patterns.extend(self.exclude.iter().cloned());
-            policy.exclude = crate::policy::Patterns::or_protect_all(patterns);
-        }
-        if !self.ignore_member.is_empty() {
-            let mut patterns = policy.ignore_members.patterns().to_vec();
-            patterns.extend(self.ignore_member.iter().cloned());
-            policy.ignore_members = crate::policy::Patterns::or_protect_all(patterns);
-        }
+        policy.exclude = policy.exclude.with(&self.exclude);
+        policy.ignore_members = policy.ignore_members.with(&self.ignore_member);
         policy
             .exclude_servers
             .extend(self.exclude_server.iter().cloned());
@@ -63,25 +55,14 @@ impl ScanArgs {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
-
     use super::*;
 
     #[test]
     fn overrides_only_what_is_given() {
         let config = Policy {
-            inactive_days: 365,
-            delete_abandoned: true,
-            include_spaces: false,
-            include_public: false,
-            protected_rooms: HashSet::new(),
-            admin_room: None,
             exclude: crate::policy::Patterns::new(vec!["^#keep".into()]).unwrap(),
             exclude_servers: vec!["a.example".into()],
-            ignore_members: crate::policy::Patterns::default(),
-            max_ghosts: 20,
-            keep_direct: false,
-            server_name: matrix_sdk::ruma::owned_server_name!("example.org"),
+            ..Policy::for_tests()
         };
         assert_eq!(ScanArgs::default().apply(config.clone()), config);
         let args = ScanArgs {

@@ -148,18 +148,9 @@ mod tests {
 
     fn policy() -> Policy {
         Policy {
-            inactive_days: 365,
-            delete_abandoned: true,
-            include_spaces: false,
-            include_public: false,
             protected_rooms: HashSet::from([OwnedRoomId::try_from("!listed").unwrap()]),
             admin_room: Some("!admin".try_into().unwrap()),
-            exclude: crate::policy::Patterns::default(),
-            exclude_servers: Vec::new(),
-            ignore_members: crate::policy::Patterns::default(),
-            max_ghosts: 20,
-            keep_direct: false,
-            server_name: matrix_sdk::ruma::owned_server_name!("example.org"),
+            ..Policy::for_tests()
         }
     }
 

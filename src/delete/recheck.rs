@@ -81,18 +81,11 @@ mod tests {
 
     fn policy() -> Policy {
         Policy {
-            inactive_days: 365,
-            delete_abandoned: true,
-            include_spaces: false,
-            include_public: false,
             protected_rooms: HashSet::from([id("!kept")]),
             admin_room: Some(id("!admin")),
             exclude: crate::policy::Patterns::new(vec!["^!team".into()]).unwrap(),
             exclude_servers: vec!["bridge.example".into()],
-            ignore_members: crate::policy::Patterns::default(),
-            max_ghosts: 20,
-            keep_direct: false,
-            server_name: matrix_sdk::ruma::owned_server_name!("example.org"),
+            ..Policy::for_tests()
         }
     }
 

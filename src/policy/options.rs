@@ -126,6 +126,16 @@ impl Patterns {
         })
     }
 
+    /// These patterns and `more` (checked before, as clap does).
+    pub fn with(&self, more: &[String]) -> Self {
+        if more.is_empty() {
+            return self.clone();
+        }
+        let mut patterns = self.patterns.clone();
+        patterns.extend(more.iter().cloned());
+        Self::or_protect_all(patterns)
+    }
+
     pub fn patterns(&self) -> &[String] {
         &self.patterns
     }

@@ -8,18 +8,9 @@ fn id(s: &str) -> OwnedRoomId {
 
 fn policy() -> Policy {
     Policy {
-        inactive_days: 365,
-        delete_abandoned: true,
-        include_spaces: false,
-        include_public: false,
         protected_rooms: [id("!listed")].into_iter().collect(),
         admin_room: Some(id("!admin:example.org")),
-        exclude: Patterns::default(),
-        exclude_servers: Vec::new(),
-        ignore_members: crate::policy::Patterns::default(),
-        max_ghosts: 20,
-        keep_direct: false,
-        server_name: matrix_sdk::ruma::owned_server_name!("example.org"),
+        ..Policy::for_tests()
     }
 }
 

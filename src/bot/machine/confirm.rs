@@ -144,7 +144,8 @@ impl Machine {
         let Some(event_id) = event_id else {
             self.offer = None;
             out.push(say(
-                "Could not post the offer to delete: nothing will be deleted. Run a new scan.",
+                "Could not post the offer to delete: nothing will be deleted. Run a new scan, or \
+                 upload the file again.",
             ));
             return;
         };
@@ -244,7 +245,7 @@ impl Machine {
                 "{sender}: that offer is no longer valid ({}). Nothing was deleted.",
                 match why {
                     Spent::Expired => "it expired",
-                    Spent::Replaced => "a newer scan replaced it",
+                    Spent::Replaced => "a newer offer replaced it",
                     _ => "it was withdrawn",
                 }
             )));

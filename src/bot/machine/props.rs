@@ -190,20 +190,8 @@ impl Sim {
                     .filter(|r| r.verdict.should_delete())
                     .map(|r| r.room.room_id.to_string())
                     .collect();
-                let expires = self.now + TIMEOUT;
-                self.o.offers.insert(
-                    id,
-                    OracleOffer {
-                        rooms,
-                        options: self.scan_options.clone(),
-                        expires,
-                        event_id: None,
-                    },
-                );
-                self.o.live = Some(id);
-                self.messages += 1;
-                let e = event(&format!("offer{}", self.messages));
-                self.publishing.push((id, e));
+                let options = self.scan_options.clone();
+                self.offered(id, rooms, options);
             }
             Effect::StartDeletion { job, start } => {
                 assert!(
@@ -315,21 +303,8 @@ impl Sim {
             Effect::PostOffer { offer: id, .. } => {
                 let rooms = std::mem::take(&mut self.uploaded);
                 assert!(!rooms.is_empty(), "an offer of nothing");
-                let expires = self.now + TIMEOUT;
-                self.o.offers.insert(
-                    id,
-                    OracleOffer {
-                        rooms,
-                        // Re-checked with the config's policy.
-                        options: None,
-                        expires,
-                        event_id: None,
-                    },
-                );
-                self.o.live = Some(id);
-                self.messages += 1;
-                let e = event(&format!("offer{}", self.messages));
-                self.publishing.push((id, e));
+                // Re-checked with the config's policy.
+                self.offered(id, rooms, None);
             }
             Effect::Say(_)
             | Effect::PublishScan { offer: None, .. }
@@ -337,6 +312,24 @@ impl Sim {
             | Effect::AnswerInvite { .. }
             | Effect::Exit => {}
         }
+    }
+
+    /// The machine made offer `id` of `rooms`: the newest, being posted.
+    fn offered(&mut self, id: u64, rooms: Vec<String>, options: Option<ScanOptions>) {
+        let expires = self.now + TIMEOUT;
+        self.o.offers.insert(
+            id,
+            OracleOffer {
+                rooms,
+                options,
+                expires,
+                event_id: None,
+            },
+        );
+        self.o.live = Some(id);
+        self.messages += 1;
+        let e = event(&format!("offer{}", self.messages));
+        self.publishing.push((id, e));
     }
 
     /// Whether the oracle takes a confirm on `id` as valid now.

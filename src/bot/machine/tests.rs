@@ -332,7 +332,7 @@ fn a_newer_scan_replaces_the_offer() {
     let new = b.offer("new");
     let effects = b.react("alice", &old, "✅");
     assert!(new_deletion(&effects).is_none());
-    assert!(said(&effects, "a newer scan replaced it"), "{effects:?}");
+    assert!(said(&effects, "a newer offer replaced it"), "{effects:?}");
     assert!(new_deletion(&b.react("alice", &new, "✅")).is_some());
 }
 

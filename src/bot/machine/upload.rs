@@ -95,23 +95,29 @@ mod tests {
         m
     }
 
-    /// An admin's upload read with `ids`: the offer's id, as posted.
-    fn offer_of(m: &mut Machine, ids: &[&str]) -> Vec<Effect> {
+    /// Alice posts a file: the read job it starts.
+    fn read_by_alice(m: &mut Machine, at: Ms) -> JobId {
         let out = m.handle(
-            1,
+            at,
             Input::Upload {
                 sender: user("alice"),
                 upload: upload(),
             },
         );
-        let Some(Effect::ReadUpload { job, .. }) = out.first() else {
-            panic!("{out:?}")
-        };
+        match out.first() {
+            Some(Effect::ReadUpload { job, .. }) => *job,
+            _ => panic!("{out:?}"),
+        }
+    }
+
+    /// An admin's upload read with `ids`: the effects of the read.
+    fn offer_of(m: &mut Machine, ids: &[&str]) -> Vec<Effect> {
+        let job = read_by_alice(m, 1);
         let ids: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
         m.handle(
             2,
             Input::UploadRead {
-                job: *job,
+                job,
                 sender: user("alice"),
                 result: Ok(uploaded(&ids)),
             },
@@ -192,20 +198,11 @@ mod tests {
                 event_id: Some(event("up")),
             },
         );
-        let out = m.handle(
-            4,
-            Input::Upload {
-                sender: user("alice"),
-                upload: upload(),
-            },
-        );
-        let Some(Effect::ReadUpload { job, .. }) = out.first() else {
-            panic!()
-        };
+        let job = read_by_alice(&mut m, 4);
         let out = m.handle(
             5,
             Input::UploadRead {
-                job: *job,
+                job,
                 sender: user("alice"),
                 result: Err(
                     "results.csv, line 3: should_delete must be yes or no, not `maybe`".into(),
@@ -227,17 +224,7 @@ mod tests {
     #[test]
     fn a_cancelled_read_offers_nothing_and_busy_bots_read_nothing() {
         let mut m = started();
-        let out = m.handle(
-            1,
-            Input::Upload {
-                sender: user("alice"),
-                upload: upload(),
-            },
-        );
-        let Some(Effect::ReadUpload { job, .. }) = out.first() else {
-            panic!()
-        };
-        let job = *job;
+        let job = read_by_alice(&mut m, 1);
         // While the file is read, nothing else starts.
         let busy = m.handle(2, command(&user("bob"), "!oldrooms scan"));
         assert!(says(&busy)[0].starts_with("Busy: reading an uploaded results.csv"));

@@ -82,11 +82,12 @@ pub fn read_marked(file: &str, bytes: &[u8]) -> Result<Marked, InputError> {
     };
     let mut marked = Marked::default();
     let mut seen: HashSet<OwnedRoomId> = HashSet::new();
-    // Lines are counted as a spreadsheet numbers its rows (the header is
-    // row 1; a cell over several lines is one row): what the admin sees
-    // where they edited the file.
-    for (line, record) in (2u64..).zip(reader.records()) {
-        let record = record.map_err(|e| fail(line, format!("malformed CSV: {e}")))?;
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| line_at(bytes, p.byte()));
+            fail(line, format!("malformed CSV: {e}"))
+        })?;
+        let line = record.position().map_or(0, |p| line_at(bytes, p.byte()));
         // Spreadsheets keep formatted but empty rows as bare separators.
         if record.iter().all(str::is_empty) {
             continue;
@@ -124,24 +125,30 @@ enum Row {
 fn read_row(record: &csv::StringRecord, c: &Columns) -> Result<Row, String> {
     let id_cell = unneutralize(&record[c.id]);
     let room_id = OwnedRoomId::try_from(id_cell)
-        .map_err(|e| format!("`{id_cell}` is not a room id ({e})"))?;
+        .map_err(|e| format!("`{}` is not a room id ({e})", shown(id_cell)))?;
     let flag = &record[c.delete];
     if flag.eq_ignore_ascii_case("no") {
         return Ok(Row::Keep(room_id));
     }
     if !flag.eq_ignore_ascii_case("yes") {
-        return Err(format!("should_delete must be yes or no, not `{flag}`"));
+        return Err(format!(
+            "should_delete must be yes or no, not `{}`",
+            shown(flag)
+        ));
     }
     let last_activity = match &record[c.last] {
         "" => None,
         text => Some(parse_time(text).ok_or_else(|| {
-            format!("last_activity `{text}` is not a time like 2024-01-31T12:00:00Z")
+            format!(
+                "last_activity `{}` is not a time like 2024-01-31T12:00:00Z",
+                shown(text)
+            )
         })?),
     };
     let local = &record[c.local];
     let joined_local_members = local
         .parse()
-        .map_err(|_| format!("joined_local_members `{local}` is not a number"))?;
+        .map_err(|_| format!("joined_local_members `{}` is not a number", shown(local)))?;
     Ok(Row::Delete(Entry {
         room_id,
         name: unneutralize(&record[c.name]).to_owned(),
@@ -151,6 +158,32 @@ fn read_row(record: &csv::StringRecord, c: &Columns) -> Result<Row, String> {
         abandoned: record[c.reason].starts_with("abandoned"),
         step: Step::Pending,
     }))
+}
+
+/// The line (from 1) where the record at byte `at` starts. The csv crate's
+/// own line count lags one line behind in CRLF files, and a record's byte
+/// position may point at the end of the line before it.
+fn line_at(bytes: &[u8], at: u64) -> u64 {
+    let at = usize::try_from(at).unwrap_or(usize::MAX).min(bytes.len());
+    let start = at
+        + bytes[at..]
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+    let newlines = bytes[..start].iter().filter(|&&b| b == b'\n').count();
+    u64::try_from(newlines)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
+}
+
+/// A cell as quoted in an error: shortened, so that a pasted page does not
+/// make a refusal longer than a chat message may be.
+fn shown(cell: &str) -> String {
+    const MAX: usize = 60;
+    match cell.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &cell[..cut]),
+        None => cell.to_owned(),
+    }
 }
 
 /// The separator, from the header line: a European-locale spreadsheet

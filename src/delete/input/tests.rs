@@ -92,3 +92,17 @@ fn lines_are_counted_in_crlf_files_too() {
         read(quoted)
     );
 }
+
+#[test]
+fn lines_count_blank_lines_and_multi_line_cells() {
+    let body = HEAD.replace('\n', "\r\n")
+        + "\r\n!a,\"two\r\nlines\",,,,1,0,no,,,,yes,x\r\n\r\n!b,B,,,,1,0,no,,,,maybe,x\r\n";
+    assert_eq!(
+        read(&body).unwrap_err(),
+        "F, line 6: should_delete must be yes or no, not `maybe`"
+    );
+    let long = format!("{HEAD}!a,A,,,,1,0,no,,,,{},x\n", "y".repeat(100_000));
+    let err = read(&long).unwrap_err();
+    assert!(err.len() < 200, "{}", err.len());
+    assert!(err.starts_with("F, line 2: should_delete must be yes or no"));
+}
