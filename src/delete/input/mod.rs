@@ -81,7 +81,9 @@ pub fn read_marked(file: &str, bytes: &[u8]) -> Result<Marked, InputError> {
         reason: column("reason"),
     };
     let mut marked = Marked::default();
-    let mut seen: HashSet<OwnedRoomId> = HashSet::new();
+    // Hashes, not copies of a million ids; a repeated hash is checked
+    // against the rows themselves.
+    let mut seen: HashSet<u64> = HashSet::new();
     for record in reader.records() {
         let record = record.map_err(|e| {
             let line = e.position().map_or(0, |p| line_at(bytes, p.byte()));
@@ -97,7 +99,7 @@ pub fn read_marked(file: &str, bytes: &[u8]) -> Result<Marked, InputError> {
             Row::Delete(entry) => &entry.room_id,
             Row::Keep(id) => id,
         };
-        if !seen.insert(id.clone()) {
+        if !seen.insert(hash_of(id)) && marked.has(id) {
             return Err(fail(line, format!("{id} is listed twice")));
         }
         match row {
@@ -106,6 +108,18 @@ pub fn read_marked(file: &str, bytes: &[u8]) -> Result<Marked, InputError> {
         }
     }
     Ok(marked)
+}
+
+impl Marked {
+    fn has(&self, id: &OwnedRoomId) -> bool {
+        self.keep.contains(id) || self.delete.iter().any(|e| e.room_id == *id)
+    }
+}
+
+/// The same hash for the same id, all through one file.
+fn hash_of(id: &OwnedRoomId) -> u64 {
+    use std::hash::BuildHasher as _;
+    std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(id)
 }
 
 struct Columns {
