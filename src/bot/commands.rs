@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 pub use crate::scan_args::ScanArgs;
 
 /// Commands the bot answers in its admin room. Scanning deletes nothing.
+/// Upload an edited results.csv here to be offered exactly its
+/// should_delete=yes rows.
 #[derive(Debug, Parser)]
 #[command(
     disable_version_flag = true,
@@ -116,7 +118,13 @@ mod tests {
             let Some(Parsed::Help(text)) = parse(body) else {
                 panic!("{body}")
             };
-            for word in ["scan", "status", "cancel", "Usage: !oldrooms"] {
+            for word in [
+                "scan",
+                "status",
+                "cancel",
+                "Usage: !oldrooms",
+                "Upload an edited",
+            ] {
                 assert!(text.contains(word), "{text}");
             }
         }
