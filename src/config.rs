@@ -10,12 +10,13 @@ use url::Url;
 
 use crate::admin::HttpSettings;
 
+mod credential;
 mod raw;
 use crate::secret::Secret;
-use raw::{RawAuth, RawConfig};
-
-pub const ENV_ACCESS_TOKEN: &str = "OLDROOMS_ACCESS_TOKEN";
-pub const ENV_PASSWORD: &str = "OLDROOMS_PASSWORD";
+pub use credential::{
+    CREDENTIAL_ACCESS_TOKEN, CREDENTIAL_PASSWORD, ENV_ACCESS_TOKEN, ENV_PASSWORD,
+};
+use raw::RawConfig;
 
 /// A configuration problem. Each is one line, and `oldrooms` exits with 2.
 #[derive(Debug, thiserror::Error)]
@@ -147,15 +148,20 @@ impl Config {
         let homeserver =
             parse_homeserver(&raw.homeserver.url).map_err(|m| invalid("homeserver.url", m))?;
         let user_id = parse_user(&raw.auth.user_id).map_err(|m| invalid("auth.user_id", m))?;
-        let credential = pick_credential(&raw.auth, &env).ok_or_else(|| {
-            invalid(
-                "auth.access_token",
-                format!(
-                    "no secret given: set auth.access_token or auth.password, \
-                     or {ENV_ACCESS_TOKEN} or {ENV_PASSWORD} in the environment"
-                ),
-            )
-        })?;
+        let config_dir = Path::new(file).parent().unwrap_or(Path::new("."));
+        let credential = credential::pick(&raw.auth, config_dir, &env)
+            .map_err(|(key, message)| invalid(&key, message))?
+            .ok_or_else(|| {
+                invalid(
+                    "auth.access_token",
+                    format!(
+                        "no secret given: set auth.access_token, auth.access_token_file, \
+                         auth.password or auth.password_file, or {ENV_ACCESS_TOKEN} or \
+                         {ENV_PASSWORD} in the environment, or the systemd credential \
+                         {CREDENTIAL_ACCESS_TOKEN}"
+                    ),
+                )
+            })?;
 
         let admin_room = raw
             .bot
@@ -353,19 +359,6 @@ fn parse_user(s: &str) -> Result<OwnedUserId, String> {
 fn parse_room(s: &str) -> Result<OwnedRoomOrAliasId, String> {
     OwnedRoomOrAliasId::try_from(s)
         .map_err(|e| format!("`{s}` is not a room id (!…) or alias (#…:server) ({e})"))
-}
-
-fn pick_credential(auth: &RawAuth, env: &impl Fn(&str) -> Option<String>) -> Option<Credential> {
-    let given = |v: Option<String>| v.filter(|s| !s.is_empty());
-    if let Some(token) = given(env(ENV_ACCESS_TOKEN)) {
-        return Some(Credential::AccessToken(Secret::new(token)));
-    }
-    if let Some(password) = given(env(ENV_PASSWORD)) {
-        return Some(Credential::Password(Secret::new(password)));
-    }
-    given(auth.access_token.clone())
-        .map(|t| Credential::AccessToken(Secret::new(t)))
-        .or_else(|| given(auth.password.clone()).map(|p| Credential::Password(Secret::new(p))))
 }
 
 #[cfg(test)]

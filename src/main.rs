@@ -4,7 +4,7 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use oldrooms::cli::{Cli, run};
+use oldrooms::cli::{Cli, LogFormat, run};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -16,10 +16,14 @@ async fn main() -> ExitCode {
         _ => "warn,oldrooms=debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One object per line, the event's fields flattened beside the
+        // message, as log shippers expect.
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
     run(cli).await
 }

@@ -25,8 +25,19 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Log lines as text, or as one JSON object per line (for journald,
+    /// Loki or Elasticsearch)
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,9 +90,11 @@ pub enum Command {
     },
 }
 
-/// Runs a command and prints any error as one line on stderr.
+/// Runs a command and prints any error as one line on stderr (a JSON log
+/// line with `--log-format json`, so that stderr holds nothing else).
 /// Exit status: 0 success, 1 failure, 2 bad configuration or usage.
 pub async fn run(cli: Cli) -> ExitCode {
+    let log_format = cli.log_format;
     let result = match cli.command {
         Command::Scan {
             config,
@@ -108,7 +121,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match log_format {
+                LogFormat::Text => eprintln!("error: {e:#}"),
+                LogFormat::Json => tracing::error!(error = %format!("{e:#}"), "oldrooms stopped"),
+            }
             let usage = |c: &(dyn std::error::Error + 'static)| {
                 c.is::<ConfigError>() || c.is::<crate::delete::input::InputError>()
             };

@@ -57,7 +57,9 @@ pub(super) struct RawHomeserver {
 pub(super) struct RawAuth {
     pub(super) user_id: String,
     pub(super) access_token: Option<String>,
+    pub(super) access_token_file: Option<PathBuf>,
     pub(super) password: Option<String>,
+    pub(super) password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

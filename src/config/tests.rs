@@ -151,3 +151,56 @@ fn exclusions_are_checked_at_load() {
     assert_eq!(c.policy.exclude.patterns(), ["^#team-"]);
     assert_eq!(c.policy.exclude_servers, ["bridge.example"]);
 }
+
+#[test]
+fn secrets_come_from_files_and_systemd_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oldrooms.toml");
+    let file = config.display().to_string();
+    std::fs::write(dir.path().join("token"), "syt_from_a_file\n").unwrap();
+    std::fs::write(dir.path().join("empty"), "\n").unwrap();
+    let base = "[homeserver]\nurl = \"https://matrix.example.com\"\n\
+                [auth]\nuser_id = \"@admin:example.com\"\n";
+    let with = |auth: &str| format!("{base}{auth}\n");
+    let token = |c: &Config| match &c.credential {
+        Credential::AccessToken(t) => t.expose().to_owned(),
+        Credential::Password(p) => format!("password {}", p.expose()),
+    };
+    // Relative to the config file's folder; the line end is not the secret.
+    let c = Config::parse(&with("access_token_file = \"token\""), &file, no_env).unwrap();
+    assert_eq!(token(&c), "syt_from_a_file");
+    let c = Config::parse(&with("password_file = \"token\""), &file, no_env).unwrap();
+    assert_eq!(token(&c), "password syt_from_a_file");
+
+    let err = |auth: &str| {
+        Config::parse(&with(auth), &file, no_env)
+            .unwrap_err()
+            .to_string()
+    };
+    let both = err("access_token = \"x\"\naccess_token_file = \"token\"");
+    assert!(
+        both.contains("auth.access_token_file: set auth.access_token or"),
+        "{both}"
+    );
+    let missing = err("access_token_file = \"nowhere\"");
+    assert!(
+        missing.contains("auth.access_token_file: cannot read"),
+        "{missing}"
+    );
+    let empty = err("password_file = \"empty\"");
+    assert!(
+        empty.contains("auth.password_file:") && empty.contains("is empty"),
+        "{empty}"
+    );
+
+    // systemd's LoadCredential=oldrooms-access-token:… wins over the files.
+    let creds = tempfile::tempdir().unwrap();
+    std::fs::write(creds.path().join(CREDENTIAL_ACCESS_TOKEN), "syt_systemd").unwrap();
+    let creds_dir = creds.path().display().to_string();
+    let systemd = move |name: &str| (name == "CREDENTIALS_DIRECTORY").then(|| creds_dir.clone());
+    let c = Config::parse(&with("access_token_file = \"token\""), &file, systemd).unwrap();
+    assert_eq!(token(&c), "syt_systemd");
+    // No secret anywhere: the message lists every place.
+    let none = err("");
+    assert!(none.contains("auth.access_token_file") && none.contains(CREDENTIAL_ACCESS_TOKEN));
+}

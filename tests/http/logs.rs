@@ -1,0 +1,91 @@
+//! Production logging and secrets: `--log-format json` writes one JSON
+//! object per line on stderr and never the token, which here is read from a
+//! file named in the config.
+
+use serde_json::{Value, json};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::common::{self, Csv, oldrooms};
+use crate::{ADMIN, TOKEN, messages_at, room};
+
+/// A fake homeserver that answers only requests carrying `TOKEN`.
+async fn server_for_the_token() -> MockServer {
+    let server = MockServer::start().await;
+    let bearer = format!("Bearer {TOKEN}");
+    Mock::given(method("GET"))
+        .and(path("/_matrix/client/v3/account/whoami"))
+        .and(header("authorization", bearer.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"user_id": ADMIN})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/_synapse/admin/v1/users/{ADMIN}/admin")))
+        .and(header("authorization", bearer.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"admin": true})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/_synapse/admin/v1/rooms"))
+        .and(header("authorization", bearer.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "rooms": [room("!a", "A room")], "offset": 0, "total_rooms": 1})))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// Every line of `stderr` as a JSON object; none holds the token.
+fn json_lines(stderr: &str) -> Vec<Value> {
+    assert!(!stderr.contains(TOKEN), "the token reached a log line");
+    stderr
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .inspect(|v| assert!(v["level"].is_string() && v["timestamp"].is_string(), "{v}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn json_logs_hold_no_secret_and_the_token_comes_from_a_file() {
+    let server = server_for_the_token().await;
+    messages_at(&server, 1_600_000_000_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
+    let text = common::config_text(&server.uri(), ADMIN, "access_token_file = \"token\"", "");
+    let config = common::write_config(dir.path(), &text);
+    let output = dir.path().join("results.csv");
+    let (config_arg, output_arg) = (config.display().to_string(), output.display().to_string());
+    let argv = [
+        "-vv",
+        "--log-format",
+        "json",
+        "scan",
+        "--config",
+        &config_arg,
+        "--output",
+        &output_arg,
+    ];
+    let run = oldrooms(&argv, &[]).await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert_eq!(Csv::read(&output).row("!a")["should_delete"], "yes");
+    let lines = json_lines(&run.stderr);
+    assert!(
+        lines.len() >= 3,
+        "debug logs of a scan, as JSON: {}",
+        run.stderr
+    );
+
+    // A failure is a JSON line too, with the error as a field.
+    std::fs::write(dir.path().join("token"), "syt_someone_else\n").unwrap();
+    let run = oldrooms(&argv, &[]).await;
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    let lines = json_lines(&run.stderr);
+    let last = lines.last().unwrap();
+    assert_eq!(last["level"], "ERROR", "{last}");
+    assert_eq!(last["message"], "oldrooms stopped", "{last}");
+    assert!(
+        !last["error"].as_str().unwrap().contains("syt_someone_else"),
+        "{last}"
+    );
+}
