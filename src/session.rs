@@ -131,12 +131,34 @@ pub async fn verify_admin(client: &AdminClient, config: &Config) -> anyhow::Resu
             )
             .into());
     }
-    if !client.is_server_admin(&me).await? {
-        return Err(AdminError::NotAdmin {
-            errcode: "M_FORBIDDEN".into(),
-            message: format!("{me} is not a server admin"),
-        }
-        .into());
+    let refused = match client.is_server_admin(&me).await {
+        Ok(true) => return Ok(()),
+        Ok(false) => None,
+        Err(AdminError::NotAdmin { message, .. }) => Some(message),
+        Err(e) => return Err(e.into()),
+    };
+    let message = match client.auth_issuer().await {
+        Some(issuer) => mas_advice(&me, &issuer),
+        None => refused.unwrap_or_else(|| format!("{me} is not a server admin")),
+    };
+    Err(AdminError::NotAdmin {
+        errcode: "M_FORBIDDEN".into(),
+        message,
     }
-    Ok(())
+    .into())
+}
+
+/// What to do on a server that delegates authentication to MAS: there the
+/// Admin API takes only tokens with the admin scope, whatever the
+/// account's admin flag, and a password login never yields one.
+fn mas_advice(me: &OwnedUserId, issuer: &str) -> String {
+    format!(
+        "the token of {me} is valid, but this homeserver delegates authentication to {issuer} \
+         (Matrix Authentication Service), where the Admin API takes only tokens with the scope \
+         urn:synapse:admin:*, whatever the account's admin flag; a password login never gets one. \
+         On the MAS host, run `mas-cli manage issue-compatibility-token {} \
+         --yes-i-want-to-grant-synapse-admin-privileges` and set the token it prints as \
+         auth.access_token (or in a file, or OLDROOMS_ACCESS_TOKEN)",
+        me.localpart()
+    )
 }

@@ -1,5 +1,6 @@
 //! Who we are and what we talk to: server version, admin check, alias
-//! resolution, and password login/logout (client-server API).
+//! resolution, password login/logout and delegated authentication
+//! (client-server API).
 //!
 //! - Server Version API: <https://element-hq.github.io/synapse/latest/admin_api/version_api.html>
 //! - Query server admin status: <https://element-hq.github.io/synapse/latest/admin_api/user_admin_api.html#get-whether-a-user-is-a-server-administrator-or-not>
@@ -175,5 +176,33 @@ impl AdminClient {
     pub async fn client_versions(&self) -> Result<Vec<String>, AdminError> {
         let v: Versions = self.get(&["_matrix", "client", "versions"], &[]).await?;
         Ok(v.versions)
+    }
+}
+
+#[derive(Deserialize)]
+struct AuthIssuer {
+    issuer: String,
+}
+
+impl AdminClient {
+    /// Who issues the homeserver's tokens when it delegates authentication
+    /// (the Matrix Authentication Service, MAS); `None` when it does not, or
+    /// does not say. The stable endpoint first, then MSC2965's unstable one.
+    #[instrument(skip(self), level = "debug")]
+    pub async fn auth_issuer(&self) -> Option<String> {
+        let stable = ["_matrix", "client", "v1", "auth_metadata"];
+        let unstable = [
+            "_matrix",
+            "client",
+            "unstable",
+            "org.matrix.msc2965",
+            "auth_issuer",
+        ];
+        for path in [&stable[..], &unstable[..]] {
+            if let Ok(found) = self.get::<AuthIssuer>(path, &[]).await {
+                return Some(found.issuer).filter(|i| !i.is_empty());
+            }
+        }
+        None
     }
 }

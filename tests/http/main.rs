@@ -12,7 +12,7 @@ mod config_errors;
 mod costs;
 mod delete_faults;
 mod faults;
-mod logs;
+mod production;
 
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};

@@ -1,13 +1,14 @@
-//! Production logging and secrets: `--log-format json` writes one JSON
-//! object per line on stderr and never the token, which here is read from a
-//! file named in the config.
+//! Running it in production: `--log-format json` writes one JSON object per
+//! line on stderr and never the token, which here is read from a file named
+//! in the config; on a server that delegates authentication to MAS, a 403
+//! says how to get a token that may use the Admin API.
 
 use serde_json::{Value, json};
-use wiremock::matchers::{header, method, path};
+use wiremock::matchers::{header, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::common::{self, Csv, oldrooms};
-use crate::{ADMIN, TOKEN, messages_at, room};
+use crate::{ADMIN, TOKEN, fake_config, messages_at, room};
 
 /// A fake homeserver that answers only requests carrying `TOKEN`.
 async fn server_for_the_token() -> MockServer {
@@ -88,4 +89,57 @@ async fn json_logs_hold_no_secret_and_the_token_comes_from_a_file() {
         !last["error"].as_str().unwrap().contains("syt_someone_else"),
         "{last}"
     );
+}
+
+#[tokio::test]
+async fn a_403_on_a_mas_server_says_how_to_get_an_admin_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/_matrix/client/v3/account/whoami"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"user_id": ADMIN})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/_synapse/admin/"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(
+            json!({"errcode": "M_FORBIDDEN", "error": "You are not a server admin"}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/_matrix/client/v1/auth_metadata"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "issuer": "https://auth.fake.test/",
+            "authorization_endpoint": "https://auth.fake.test/authorize"})))
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = fake_config(dir.path(), &server, "");
+    let output = dir.path().join("results.csv");
+    let run = oldrooms(
+        &[
+            "scan",
+            "--config",
+            config.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    let err = run.stderr.trim();
+    assert!(
+        err.starts_with("error: the access token is not a server admin's"),
+        "{err}"
+    );
+    for part in [
+        "delegates authentication to https://auth.fake.test/",
+        "urn:synapse:admin:*",
+        "`mas-cli manage issue-compatibility-token admin --yes-i-want-to-grant-synapse-admin-privileges`",
+    ] {
+        assert!(err.contains(part), "{part} not in {err}");
+    }
+    assert!(!err.contains(TOKEN));
+    assert!(!output.exists());
 }
