@@ -14,5 +14,16 @@ cargo build --locked --examples
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked --lib --bins --tests 2>&1 | tee "$log"
+# The systemd unit under contrib/ must load, with the binary just built
+# (systemd-analyze is Debian's systemd package).
+if ! command -v systemd-analyze >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq systemd >/dev/null
+fi
+unit_dir=$(mktemp -d)
+sed "s#/usr/local/bin/oldrooms#$CARGO_TARGET_DIR/debug/oldrooms#" contrib/oldrooms.service \
+  >"$unit_dir/oldrooms.service"
+systemd-analyze verify "$unit_dir/oldrooms.service"
+rm -rf "$unit_dir"
+echo "contrib/oldrooms.service: systemd-analyze verify passed"
 # One closing line for the whole run, summed over the test binaries.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "all tiers: %d passed, %d failed\n", p, f }' "$log"
