@@ -39,8 +39,8 @@ pub async fn dry_run(
         .buffered(settings.concurrency.max(1))
         .try_collect()
         .await?;
-    for (entry, step) in journal.rooms.iter_mut().zip(steps) {
-        entry.step = step;
+    for (i, step) in steps.into_iter().enumerate() {
+        journal.set(i, step);
     }
     Ok(journal)
 }

@@ -103,7 +103,11 @@ pub struct Journal {
     /// No new deletion is started once this is set.
     #[serde(skip)]
     pub cancelled: bool,
+    /// Change steps through [`Journal::set`] (or `apply`): the counts are
+    /// kept as steps change, not recounted for every finished room.
     pub rooms: Vec<Entry>,
+    #[serde(skip)]
+    tally: Counts,
 }
 
 impl Journal {
@@ -119,6 +123,7 @@ impl Journal {
             confirmed_by: confirmed_by.to_owned(),
             options,
             cancelled: false,
+            tally: recount(&rooms),
             rooms,
         }
     }
@@ -138,6 +143,8 @@ impl Journal {
                     .rooms
                     .get_mut(*room)
                     .ok_or_else(|| format!("room index {room} is not in the header"))?;
+                self.tally.add(&entry.step, -1);
+                self.tally.add(step, 1);
                 entry.step = step.clone();
             }
         }
@@ -175,22 +182,17 @@ impl Journal {
         })
     }
 
+    /// O(1): a run reports progress after every room.
     pub fn counts(&self) -> Counts {
-        let mut c = Counts {
+        debug_assert_eq!(
+            self.tally,
+            recount(&self.rooms),
+            "a step changed outside set"
+        );
+        Counts {
             total: self.rooms.len(),
-            ..Counts::default()
-        };
-        for r in &self.rooms {
-            if let Step::Done { outcome, .. } = &r.step {
-                match outcome {
-                    Outcome::Deleted => c.deleted += 1,
-                    Outcome::Skipped => c.skipped += 1,
-                    Outcome::Failed => c.failed += 1,
-                    Outcome::WouldDelete => c.would_delete += 1,
-                }
-            }
+            ..self.tally
         }
-        c
     }
 
     /// The header line, with its newline.
@@ -243,6 +245,15 @@ pub fn replay(bytes: &[u8]) -> Result<Journal, String> {
     Ok(journal)
 }
 
+/// The counts of `rooms`, one by one (without `total`).
+fn recount(rooms: &[Entry]) -> Counts {
+    let mut c = Counts::default();
+    for r in rooms {
+        c.add(&r.step, 1);
+    }
+    c
+}
+
 /// Progress of a deletion run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -255,6 +266,20 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Counts `step` once more (`by` = 1) or once less (-1).
+    fn add(&mut self, step: &Step, by: isize) {
+        let Step::Done { outcome, .. } = step else {
+            return;
+        };
+        let n = match outcome {
+            Outcome::Deleted => &mut self.deleted,
+            Outcome::Skipped => &mut self.skipped,
+            Outcome::Failed => &mut self.failed,
+            Outcome::WouldDelete => &mut self.would_delete,
+        };
+        *n = n.saturating_add_signed(by);
+    }
+
     pub fn done(&self) -> usize {
         self.deleted + self.skipped + self.failed + self.would_delete
     }

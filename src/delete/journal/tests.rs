@@ -103,3 +103,36 @@ fn the_journal_grows_by_a_few_lines_per_room() {
     eprintln!("journal of 100,000 rooms: {bytes} bytes, {per_room} per room");
     assert!(per_room < 400, "{per_room} bytes per room");
 }
+
+#[test]
+fn counts_follow_every_change_of_step() {
+    let mut j = Journal::new("t", 0, None, vec![entry("!a"), entry("!b"), entry("!c")]);
+    j.set(0, deleted());
+    j.set(1, Step::Submitting);
+    let failed = Step::Done {
+        outcome: Outcome::Failed,
+        detail: "x".into(),
+    };
+    // A room done once, then again with another outcome, counts once.
+    j.set(2, deleted());
+    j.set(2, failed);
+    let c = j.counts();
+    assert_eq!((c.total, c.deleted, c.failed, c.done()), (3, 1, 1, 2));
+    // What replays from the file counts the same.
+    let records = [
+        Record::Step {
+            room: 0,
+            step: deleted(),
+        },
+        Record::Step {
+            room: 2,
+            step: deleted(),
+        },
+    ];
+    let replayed = replay(&file_of(
+        &Journal::new("t", 0, None, j.rooms.clone()),
+        &records,
+    ))
+    .unwrap();
+    assert_eq!(replayed.counts().deleted, 2);
+}
