@@ -7,7 +7,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::common::{Csv, oldrooms};
-use crate::{admin_server, fake_config, messages_at, room};
+use crate::{admin_server, fake_config, messages_at, room, scan_args};
 
 const ROOMS: &str = "/_synapse/admin/v1/rooms";
 
@@ -57,20 +57,9 @@ async fn member_lists_and_dm_checks_are_read_only_where_they_can_change_the_verd
     let dir = tempfile::tempdir().unwrap();
     let config = fake_config(dir.path(), &server, "");
     let output = dir.path().join("results.csv");
-    let run = oldrooms(
-        &[
-            "scan",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            output.to_str().unwrap(),
-            "--ignore-member",
-            "^@_bridge_",
-            "--keep-direct",
-        ],
-        &[],
-    )
-    .await;
+    let mut args = scan_args(&config, &output);
+    args.extend(["--ignore-member", "^@_bridge_", "--keep-direct"]);
+    let run = oldrooms(&args, &[]).await;
     assert_eq!(run.code(), Some(0), "{run:?}");
     let csv = Csv::read(&output);
     assert_eq!(

@@ -2,24 +2,17 @@
 //! is unsure of, and otherwise fails with one clear line and no CSV.
 
 use serde_json::json;
-use wiremock::matchers::{method, path, path_regex};
+use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::common::{Csv, oldrooms};
-use crate::{TOKEN, admin_server, fake_config, messages_at, requests_to, room};
+use crate::{
+    TOKEN, admin_server, fake_config, messages_at, non_admin_server, requests_to, room,
+    scan_args as args,
+};
 
 const ROOMS: &str = "/_synapse/admin/v1/rooms";
 const OLD: i64 = 1_600_000_000_000;
-
-fn args<'a>(config: &'a std::path::Path, output: &'a std::path::Path) -> [&'a str; 5] {
-    [
-        "scan",
-        "--config",
-        config.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-    ]
-}
 
 #[tokio::test]
 async fn a_429_is_retried_after_the_time_synapse_asks() {
@@ -209,19 +202,7 @@ async fn bad_token_and_non_admin_token_say_so() {
         "error: the homeserver refused the access token (M_UNKNOWN_TOKEN: Invalid access token passed.)"
     );
 
-    let server = wiremock::MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/_matrix/client/v3/account/whoami"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"user_id": crate::ADMIN})))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path_regex("^/_synapse/admin/"))
-        .respond_with(ResponseTemplate::new(403).set_body_json(
-            json!({"errcode": "M_FORBIDDEN", "error": "You are not a server admin"}),
-        ))
-        .mount(&server)
-        .await;
+    let server = non_admin_server().await;
     let config = fake_config(dir.path(), &server, "");
     let run = oldrooms(&args(&config, &output), &[]).await;
     assert_eq!(run.code(), Some(1), "{run:?}");

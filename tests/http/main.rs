@@ -21,21 +21,52 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 pub const TOKEN: &str = "syt_fake_secret_token_1234";
 pub const ADMIN: &str = "@admin:fake.test";
 
+/// The token is `ADMIN`'s, as whoami says.
+async fn whoami_is_admin(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/_matrix/client/v3/account/whoami"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"user_id": ADMIN})))
+        .mount(server)
+        .await;
+}
+
 /// A fake homeserver where the token is a server admin's. Mount room pages
 /// and messages on top.
 pub async fn admin_server() -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/_matrix/client/v3/account/whoami"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"user_id": ADMIN})))
-        .mount(&server)
-        .await;
+    whoami_is_admin(&server).await;
     Mock::given(method("GET"))
         .and(path(format!("/_synapse/admin/v1/users/{ADMIN}/admin")))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"admin": true})))
         .mount(&server)
         .await;
     server
+}
+
+/// A fake homeserver where the token is valid but not an admin's: every
+/// Admin API request answers 403.
+pub async fn non_admin_server() -> MockServer {
+    let server = MockServer::start().await;
+    whoami_is_admin(&server).await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/_synapse/admin/"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(
+            json!({"errcode": "M_FORBIDDEN", "error": "You are not a server admin"}),
+        ))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// `oldrooms scan --config CONFIG --output OUTPUT`.
+pub fn scan_args<'a>(config: &'a std::path::Path, output: &'a std::path::Path) -> Vec<&'a str> {
+    vec![
+        "scan",
+        "--config",
+        config.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]
 }
 
 pub fn room(id: &str, name: &str) -> Value {

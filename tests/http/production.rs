@@ -4,11 +4,11 @@
 //! says how to get a token that may use the Admin API.
 
 use serde_json::{Value, json};
-use wiremock::matchers::{header, method, path, path_regex};
+use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::common::{self, Csv, oldrooms};
-use crate::{ADMIN, TOKEN, fake_config, messages_at, room};
+use crate::{ADMIN, TOKEN, fake_config, messages_at, non_admin_server, room, scan_args};
 
 /// A fake homeserver that answers only requests carrying `TOKEN`.
 async fn server_for_the_token() -> MockServer {
@@ -93,19 +93,7 @@ async fn json_logs_hold_no_secret_and_the_token_comes_from_a_file() {
 
 #[tokio::test]
 async fn a_403_on_a_mas_server_says_how_to_get_an_admin_token() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/_matrix/client/v3/account/whoami"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"user_id": ADMIN})))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path_regex("^/_synapse/admin/"))
-        .respond_with(ResponseTemplate::new(403).set_body_json(
-            json!({"errcode": "M_FORBIDDEN", "error": "You are not a server admin"}),
-        ))
-        .mount(&server)
-        .await;
+    let server = non_admin_server().await;
     Mock::given(method("GET"))
         .and(path("/_matrix/client/v1/auth_metadata"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -116,17 +104,7 @@ async fn a_403_on_a_mas_server_says_how_to_get_an_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let config = fake_config(dir.path(), &server, "");
     let output = dir.path().join("results.csv");
-    let run = oldrooms(
-        &[
-            "scan",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            output.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
+    let run = oldrooms(&scan_args(&config, &output), &[]).await;
     assert_eq!(run.code(), Some(1), "{run:?}");
     let err = run.stderr.trim();
     assert!(
