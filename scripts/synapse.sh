@@ -17,7 +17,10 @@
 #       A DIR that already holds a homeserver from an earlier start (a golden
 #       copy, say) is started again on a new port with its database.
 #   scripts/synapse.sh stop DIR
-#       Stops the Synapse started in DIR.
+#       Stops the Synapse started in DIR (the directory stays).
+#   scripts/synapse.sh restart DIR
+#       Starts the Synapse of DIR again on the port it had, after a stop:
+#       clients that know its URL reconnect (tests of outages).
 set -euo pipefail
 
 VERSION=1.163.2
@@ -112,12 +115,13 @@ YAML
 }
 
 start() {
-  local dir=$1 watch=${2:-}
+  local dir=$1 watch=${2:-} port=${3:-}
   install >/dev/null
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  local port secret as_token hs_token password
-  port=$(free_port)
+  local secret as_token hs_token password
+  [ -n "$port" ] || port=$(free_port)
+  echo "$port" >"$dir/port"
   if [ -f "$dir/secrets.env" ]; then
     # shellcheck disable=SC1091
     . "$dir/secrets.env"
@@ -166,13 +170,15 @@ start() {
   }
   if [ -n "$watch" ]; then
     # Detached, with no stdio of ours, so callers reading our output see EOF.
+    # It follows the pid file, so a Synapse restarted in DIR is stopped too.
     setsid bash -c '
-      while kill -0 "$1" 2>/dev/null && kill -0 "$2" 2>/dev/null; do sleep 1; done
-      kill "$2" 2>/dev/null
-      for _ in $(seq 1 50); do kill -0 "$2" 2>/dev/null || break; sleep 0.1; done
-      kill -9 "$2" 2>/dev/null
-      rm -rf "$3"
-    ' watchdog "$watch" "$pid" "$dir" </dev/null >/dev/null 2>&1 &
+      while kill -0 "$1" 2>/dev/null && [ -d "$2" ]; do sleep 1; done
+      pid=$(cat "$2/synapse.pid" 2>/dev/null) || exit 0
+      kill "$pid" 2>/dev/null
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null
+      rm -rf "$2"
+    ' watchdog "$watch" "$dir" </dev/null >/dev/null 2>&1 &
   fi
   cat <<OUT
 URL=$url
@@ -199,5 +205,11 @@ case "${1:-}" in
   install) install ;;
   start) [ $# -ge 2 ] || { log "usage: $0 start DIR [WATCH_PID]"; exit 2; }; start "$2" "${3:-}" ;;
   stop) [ $# -eq 2 ] || { log "usage: $0 stop DIR"; exit 2; }; stop "$2" ;;
-  *) log "usage: $0 install | start DIR [WATCH_PID] | stop DIR"; exit 2 ;;
+  restart)
+    [ $# -eq 2 ] || { log "usage: $0 restart DIR"; exit 2; }
+    [ -f "$2/port" ] || { log "$2 holds no Synapse started by this script"; exit 2; }
+    stop "$2"
+    start "$2" "" "$(cat "$2/port")"
+    ;;
+  *) log "usage: $0 install | start DIR [WATCH_PID] | stop DIR | restart DIR"; exit 2 ;;
 esac

@@ -90,6 +90,8 @@ pub struct BotSettings {
     pub progress_interval: Duration,
     /// Lift Synapse's message rate limit for the bot's own account.
     pub lift_own_ratelimit: bool,
+    /// Where `/healthz` answers, if anywhere.
+    pub health_listen: Option<std::net::SocketAddr>,
 }
 
 /// `[policy]` before aliases are resolved (that needs the homeserver).
@@ -222,6 +224,15 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        let health_listen = match &raw.bot.health_listen {
+            None => None,
+            Some(text) => Some(text.trim().parse().map_err(|_| {
+                invalid(
+                    "bot.health_listen",
+                    format!("`{text}` is not an address and port, like 127.0.0.1:9187"),
+                )
+            })?),
+        };
         if raw.policy.inactive_days == 0 {
             return Err(invalid("policy.inactive_days", "must be at least 1".into()));
         }
@@ -290,6 +301,7 @@ impl Config {
                 command_prefix: prefix.to_owned(),
                 progress_interval: Duration::from_secs(raw.bot.progress_interval_secs),
                 lift_own_ratelimit: raw.bot.lift_own_ratelimit,
+                health_listen,
             },
             policy: PolicySettings {
                 inactive_days: raw.policy.inactive_days,
@@ -310,6 +322,7 @@ impl Config {
                     request_timeout: Duration::from_secs(s.request_timeout_secs),
                     max_retries: s.max_retries,
                     max_requests_per_second: s.max_requests_per_second,
+                    outage_patience: Duration::from_secs(s.outage_patience_secs),
                     ..HttpSettings::default()
                 },
             },

@@ -13,6 +13,16 @@ pub enum AdminError {
         #[source]
         source: reqwest::Error,
     },
+    /// The homeserver answered before, then stopped answering for longer
+    /// than the patience allows.
+    #[error(
+        "the homeserver at {base} stopped answering and was not back within {waited_secs} s ({last})"
+    )]
+    Outage {
+        base: String,
+        waited_secs: u64,
+        last: String,
+    },
     /// 401: the token is missing, expired or logged out.
     #[error("the homeserver refused the access token ({errcode}: {message})")]
     BadToken { errcode: String, message: String },
@@ -42,7 +52,7 @@ impl AdminError {
             Self::LoginRefused { .. } => Some(StatusCode::FORBIDDEN),
             Self::NotAdmin { .. } => Some(StatusCode::FORBIDDEN),
             Self::Api { status, .. } => Some(*status),
-            Self::Unreachable { .. } | Self::Decode { .. } => None,
+            Self::Unreachable { .. } | Self::Outage { .. } | Self::Decode { .. } => None,
         }
     }
 
@@ -55,7 +65,10 @@ impl AdminError {
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            Self::BadToken { .. } | Self::NotAdmin { .. } | Self::LoginRefused { .. }
+            Self::BadToken { .. }
+                | Self::NotAdmin { .. }
+                | Self::LoginRefused { .. }
+                | Self::Outage { .. }
         )
     }
 }

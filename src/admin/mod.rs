@@ -4,6 +4,7 @@
 
 mod delete;
 mod error;
+mod outage;
 mod rooms;
 mod serde_quirks;
 mod server;
@@ -36,6 +37,9 @@ pub struct HttpSettings {
     /// At most this many requests per second, to spare a busy homeserver;
     /// 0 for no limit.
     pub max_requests_per_second: u32,
+    /// How long a request waits for a homeserver that answered before and
+    /// stopped answering (a restart); zero: not at all.
+    pub outage_patience: Duration,
 }
 
 impl Default for HttpSettings {
@@ -45,6 +49,7 @@ impl Default for HttpSettings {
             max_retries: 5,
             base_delay: Duration::from_millis(250),
             max_requests_per_second: 0,
+            outage_patience: Duration::from_secs(300),
         }
     }
 }
@@ -60,6 +65,7 @@ pub struct AdminClient {
     token: Option<Secret>,
     settings: HttpSettings,
     pacer: Option<Arc<Pacer>>,
+    answered: Arc<outage::Answered>,
 }
 
 /// Spaces requests evenly, across every clone of the client.
@@ -109,6 +115,7 @@ impl AdminClient {
             token: None,
             settings,
             pacer,
+            answered: Arc::default(),
         })
     }
 
@@ -149,6 +156,8 @@ impl AdminClient {
 
     /// One logical request: retried on 429 (after `retry_after_ms` when
     /// given), 5xx and transport errors, then decoded or mapped to an error.
+    /// When the retries run out because the homeserver itself is gone, the
+    /// request waits for it to come back (see `outage`).
     async fn send<T: DeserializeOwned>(
         &self,
         method: Method,
@@ -157,6 +166,8 @@ impl AdminClient {
     ) -> Result<T, AdminError> {
         let endpoint = format!("{method} {}", url.path());
         let mut attempt = 0;
+        let mut outage_deadline: Option<Instant> = None;
+        let mut checked_after_probe = false;
         loop {
             let outcome = self.attempt(&method, &url, body).await;
             let wait = match &outcome {
@@ -176,8 +187,29 @@ impl AdminClient {
                     info!(%endpoint, attempt, delay_ms = delay.as_millis() as u64,
                         outcome = %describe(&outcome), "retrying");
                     tokio::time::sleep(delay).await;
+                    continue;
                 }
-                _ => return self.finish(endpoint, outcome),
+                _ => {}
+            }
+            let patient = !self.settings.outage_patience.is_zero() && self.answered.ever();
+            if !(patient && outage::looks_down(&outcome)) {
+                return self.finish(endpoint, outcome);
+            }
+            let deadline = *outage_deadline
+                .get_or_insert_with(|| Instant::now() + self.settings.outage_patience);
+            match self.wait_until_back(deadline).await {
+                outage::Wait::Back => attempt = 0,
+                // Up now: the homeserver may have come back during the last
+                // backoff, so one more try before blaming the request.
+                outage::Wait::WasUp if !checked_after_probe => checked_after_probe = true,
+                outage::Wait::WasUp => return self.finish(endpoint, outcome),
+                outage::Wait::GaveUp => {
+                    return Err(AdminError::Outage {
+                        base: self.base.to_string(),
+                        waited_secs: self.settings.outage_patience.as_secs(),
+                        last: describe(&outcome),
+                    });
+                }
             }
         }
     }
@@ -201,6 +233,9 @@ impl AdminClient {
         let response = request.send().await?;
         let status = response.status();
         let bytes = response.bytes().await?;
+        if !outage::is_down_status(status) {
+            self.answered.saw();
+        }
         debug!(%method, path = url.path(), %status, len = bytes.len(), "homeserver answered");
         Ok((status, bytes))
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use super::health::Health;
 use super::machine::{DeletionEnd, Effect, Input, InviteAnswer, JobId, Machine, ScanEnd};
 use super::world::{Outgoing, World};
 use super::{delete_job, dry_run_job, publish, scan_job, upload_job};
@@ -31,6 +32,7 @@ pub async fn run(
     mut inputs: mpsc::UnboundedReceiver<Input>,
     world: Arc<World>,
     mut shutdown: watch::Receiver<bool>,
+    health: &Health,
 ) {
     let mut jobs: HashMap<JobId, Signals> = HashMap::new();
     let mut grace: Option<tokio::time::Instant> = None;
@@ -68,6 +70,7 @@ pub async fn run(
         if let Some(job) = ended {
             jobs.remove(&job);
         }
+        health.set_job(machine.job_name());
     }
 }
 

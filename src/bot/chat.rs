@@ -21,9 +21,18 @@ fn content(text: &Text) -> RoomMessageEventContent {
         .add_mentions(Mentions::new())
 }
 
+/// What a message or file that must arrive is allowed: more retries than
+/// the client's default (which syncs use), over about a minute.
+fn patient() -> RequestConfig {
+    RequestConfig::new()
+        .timeout(Duration::from_secs(60))
+        .retry_limit(8)
+}
+
 /// Sends a notice; the SDK retries after 429s as Synapse asks.
 pub async fn send(room: &Room, text: &Text) -> matrix_sdk::Result<OwnedEventId> {
-    Ok(room.send(content(text)).await?.response.event_id)
+    let sent = room.send(content(text)).with_request_config(patient());
+    Ok(sent.await?.response.event_id)
 }
 
 /// Replaces the text of an earlier message. One attempt only: a progress
@@ -36,16 +45,30 @@ pub async fn edit(room: &Room, event_id: &OwnedEventId, text: &Text) -> matrix_s
     Ok(())
 }
 
-/// Uploads a file as an attachment; encrypted in an encrypted room.
+/// Uploads a file as an attachment; encrypted in an encrypted room. The
+/// SDK has no per-request retries for attachments: a failure is tried
+/// again twice, over about ten seconds.
 pub async fn send_file(
     room: &Room,
     name: &str,
     mime: &mime::Mime,
     data: Vec<u8>,
 ) -> matrix_sdk::Result<()> {
-    room.send_attachment(name, mime, data, AttachmentConfig::new())
-        .await?;
-    Ok(())
+    let mut pause = Duration::from_secs(2);
+    let mut tries = 1;
+    loop {
+        let sent = room
+            .send_attachment(name, mime, data.clone(), AttachmentConfig::new())
+            .await;
+        match sent {
+            Ok(_) => return Ok(()),
+            Err(e) if tries >= 3 => return Err(e),
+            Err(e) => tracing::warn!(error = %e, name, "could not upload a file; retrying"),
+        }
+        tokio::time::sleep(pause).await;
+        pause *= 4;
+        tries += 1;
+    }
 }
 
 /// Runs `work` while keeping one progress message up to date: every

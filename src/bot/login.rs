@@ -36,10 +36,12 @@ pub async fn login(config: &Config) -> anyhow::Result<LoggedIn> {
     let client = Client::builder()
         .homeserver_url(config.homeserver.as_str())
         .sqlite_store(dir.join(STORE_DIR), Some(passphrase.expose()))
+        // Few retries by default, so a failed sync reaches our own loop (and
+        // the health report) in seconds; messages ask for more (`chat`).
         .request_config(
             RequestConfig::new()
                 .timeout(Duration::from_secs(60))
-                .retry_limit(8),
+                .retry_limit(3),
         )
         .build()
         .await

@@ -9,16 +9,21 @@ mod commands;
 mod delete_job;
 mod dry_run_job;
 mod handlers;
+mod health;
+mod health_http;
 mod login;
 pub mod machine;
 mod messages;
 mod publish;
 mod scan_job;
+mod sync;
 mod text;
 mod upload_job;
 mod world;
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -35,11 +40,18 @@ use crate::session::{resolve_room, verify_admin};
 pub use text::shorten;
 
 /// Runs the bot until `shutdown` completes (even during start-up) or the
-/// sync fails for good. On shutdown the bot takes no new work, stops its
-/// jobs at a journaled step, and returns.
+/// homeserver no longer accepts its session. A homeserver that is down only
+/// pauses it. On shutdown the bot takes no new work, stops its jobs at a
+/// journaled step, and returns.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let health = Arc::new(health::Health::default());
+    // Bound before the login, so a supervisor sees 503 while the bot starts.
+    let _listener = match config.bot.health_listen {
+        Some(addr) => Some(listen(addr, &health).await?),
+        None => None,
+    };
     let (stop, _) = watch::channel(false);
-    let serving = serve(config, &stop);
+    let serving = serve(config, &stop, &health);
     tokio::pin!(serving);
     tokio::select! {
         result = &mut serving => return result,
@@ -52,22 +64,47 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     serving.await
 }
 
-async fn serve(config: Config, stop: &watch::Sender<bool>) -> anyhow::Result<()> {
+/// Serves `/healthz` on `addr` until the returned guard is dropped.
+async fn listen(addr: SocketAddr, health: &Arc<health::Health>) -> anyhow::Result<AbortOnDrop> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("bot.health_listen: cannot listen on {addr}"))?;
+    info!(%addr, "health check at /healthz");
+    Ok(AbortOnDrop(tokio::spawn(health_http::serve(
+        listener,
+        health.clone(),
+    ))))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn serve(
+    config: Config,
+    stop: &watch::Sender<bool>,
+    health: &health::Health,
+) -> anyhow::Result<()> {
     let mut early = stop.subscribe();
     let (client, ready) = tokio::select! {
         ready = start(config) => ready?,
         _ = early.wait_for(|s| *s) => return Ok(()),
     };
-    let actor = ready.run(stop.subscribe());
+    let admin_room = ready.world.admin_room.clone();
+    let actor = ready.run(stop.subscribe(), health);
     tokio::pin!(actor);
-    let synced = tokio::select! {
-        result = client.sync(SyncSettings::default()) => result,
+    let gone = tokio::select! {
+        gone = sync::sync(&client, &admin_room, health) => gone,
         () = &mut actor => return Ok(()),
     };
-    // The sync gave up for good: jobs still stop at a journaled step.
+    // The session is gone for good: jobs still stop at a journaled step.
     stop.send_replace(true);
     actor.await;
-    synced.context("sync with the homeserver stopped")
+    Err(gone.context("the homeserver ended the bot's session"))
 }
 
 /// The bot, logged in and caught up, its handlers registered.
@@ -78,8 +115,8 @@ struct Ready {
 }
 
 impl Ready {
-    async fn run(self, stopping: watch::Receiver<bool>) {
-        actor::run(self.machine, self.inputs, self.world, stopping).await;
+    async fn run(self, stopping: watch::Receiver<bool>, health: &health::Health) {
+        actor::run(self.machine, self.inputs, self.world, stopping, health).await;
     }
 }
 

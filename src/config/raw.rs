@@ -76,6 +76,7 @@ pub(super) struct RawBot {
     pub(super) progress_interval_secs: u64,
     #[serde(default)]
     pub(super) lift_own_ratelimit: bool,
+    pub(super) health_listen: Option<String>,
 }
 
 impl Default for RawBot {
@@ -87,6 +88,7 @@ impl Default for RawBot {
             command_prefix: default_prefix(),
             progress_interval_secs: default_progress_interval(),
             lift_own_ratelimit: false,
+            health_listen: None,
         }
     }
 }
@@ -143,6 +145,7 @@ pub(super) struct RawScan {
     pub(super) request_timeout_secs: u64,
     pub(super) max_retries: u32,
     pub(super) max_requests_per_second: u32,
+    pub(super) outage_patience_secs: u64,
 }
 
 impl Default for RawScan {
@@ -153,6 +156,7 @@ impl Default for RawScan {
             request_timeout_secs: 30,
             max_retries: 5,
             max_requests_per_second: 0,
+            outage_patience_secs: 300,
         }
     }
 }

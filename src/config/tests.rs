@@ -29,6 +29,8 @@ fn minimal_config_gets_documented_defaults() {
     assert!(!c.policy.include_spaces && !c.policy.include_public);
     assert_eq!(c.scan.concurrency, 8);
     assert_eq!(c.bot.data_dir, PathBuf::from("./oldrooms-data"));
+    assert_eq!(c.bot.health_listen, None);
+    assert_eq!(c.scan.http.outage_patience.as_secs(), 300);
     assert!(matches!(&c.credential, Credential::AccessToken(t) if t.expose() == "from-file"));
 }
 
@@ -38,6 +40,9 @@ fn the_example_config_is_valid() {
     let c = parse(text).unwrap();
     assert_eq!(c.policy.protected_rooms.len(), 2);
     assert!(c.bot.admin_room.is_some());
+    let listen = text.replace("# health_listen =", "health_listen =");
+    let c = parse(&listen).unwrap();
+    assert_eq!(c.bot.health_listen, Some("127.0.0.1:9187".parse().unwrap()));
 }
 
 #[test]
@@ -103,6 +108,10 @@ fn bad_values_name_the_key() {
         (
             format!("{MINIMAL}[scan]\npage_size = 0\n"),
             "scan.page_size",
+        ),
+        (
+            format!("{MINIMAL}[bot]\nhealth_listen = \"localhost\"\n"),
+            "bot.health_listen",
         ),
     ];
     for (text, key) in cases {

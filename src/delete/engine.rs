@@ -40,6 +40,14 @@ impl Stopper {
         }
     }
 
+    /// Runs `work` unless a stop comes first (`None`).
+    async fn until<T>(&self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            out = work => Some(out),
+            () = self.wait() => None,
+        }
+    }
+
     fn halt(&self, why: Halt) {
         self.inside.send_if_modified(|h| {
             let first = h.is_none();
@@ -128,41 +136,21 @@ async fn process(
         let next = match entry.step {
             Step::Done { .. } => return Ok(()),
             Step::Pending if file.cancelled() => done(Outcome::Skipped, super::journal::CANCELLED),
-            Step::Pending => match recheck_room(client, policy, &entry).await {
-                Ok(Some(reason)) => done(Outcome::Skipped, &reason),
-                Ok(None) => {
-                    if stopper.is_set() {
-                        return Ok(());
-                    }
-                    let claimed = file
-                        .record(|j| {
-                            let record = j.claim_submit(i);
-                            (Some(record), j.rooms[i].step == Step::Submitting)
-                        })
-                        .await
-                        .map_err(write)?;
-                    if !claimed {
-                        continue;
-                    }
-                    // A cancel recorded while the claim was being written
-                    // wins: nothing is sent once a cancel is on disk.
-                    if file.cancelled() {
-                        let left = done(Outcome::Skipped, super::journal::CANCELLED);
-                        file.record(|j| (Some(j.set(i, left)), ()))
-                            .await
-                            .map_err(write)?;
-                        continue;
-                    }
-                    submit(client, &entry.room_id, settings)
-                        .await
-                        .map_err(fatal)?
-                }
-                Err(e) if e.is_fatal() => return Err(fatal(e)),
-                Err(e) => done(Outcome::Failed, &format!("re-check failed: {e}")),
+            // Requests below may wait out a homeserver restart; a stop does
+            // not wait for them. Each step is on disk before it is taken, so
+            // dropping one midway leaves the room where the journal says.
+            Step::Pending => match pending(client, policy, file, settings, i, stopper).await? {
+                Next::Record(step) => step,
+                Next::Again => continue,
+                Next::Stop => return Ok(()),
             },
-            Step::Submitting => adopt_or_retry(client, &entry.room_id)
-                .await
-                .map_err(fatal)?,
+            Step::Submitting => {
+                let Some(adopted) = stopper.until(adopt_or_retry(client, &entry.room_id)).await
+                else {
+                    return Ok(());
+                };
+                adopted.map_err(fatal)?
+            }
             Step::Submitted { delete_id } => {
                 let waited = tokio::select! {
                     w = tokio::time::timeout(
@@ -186,6 +174,68 @@ async fn process(
         file.record(|j| (Some(j.set(i, next)), ()))
             .await
             .map_err(write)?;
+    }
+}
+
+/// What to do after a pending room's turn.
+enum Next {
+    Record(Step),
+    /// The journal changed under us: look at the room again.
+    Again,
+    Stop,
+}
+
+/// A pending room: re-check it, then claim it in the journal and submit.
+async fn pending(
+    client: &AdminClient,
+    policy: &Policy,
+    file: &JournalFile,
+    settings: &DeleteSettings,
+    i: usize,
+    stopper: &Stopper,
+) -> Result<Next, Halt> {
+    let write = |e: anyhow::Error| format!("cannot write the journal: {e:#}");
+    let entry = file.snapshot_room(i);
+    let Some(rechecked) = stopper.until(recheck_room(client, policy, &entry)).await else {
+        return Ok(Next::Stop);
+    };
+    match rechecked {
+        Ok(Some(reason)) => return Ok(Next::Record(done(Outcome::Skipped, &reason))),
+        Ok(None) => {}
+        Err(e) if e.is_fatal() => return Err(fatal(e)),
+        Err(e) => {
+            let why = format!("re-check failed: {e}");
+            return Ok(Next::Record(done(Outcome::Failed, &why)));
+        }
+    }
+    if stopper.is_set() {
+        return Ok(Next::Stop);
+    }
+    let claimed = file
+        .record(|j| {
+            let record = j.claim_submit(i);
+            (Some(record), j.rooms[i].step == Step::Submitting)
+        })
+        .await
+        .map_err(write)?;
+    if !claimed {
+        return Ok(Next::Again);
+    }
+    // A cancel recorded while the claim was being written wins: nothing is
+    // sent once a cancel is on disk.
+    if file.cancelled() {
+        let left = done(Outcome::Skipped, super::journal::CANCELLED);
+        file.record(|j| (Some(j.set(i, left)), ()))
+            .await
+            .map_err(write)?;
+        return Ok(Next::Again);
+    }
+    match stopper
+        .until(submit(client, &entry.room_id, settings))
+        .await
+    {
+        Some(submitted) => submitted.map(Next::Record).map_err(fatal),
+        None => Ok(Next::Stop),
     }
 }
 

@@ -18,4 +18,5 @@ mod choose_bot;
 mod cli;
 mod delete_bot;
 mod delete_cli;
+mod outage;
 mod scenario;

@@ -12,6 +12,7 @@ mod config_errors;
 mod costs;
 mod delete_faults;
 mod faults;
+mod outage;
 mod production;
 
 use serde_json::{Value, json};

@@ -100,7 +100,15 @@ impl Human {
         );
         client.sync_once(SyncSettings::default()).await.unwrap();
         let syncing = client.clone();
-        tokio::spawn(async move { syncing.sync(SyncSettings::default()).await });
+        // Syncs on after a failure: some tests stop and restart Synapse.
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = syncing.sync(SyncSettings::default()).await {
+                    eprintln!("test human: sync failed ({e}); syncing again");
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
         Self {
             client,
             user_id: user_id.clone(),

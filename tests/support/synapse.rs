@@ -97,13 +97,26 @@ impl Synapse {
 
     /// Stops it (SIGTERM, then SIGKILL after 5 s); the directory stays.
     pub fn stop(&self) {
+        self.script("stop");
+    }
+
+    /// Starts it again after `stop`, on the same port and database.
+    pub fn restart(&self) {
+        self.script("restart");
+    }
+
+    fn script(&self, command: &str) {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let status = Command::new(root.join("scripts/synapse.sh"))
-            .arg("stop")
+        let out = Command::new(root.join("scripts/synapse.sh"))
+            .arg(command)
             .arg(&self.dir)
-            .status()
-            .expect("run scripts/synapse.sh stop");
-        assert!(status.success());
+            .output()
+            .expect("run scripts/synapse.sh");
+        assert!(
+            out.status.success(),
+            "scripts/synapse.sh {command} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 

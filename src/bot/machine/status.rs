@@ -5,6 +5,16 @@ use crate::bot::text::{Text, ago, escape_html};
 use crate::scan::Progress;
 
 impl Machine {
+    /// The running job in one word or two, for the health report.
+    pub fn job_name(&self) -> Option<&'static str> {
+        self.job.as_ref().map(|job| match job.kind {
+            JobKind::Scan { .. } => "scan",
+            JobKind::Delete { .. } => "deletion",
+            JobKind::DryRun => "dry run",
+            JobKind::Upload { .. } => "upload",
+        })
+    }
+
     pub(super) fn status(&self, now: Ms) -> Text {
         let mut text = match &self.job {
             Some(job) => Text::plain(&format!("Busy: {}.", describe(job, now))),

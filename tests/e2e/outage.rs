@@ -1,0 +1,184 @@
+//! Synapse stopped and restarted under a running bot, on a Synapse of its
+//! own: `/healthz` turns 503 and back to 200 with no restart of the bot, a
+//! scan in flight finishes with every row read, and a deletion in flight
+//! finishes with each room deleted once.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::delete_bot::{World, download, world_with};
+use crate::delete_cli::{deletions_of, exists};
+use crate::matrix::{BotProcess, Seen, poll, wait_joined};
+
+/// `GET /healthz`: the status code and the JSON body.
+async fn health(port: u16) -> Option<(u16, Value)> {
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let response = reqwest::get(url).await.ok()?;
+    let code = response.status().as_u16();
+    Some((code, response.json().await.ok()?))
+}
+
+/// Waits until `/healthz` answers `code` with a body that `fits`.
+async fn wait_health(
+    port: u16,
+    code: u16,
+    bot: &BotProcess,
+    fits: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = None;
+    loop {
+        if let Some((got, body)) = health(port).await {
+            if got == code && fits(&body) {
+                return body;
+            }
+            last = Some((got, body));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/healthz never answered {code}; last: {last:?}; log:\n{}",
+            bot.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// The first message from the bot after `skip` that `fits`, waited for as
+/// long as `secs`.
+async fn bot_says(w: &World, skip: usize, secs: u64, fits: impl Fn(&Seen) -> bool) -> Option<Seen> {
+    poll(Duration::from_secs(secs), || {
+        w.bot_messages().into_iter().skip(skip).find(|m| fits(m))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_rides_out_a_synapse_restart() {
+    let w = world_with(&[], "", false, "").await;
+    let port = free_port();
+    // Paced requests make the scan and the deletion last several seconds
+    // (a lower bound, however fast the machine), so a stop right after
+    // they start lands in their middle; one quick retry, so requests
+    // really wait for Synapse to come back rather than retrying through.
+    let text = std::fs::read_to_string(&w.config).unwrap().replace(
+        "[bot]\n",
+        &format!("[bot]\nhealth_listen = \"127.0.0.1:{port}\"\n"),
+    );
+    let text = format!("{text}\n[scan]\nmax_requests_per_second = 3\nmax_retries = 1\n");
+    std::fs::write(&w.config, text).unwrap();
+    w.old_room("protected", Some("keep")).await;
+    let mut old = Vec::new();
+    for i in 0..8 {
+        old.push(w.old_room(&format!("old {i}"), None).await);
+    }
+    let synapse = w.hs.s;
+
+    let bot = w.start_bot();
+    wait_joined(&w.hs, &w.room, &w.bot_user, &bot).await;
+    let ok = wait_health(port, 200, &bot, |_| true).await;
+    assert_eq!(ok["status"], "ok", "{ok}");
+    assert_eq!(ok["in_admin_room"], true, "{ok}");
+    assert_eq!(ok["job"], Value::Null, "{ok}");
+
+    // Idle: down, then back by itself.
+    synapse.stop();
+    let down = wait_health(port, 503, &bot, |_| true).await;
+    assert_eq!(down["status"], "unhealthy", "{down}");
+    let problem = down["problems"][0].as_str().unwrap_or_default();
+    assert!(problem.starts_with("the last sync failed"), "{down}");
+    synapse.restart();
+    wait_health(port, 200, &bot, |_| true).await;
+    let idle = w.status().await;
+    assert!(idle.body.starts_with("Idle"), "{}", idle.body);
+
+    // A scan in flight.
+    let before = w.bot_messages().len();
+    w.human.say(&w.room, "!oldrooms scan").await;
+    wait_health(port, 200, &bot, |b| b["job"] == "scan").await;
+    synapse.stop();
+    let finished = |m: &Seen| m.body.starts_with("Scan finished:");
+    assert!(
+        w.bot_messages()[before..].iter().all(|m| !finished(m)),
+        "the scan ended before Synapse stopped: the test proves nothing"
+    );
+    synapse.restart();
+    let offer = bot_says(&w, before, 120, |m| m.body.starts_with("Delete these")).await;
+    let offer = offer.unwrap_or_else(|| panic!("no offer; log:\n{}", bot.log_text()));
+    assert!(
+        offer
+            .body
+            .starts_with("Delete these 8 rooms (8 inactive, 0 abandoned)"),
+        "{}",
+        offer.body
+    );
+    let file = bot_says(&w, before, 30, |m| {
+        m.body == "results.csv" && m.file.is_some()
+    })
+    .await;
+    let csv = download(&w.human, &file.unwrap(), &w.dir.path().join("results.csv")).await;
+    for room in &old {
+        let row = csv.row(room);
+        assert_eq!(row["should_delete"], "yes", "{row:?}");
+        assert!(row["reason"].starts_with("inactive"), "{row:?}");
+    }
+    let unknown: Vec<_> = csv
+        .rows
+        .iter()
+        .filter(|r| r["reason"].starts_with("unknown"))
+        .collect();
+    assert!(unknown.is_empty(), "rows not read: {unknown:?}");
+    assert!(
+        bot.log_text().contains("the homeserver is not answering"),
+        "no request waited for Synapse; log:\n{}",
+        bot.log_text()
+    );
+
+    // A deletion in flight. Synapse relaunches a purge that its stop
+    // interrupted at its task scheduler's next round, a minute after it is
+    // back: hence the long wait for the summary.
+    w.human.react(&w.room, &offer.event_id, "✅").await;
+    w.wait_done(&bot, 1).await;
+    synapse.stop();
+    let summary = |m: &Seen| m.body.starts_with("Deletion finished:") && m.replaces.is_none();
+    assert!(
+        w.bot_messages()[before..].iter().all(|m| !summary(m)),
+        "the deletion ended before Synapse stopped: the test proves nothing"
+    );
+    synapse.restart();
+    let done = bot_says(&w, before, 240, summary).await;
+    let done = done.unwrap_or_else(|| panic!("no summary; log:\n{}", bot.log_text()));
+    assert!(
+        done.body
+            .starts_with("Deletion finished: 8 deleted, 0 skipped, 0 failed, of 8."),
+        "{}",
+        done.body
+    );
+    let (_, report) = w.deletion_result().await;
+    assert_eq!(report.rows.len(), 8);
+    for room in &old {
+        assert_eq!(report.row(room)["outcome"], "deleted");
+        assert!(!exists(&w.hs, room).await, "{room} is still there");
+        assert_eq!(
+            deletions_of(&w.hs, room).await,
+            1,
+            "{room} deleted more than once"
+        );
+    }
+
+    let after = wait_health(port, 200, &bot, |b| b["job"].is_null()).await;
+    assert_eq!(after["status"], "ok", "{after}");
+    bot.assert_running();
+    let log = bot.log_text();
+    assert_eq!(
+        log.matches("listening for commands").count(),
+        1,
+        "the bot restarted:\n{log}"
+    );
+    bot.stop().await;
+}
