@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use matrix_sdk::ruma::{OwnedRoomOrAliasId, OwnedUserId};
+use matrix_sdk::ruma::{OwnedDeviceId, OwnedRoomOrAliasId, OwnedUserId};
 use url::Url;
 
 use crate::admin::HttpSettings;
@@ -16,6 +16,9 @@ use crate::secret::Secret;
 pub use credential::{
     CREDENTIAL_ACCESS_TOKEN, CREDENTIAL_PASSWORD, ENV_ACCESS_TOKEN, ENV_PASSWORD,
 };
+
+/// Overrides `auth.device_id`.
+pub const ENV_DEVICE_ID: &str = "OLDROOMS_DEVICE_ID";
 use raw::RawConfig;
 
 /// A configuration problem. Each is one line, and `oldrooms` exits with 2.
@@ -57,6 +60,9 @@ pub struct Config {
     pub homeserver: Url,
     pub user_id: OwnedUserId,
     pub credential: Credential,
+    /// The device the access token must name (a MAS compatibility token's
+    /// `--device-id`), so the crypto store stays with one device.
+    pub device_id: Option<OwnedDeviceId>,
     pub bot: BotSettings,
     pub policy: PolicySettings,
     pub scan: ScanSettings,
@@ -164,6 +170,13 @@ impl Config {
                     ),
                 )
             })?;
+
+        let device_id = env(ENV_DEVICE_ID)
+            .filter(|d| !d.is_empty())
+            .or(raw.auth.device_id.clone())
+            .map(|d| parse_device(&d))
+            .transpose()
+            .map_err(|m| invalid("auth.device_id", m))?;
 
         let admin_room = raw
             .bot
@@ -294,6 +307,7 @@ impl Config {
             homeserver,
             user_id,
             credential,
+            device_id,
             bot: BotSettings {
                 admin_room,
                 admins,
@@ -367,6 +381,19 @@ fn parse_homeserver(s: &str) -> Result<Url, String> {
 fn parse_user(s: &str) -> Result<OwnedUserId, String> {
     OwnedUserId::try_from(s)
         .map_err(|e| format!("`{s}` is not a Matrix user id like @name:example.com ({e})"))
+}
+
+fn parse_device(s: &str) -> Result<OwnedDeviceId, String> {
+    let fits =
+        !s.is_empty() && s.len() <= 255 && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    if fits {
+        Ok(OwnedDeviceId::from(s))
+    } else {
+        Err(format!(
+            "`{}` is not a device id (one word, like OLDROOMSBOT)",
+            crate::bot::shorten(s, 40)
+        ))
+    }
 }
 
 fn parse_room(s: &str) -> Result<OwnedRoomOrAliasId, String> {

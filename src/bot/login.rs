@@ -20,6 +20,8 @@ use crate::secret::Secret;
 const SESSION_FILE: &str = "session.json";
 const PASSPHRASE_FILE: &str = "store-passphrase";
 const STORE_DIR: &str = "store";
+/// The device the crypto store belongs to, written at each start.
+const DEVICE_FILE: &str = "device_id";
 
 /// A logged-in client and its access token (which also serves the Admin API).
 pub struct LoggedIn {
@@ -77,6 +79,9 @@ pub async fn login(config: &Config) -> anyhow::Result<LoggedIn> {
             .access_token()
             .context("the Matrix client has no access token")?,
     );
+    if let Some(device) = client.device_id() {
+        crate::atomic::write_bytes(&dir.join(DEVICE_FILE), device.as_str().as_bytes())?;
+    }
     info!(device_id = ?client.device_id(), "Matrix session ready");
     Ok(LoggedIn { client, token })
 }
@@ -123,6 +128,21 @@ async fn token_session(config: &Config, token: &Secret) -> anyhow::Result<Matrix
     let device_id = who
         .device_id
         .context("the access token has no device; use a user's token or a password")?;
+    if let Some(wanted) = &config.device_id
+        && wanted.as_str() != device_id
+    {
+        return Err(config
+            .invalid(
+                "auth.device_id",
+                format!(
+                    "the access token belongs to device {device_id}, not {wanted}; issue it \
+                     for that device (mas-cli manage issue-compatibility-token … --device-id \
+                     {wanted}) or change auth.device_id"
+                ),
+            )
+            .into());
+    }
+    check_store_device(&config.bot.data_dir, &device_id)?;
     Ok(MatrixSession {
         meta: SessionMeta {
             user_id: who.user_id,
@@ -133,6 +153,27 @@ async fn token_session(config: &Config, token: &Secret) -> anyhow::Result<Matrix
             refresh_token: None,
         },
     })
+}
+
+/// A new token for another device would meet a crypto store it cannot
+/// use: say so before touching the store.
+fn check_store_device(dir: &Path, device_id: &str) -> anyhow::Result<()> {
+    let path = dir.join(DEVICE_FILE);
+    let stored = match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    if stored.is_empty() || stored == device_id {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the crypto store in {dir} belongs to device {stored}, but the access token to device \
+         {device_id}: issue the token for device {stored} (mas-cli manage \
+         issue-compatibility-token … --device-id {stored}), or move {dir} away to start afresh \
+         (the bot then cannot read encrypted messages sent before)",
+        dir = dir.display()
+    )
 }
 
 fn create_private_dir(dir: &Path) -> anyhow::Result<()> {

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
 use matrix_sdk::Client;
 use matrix_sdk::RoomState;
 use matrix_sdk::config::SyncSettings;
@@ -22,13 +23,18 @@ const LONG_POLL: Duration = Duration::from_secs(30);
 
 /// Syncs until the account's session is gone; returns why.
 pub async fn sync(client: &Client, admin_room: &RoomId, health: &Health) -> anyhow::Error {
-    let long_poll = SyncSettings::default().timeout(LONG_POLL);
-    let mut settings = long_poll.clone();
     let mut pause = FIRST_PAUSE;
     let mut failing = false;
     loop {
-        match client.sync_once(settings.clone()).await {
-            Ok(response) => {
+        // The SDK's loop (it spaces syncs that return at once); a new one
+        // after each failure, whose first sync does not wait: a homeserver
+        // back from a restart answers it at once.
+        let settings = SyncSettings::default()
+            .timeout(LONG_POLL)
+            .ignore_timeout_on_first_sync(failing);
+        let mut syncs = std::pin::pin!(client.sync_stream(settings).await);
+        while let Some(result) = syncs.next().await {
+            let Err(e) = result else {
                 if failing {
                     info!("syncing again");
                     failing = false;
@@ -38,20 +44,18 @@ pub async fn sync(client: &Client, admin_room: &RoomId, health: &Health) -> anyh
                     .is_some_and(|r| r.state() == RoomState::Joined);
                 health.synced(now_ms(), joined);
                 pause = FIRST_PAUSE;
-                settings = long_poll.clone().token(response.next_batch);
+                continue;
+            };
+            if session_gone(&e) {
+                return e.into();
             }
-            Err(e) if session_gone(&e) => return e.into(),
-            Err(e) => {
-                warn!(error = %e, retry_in_secs = pause.as_secs(), "sync failed; retrying");
-                health.sync_failed(&e.to_string());
-                failing = true;
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(LONGEST_PAUSE);
-                // A homeserver back from a restart answers a zero-timeout
-                // sync at once, rather than after a quiet long poll.
-                settings = settings.timeout(Duration::ZERO);
-            }
+            warn!(error = %e, retry_in_secs = pause.as_secs(), "sync failed; retrying");
+            health.sync_failed(&e.to_string());
+            failing = true;
+            break;
         }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(LONGEST_PAUSE);
     }
 }
 

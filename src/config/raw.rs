@@ -60,6 +60,7 @@ pub(super) struct RawAuth {
     pub(super) access_token_file: Option<PathBuf>,
     pub(super) password: Option<String>,
     pub(super) password_file: Option<PathBuf>,
+    pub(super) device_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

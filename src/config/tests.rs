@@ -46,6 +46,20 @@ fn the_example_config_is_valid() {
 }
 
 #[test]
+fn the_device_id_comes_from_the_environment_or_the_config() {
+    let text = MINIMAL.replace("[auth]\n", "[auth]\ndevice_id = \"OLDROOMSBOT\"\n");
+    let c = parse(&text).unwrap();
+    assert_eq!(
+        c.device_id.as_ref().map(|d| d.as_str()),
+        Some("OLDROOMSBOT")
+    );
+    let env = |name: &str| (name == ENV_DEVICE_ID).then(|| "FROMENV".to_owned());
+    let c = Config::parse(&text, "t", env).unwrap();
+    assert_eq!(c.device_id.as_ref().map(|d| d.as_str()), Some("FROMENV"));
+    assert_eq!(parse(MINIMAL).unwrap().device_id, None);
+}
+
+#[test]
 fn environment_secrets_win() {
     let env = |name: &str| (name == ENV_PASSWORD).then(|| "pw".to_owned());
     let c = Config::parse(MINIMAL, "t", env).unwrap();
@@ -112,6 +126,10 @@ fn bad_values_name_the_key() {
         (
             format!("{MINIMAL}[bot]\nhealth_listen = \"localhost\"\n"),
             "bot.health_listen",
+        ),
+        (
+            MINIMAL.replace("[auth]\n", "[auth]\ndevice_id = \"TWO WORDS\"\n"),
+            "auth.device_id",
         ),
     ];
     for (text, key) in cases {

@@ -479,8 +479,13 @@ async fn under_synapse_rate_limits_nothing_that_matters_is_lost() {
     let answered = poll(Duration::from_secs(120), || (idle() >= 12).then_some(())).await;
     assert!(
         answered.is_some(),
-        "every status answered: {} of 12",
-        idle()
+        "every status answered: {} of 12; seen: {:#?}\nlog:\n{}",
+        idle(),
+        s.bot_messages()
+            .iter()
+            .map(|m| m.body.chars().take(50).collect::<String>())
+            .collect::<Vec<_>>(),
+        bot.log_text()
     );
     assert_eq!(idle(), 12, "each status answered once");
     let log = bot.log_text();

@@ -1,7 +1,8 @@
 //! Running it in production: `--log-format json` writes one JSON object per
 //! line on stderr and never the token, which here is read from a file named
 //! in the config; on a server that delegates authentication to MAS, a 403
-//! says how to get a token that may use the Admin API.
+//! says how to get a token that may use the Admin API; a token for another
+//! device than the bot's is refused.
 
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path};
@@ -120,4 +121,59 @@ async fn a_403_on_a_mas_server_says_how_to_get_an_admin_token() {
     }
     assert!(!err.contains(TOKEN));
     assert!(!output.exists());
+}
+
+/// A compatibility token names its device; the bot's crypto store belongs
+/// to one. A token for another device than `auth.device_id` or the store's
+/// is refused at start, with what to do, and the store is left as it was.
+#[tokio::test]
+async fn a_token_for_another_device_is_refused_before_the_store_is_used() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/_matrix/client/v3/account/whoami"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"user_id": ADMIN, "device_id": "NEWDEVICE"})),
+        )
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let bot = format!(
+        "[bot]\nadmin_room = \"!admins:fake.test\"\nadmins = [\"{ADMIN}\"]\ndata_dir = \"{}\"",
+        data.display()
+    );
+    let run_bot = |config: std::path::PathBuf| async move {
+        oldrooms(&["run", "--config", config.to_str().unwrap()], &[]).await
+    };
+
+    let secret = format!("access_token = \"{TOKEN}\"\ndevice_id = \"OLDROOMSBOT\"");
+    let text = common::config_text(&server.uri(), ADMIN, &secret, &bot);
+    let run = run_bot(common::write_config(dir.path(), &text)).await;
+    assert_eq!(run.code(), Some(2), "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "auth.device_id: the access token belongs to device NEWDEVICE, not OLDROOMSBOT"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("--device-id OLDROOMSBOT"),
+        "{}",
+        run.stderr
+    );
+
+    std::fs::write(data.join("device_id"), "OLDROOMSBOT").unwrap();
+    let run = run_bot(fake_config(dir.path(), &server, &bot)).await;
+    assert_eq!(run.code(), Some(1), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("belongs to device OLDROOMSBOT, but the access token to device NEWDEVICE"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains(TOKEN));
+    let stored = std::fs::read_to_string(data.join("device_id")).unwrap();
+    assert_eq!(stored, "OLDROOMSBOT");
 }
