@@ -262,6 +262,12 @@ impl Config {
                 "must be between 1 and 10000".into(),
             ));
         }
+        if s.outage_patience_secs > 86_400 {
+            return Err(invalid(
+                "scan.outage_patience_secs",
+                "must be at most 86400 (a day)".into(),
+            ));
+        }
         if s.request_timeout_secs == 0 {
             return Err(invalid(
                 "scan.request_timeout_secs",

@@ -1,8 +1,9 @@
 //! Riding out a homeserver restart. A request that keeps failing the way a
 //! stopped Synapse fails (connection refused, or a proxy's 502/503) is not
 //! recorded as that room's failure while the homeserver as a whole is gone:
-//! it waits, probing `/_matrix/client/versions`, until the homeserver is back
-//! or the patience runs out. A homeserver that never answered (a wrong URL)
+//! it waits, probing `/_synapse/admin/v1/server_version` (served by the main
+//! process, as the Admin API is, even where workers answer the client API),
+//! until the homeserver is back or the patience runs out. A homeserver that never answered (a wrong URL)
 //! is not waited for.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -84,7 +85,7 @@ impl AdminClient {
 
     /// Any answer from the homeserver but a proxy's 502/503 counts as up.
     async fn probe(&self) -> bool {
-        let url = self.url(&["_matrix", "client", "versions"]);
+        let url = self.url(&["_synapse", "admin", "v1", "server_version"]);
         match self.http.get(url).send().await {
             Ok(response) => !is_down_status(response.status()),
             Err(_) => false,

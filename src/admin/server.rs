@@ -156,8 +156,12 @@ impl AdminClient {
 
     /// Ends the session of this token, removing its device.
     #[instrument(skip(self), level = "debug")]
+    /// Logs the token out. At the end of a run, so it does not wait out a
+    /// homeserver that is down (see `outage`): a device may then remain.
     pub async fn logout(&self) -> Result<(), AdminError> {
-        let _: serde_json::Value = self
+        let mut impatient = self.clone();
+        impatient.settings.outage_patience = std::time::Duration::ZERO;
+        let _: serde_json::Value = impatient
             .post(&["_matrix", "client", "v3", "logout"], &json!({}))
             .await?;
         Ok(())

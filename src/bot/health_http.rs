@@ -1,7 +1,7 @@
 //! `GET /healthz` on `bot.health_listen`, for a supervisor to poll: 200 when
 //! healthy, 503 otherwise, with the report as JSON. One endpoint on a
-//! loopback address does not need an HTTP framework: this reads the request
-//! line of at most 8 KiB of head, answers, and closes. Connections are
+//! loopback address does not need an HTTP framework: this reads a request
+//! head of at most 8 KiB, answers from its first line, and closes. Connections are
 //! bounded in number and time, so a stuck or hostile client costs little.
 
 use std::sync::Arc;
@@ -50,7 +50,7 @@ pub async fn serve(listener: TcpListener, health: Arc<Health>) {
 async fn answer(mut stream: TcpStream, health: &Health) -> std::io::Result<()> {
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
+    while !head_complete(&head) && head.len() < MAX_HEAD {
         let n = stream.read(&mut buf).await?;
         if n == 0 {
             break;
@@ -63,7 +63,22 @@ async fn answer(mut stream: TcpStream, health: &Health) -> std::io::Result<()> {
         (report.healthy(), body)
     });
     stream.write_all(&response).await?;
-    stream.shutdown().await
+    stream.shutdown().await?;
+    // Closing with unread input (a body, an oversized head) would reset the
+    // connection and could lose the answer: read what is left, a little.
+    let mut left: usize = 64 * 1024;
+    while left > 0 {
+        match stream.read(&mut buf).await? {
+            0 => break,
+            n => left = left.saturating_sub(n),
+        }
+    }
+    Ok(())
+}
+
+/// The empty line that ends a request head, with or without `\r`.
+fn head_complete(head: &[u8]) -> bool {
+    head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n")
 }
 
 /// The whole response to a request head; `check` runs only for the
@@ -88,7 +103,7 @@ fn respond(head: &[u8], check: impl FnOnce() -> (bool, String)) -> Vec<u8> {
     } else if method != b"GET" && method != b"HEAD" {
         (
             405,
-            "Method Not Allowed",
+            "Method Not Allowed\r\nAllow: GET, HEAD",
             r#"{"error":"use GET"}"#.to_owned(),
         )
     } else {
@@ -136,18 +151,28 @@ mod tests {
     }
 
     #[test]
+    fn a_head_ends_at_an_empty_line_with_or_without_cr() {
+        assert!(head_complete(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(head_complete(b"GET /healthz HTTP/1.0\n\n"));
+        assert!(!head_complete(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"));
+    }
+
+    #[test]
     fn anything_else_is_refused_without_running_the_check() {
         let never = || -> (bool, String) { panic!("the check ran") };
         for (head, code) in [
-            ("GET / HTTP/1.1\r\n\r\n", "404"),
-            ("POST /healthz HTTP/1.1\r\n\r\n", "405"),
-            ("GET /healthz/../etc HTTP/1.1\r\n\r\n", "404"),
-            ("", "404"),
-            ("\u{0}\u{ff}garbage", "404"),
+            ("GET / HTTP/1.1\r\n\r\n", "404 Not Found"),
+            (
+                "POST /healthz HTTP/1.1\r\n\r\n",
+                "405 Method Not Allowed\r\nAllow: GET, HEAD",
+            ),
+            ("GET /healthz/../etc HTTP/1.1\r\n\r\n", "404 Not Found"),
+            ("", "404 Not Found"),
+            ("\u{0}\u{ff}garbage", "404 Not Found"),
         ] {
             let out = String::from_utf8_lossy(&respond(head.as_bytes(), never)).into_owned();
             assert!(
-                out.starts_with(&format!("HTTP/1.1 {code} ")),
+                out.starts_with(&format!("HTTP/1.1 {code}\r\n")),
                 "{head:?}: {out}"
             );
         }

@@ -88,13 +88,15 @@ pub async fn login(config: &Config) -> anyhow::Result<LoggedIn> {
 
 /// Logs in with a new device and saves the session for the next start.
 async fn password_login(client: &Client, config: &Config, password: &Secret) -> anyhow::Result<()> {
-    client
+    let mut login = client
         .matrix_auth()
         .login_username(config.user_id.as_str(), password.expose())
-        .initial_device_display_name("oldrooms bot")
-        .send()
-        .await
-        .context("password login failed")?;
+        .initial_device_display_name("oldrooms bot");
+    // The homeserver reuses a named device, and the crypto store with it.
+    if let Some(device) = &config.device_id {
+        login = login.device_id(device.as_str());
+    }
+    login.send().await.context("password login failed")?;
     let session = client
         .matrix_auth()
         .session()

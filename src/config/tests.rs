@@ -131,6 +131,10 @@ fn bad_values_name_the_key() {
             MINIMAL.replace("[auth]\n", "[auth]\ndevice_id = \"TWO WORDS\"\n"),
             "auth.device_id",
         ),
+        (
+            format!("{MINIMAL}[scan]\noutage_patience_secs = 18446744073709551615\n"),
+            "scan.outage_patience_secs",
+        ),
     ];
     for (text, key) in cases {
         let e = error(&text);

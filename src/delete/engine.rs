@@ -22,6 +22,9 @@ type Halt = String;
 struct Stopper {
     outside: watch::Receiver<bool>,
     inside: watch::Sender<Option<Halt>>,
+    /// The cancel signal: it interrupts a submission in flight (which may
+    /// be waiting out a homeserver restart), so none is sent after it.
+    cancel: watch::Receiver<bool>,
 }
 
 impl Stopper {
@@ -37,6 +40,22 @@ impl Stopper {
         tokio::select! {
             _ = outside.wait_for(|s| *s) => {}
             _ = inside.wait_for(Option::is_some) => {}
+        }
+    }
+
+    /// Runs a submission unless a stop (`Err(true)`) or a cancel
+    /// (`Err(false)`) comes first.
+    async fn submitting<T>(&self, work: impl std::future::Future<Output = T>) -> Result<T, bool> {
+        let mut cancel = self.cancel.clone();
+        let cancelled = async move {
+            if cancel.wait_for(|c| *c).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            out = work => Ok(out),
+            () = self.wait() => Err(true),
+            () = cancelled => Err(false),
         }
     }
 
@@ -80,6 +99,7 @@ pub(super) async fn run(
     let stopper = Stopper {
         outside: control.stop.clone(),
         inside: watch::channel(None).0,
+        cancel: control.cancel.clone(),
     };
     let work = futures_util::stream::iter(todo)
         .map(|i| {
@@ -230,12 +250,16 @@ async fn pending(
             .map_err(write)?;
         return Ok(Next::Again);
     }
+    // Interrupted, the request may still have reached Synapse: the room
+    // stays at `Submitting`, where its task is adopted or, if there is none,
+    // the room goes back to pending and the cancel skips it.
     match stopper
-        .until(submit(client, &entry.room_id, settings))
+        .submitting(submit(client, &entry.room_id, settings))
         .await
     {
-        Some(submitted) => submitted.map(Next::Record).map_err(fatal),
-        None => Ok(Next::Stop),
+        Ok(submitted) => submitted.map(Next::Record).map_err(fatal),
+        Err(true) => Ok(Next::Stop),
+        Err(false) => Ok(Next::Again),
     }
 }
 

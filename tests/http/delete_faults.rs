@@ -9,9 +9,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::common::{Csv, oldrooms};
 use crate::{admin_server, fake_config, messages_at, requests_to, room};
 
-const ROOMS: [&str; 3] = ["!aaa:fake.test", "!bbb:fake.test", "!ccc:fake.test"];
+pub(crate) const ROOMS: [&str; 3] = ["!aaa:fake.test", "!bbb:fake.test", "!ccc:fake.test"];
 
-fn results_csv(dir: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn results_csv(dir: &std::path::Path) -> std::path::PathBuf {
     let mut text = oldrooms::report::HEADER.join(",");
     text.push('\n');
     for id in ROOMS {
@@ -26,7 +26,7 @@ fn results_csv(dir: &std::path::Path) -> std::path::PathBuf {
 
 /// Room details and an old last activity for every room, deletions that
 /// complete at once.
-async fn rooms_and_statuses(server: &MockServer) {
+pub(crate) async fn rooms_and_statuses(server: &MockServer) {
     for id in ROOMS {
         Mock::given(method("GET"))
             .and(path(format!("/_synapse/admin/v1/rooms/{id}")))
@@ -42,7 +42,7 @@ async fn rooms_and_statuses(server: &MockServer) {
         .await;
 }
 
-fn accept_delete(id: &str) -> Mock {
+pub(crate) fn accept_delete(id: &str) -> Mock {
     Mock::given(method("DELETE"))
         .and(path(format!("/_synapse/admin/v2/rooms/{id}")))
         .respond_with(
@@ -140,7 +140,7 @@ async fn a_token_logged_out_mid_run_stops_it_and_resume_finishes_it() {
     assert!(!journal.exists(), "the finished journal is archived");
 }
 
-async fn remount_admin(server: &MockServer) {
+pub(crate) async fn remount_admin(server: &MockServer) {
     Mock::given(method("GET"))
         .and(path("/_matrix/client/v3/account/whoami"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"user_id": crate::ADMIN})))

@@ -1,17 +1,17 @@
 //! A homeserver that goes away in the middle of a scan (every request, and
-//! its `/versions` probe, answering a proxy's 503): the scan waits for it
+//! its `server_version` probe, answering a proxy's 503): the scan waits for it
 //! and finishes with the room read, or, past `outage_patience_secs`, stops
 //! with one clear line and no CSV.
 
 use serde_json::json;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::common::{Csv, oldrooms};
 use crate::{admin_server, fake_config, messages_at, requests_to, room, scan_args as args};
 
 const ROOMS: &str = "/_synapse/admin/v1/rooms";
-const VERSIONS: &str = "/_matrix/client/versions";
+const PROBE: &str = "/_synapse/admin/v1/server_version";
 const OLD: i64 = 1_600_000_000_000;
 
 /// Two rooms listed; `!a`'s messages and the probe answer 503 the given
@@ -27,7 +27,7 @@ async fn going_away(messages_503: Option<u64>, probe_503: Option<u64>) -> MockSe
     let unavailable = || ResponseTemplate::new(503).set_body_string("<html>503</html>");
     for (p, times) in [
         ("/_synapse/admin/v1/rooms/!a/messages", messages_503),
-        (VERSIONS, probe_503),
+        (PROBE, probe_503),
     ] {
         let mock = Mock::given(method("GET"))
             .and(path(p))
@@ -40,8 +40,10 @@ async fn going_away(messages_503: Option<u64>, probe_503: Option<u64>) -> MockSe
         mock.with_priority(1).mount(&server).await;
     }
     Mock::given(method("GET"))
-        .and(path(VERSIONS))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"versions": ["v1.11"]})))
+        .and(path(PROBE))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"server_version": "1.163.2"})),
+        )
         .mount(&server)
         .await;
     messages_at(&server, OLD).await;
@@ -80,7 +82,7 @@ async fn a_homeserver_that_comes_back_is_waited_for() {
         requests_to(&server, "/_synapse/admin/v1/rooms/!a/messages").await,
         5
     );
-    assert!(requests_to(&server, VERSIONS).await >= 3);
+    assert!(requests_to(&server, PROBE).await >= 3);
 }
 
 #[tokio::test]
@@ -122,4 +124,115 @@ async fn one_room_failing_on_a_homeserver_that_is_up_is_not_waited_for() {
     );
     assert!(row["reason"].contains("503"), "{row:?}");
     assert_eq!(csv.row("!b")["should_delete"], "yes");
+}
+
+/// The homeserver goes away as a deletion is sent, and the admin cancels
+/// (Ctrl-C) while the request waits for it: when it comes back, nothing is
+/// deleted, not even the room whose request was waiting.
+#[tokio::test]
+async fn a_cancel_while_waiting_for_the_homeserver_sends_no_deletion() {
+    use crate::delete_faults::{
+        ROOMS, accept_delete, remount_admin, results_csv, rooms_and_statuses,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = admin_server().await;
+    rooms_and_statuses(&server).await;
+    let unavailable = || ResponseTemplate::new(503).set_body_string("<html>503</html>");
+    for (verb, p) in [
+        ("DELETE", r"^/_synapse/admin/v2/rooms/[^/]+$"),
+        ("GET", r"^/_synapse/admin/v2/rooms/[^/]+/delete_status$"),
+        ("GET", "^/_synapse/admin/v1/server_version$"),
+    ] {
+        Mock::given(method(verb))
+            .and(path_regex(p))
+            .respond_with(unavailable())
+            .with_priority(1)
+            .mount(&server)
+            .await;
+    }
+    let data = dir.path().join("data");
+    let extra = format!(
+        "[bot]\ndata_dir = \"{}\"\n[delete]\nconcurrency = 1\npoll_interval_ms = 10\n\
+         [scan]\nmax_retries = 0\noutage_patience_secs = 120\n",
+        data.display()
+    );
+    let config = fake_config(dir.path(), &server, &extra);
+    let from = results_csv(dir.path());
+    let report = dir.path().join("report.csv");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_oldrooms"))
+        .args(["delete", "--yes", "--config"])
+        .arg(&config)
+        .arg("--report")
+        .arg(&report)
+        .arg("--from")
+        .arg(&from)
+        .env_remove("OLDROOMS_ACCESS_TOKEN")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    let waiting = poll(|| async {
+        let deletes = requests_to(&server, &format!("/_synapse/admin/v2/rooms/{}", ROOMS[0])).await;
+        (deletes >= 1 && requests_to(&server, PROBE).await >= 1).then_some(())
+    })
+    .await;
+    assert!(
+        waiting.is_some(),
+        "the deletion never waited for the homeserver"
+    );
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let journal = data.join("cli-deletion-journal.jsonl");
+    let recorded = poll(|| async {
+        let text = std::fs::read_to_string(&journal).unwrap_or_default();
+        text.lines()
+            .any(|l| l.trim() == "\"cancelled\"")
+            .then_some(())
+    })
+    .await;
+    assert!(recorded.is_some(), "the cancel never reached the journal");
+
+    // The homeserver is back and would accept anything.
+    server.reset().await;
+    remount_admin(&server).await;
+    rooms_and_statuses(&server).await;
+    for id in ROOMS {
+        accept_delete(id).mount(&server).await;
+    }
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait())
+        .await
+        .expect("the run did not end after the cancel")
+        .unwrap();
+    for id in ROOMS {
+        let sent = requests_to(&server, &format!("/_synapse/admin/v2/rooms/{id}")).await;
+        assert_eq!(sent, 0, "{id} was sent for deletion after the cancel");
+    }
+    let csv = Csv::read(&report);
+    for id in ROOMS {
+        assert_eq!(csv.row(id)["outcome"], "skipped", "{id} ({status})");
+    }
+}
+
+/// Polls `check` every 100 ms for up to 30 s.
+async fn poll<F, Fut>(check: F) -> Option<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<()>>,
+{
+    for _ in 0..300 {
+        if check().await.is_some() {
+            return Some(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    None
 }
