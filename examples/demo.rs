@@ -99,6 +99,18 @@ async fn walk_through(
             for (i, line) in m.body.lines().enumerate() {
                 println!("{}> {line}", if i == 0 { label } else { "   " });
             }
+            if let Some(image) = &m.image {
+                let bytes = human
+                    .client
+                    .media()
+                    .get_file(image, false)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let path = dir.join("rooms-by-age.png");
+                std::fs::write(&path, bytes).unwrap();
+                println!("    (saved the chart, decrypted, to {})", path.display());
+            }
             if let Some(file) = &m.file {
                 let bytes = human
                     .client

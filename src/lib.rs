@@ -10,6 +10,8 @@ pub mod admin;
 pub mod atomic;
 /// The Matrix bot: commands in the admin room, scans from chat.
 pub mod bot;
+/// A picture of a scan: rooms by time since last activity, as a PNG.
+pub mod chart;
 /// The command line: `oldrooms scan`, `oldrooms check`, `oldrooms run`.
 pub mod cli;
 /// The TOML configuration: raw file format and validated settings.

@@ -10,8 +10,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Progress lines (where stderr is not a terminal) show by default.
     let default = match cli.verbose {
-        0 => "warn",
+        0 => "warn,oldrooms::progress=info",
         1 => "warn,oldrooms=info",
         _ => "warn,oldrooms=debug",
     };

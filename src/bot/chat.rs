@@ -4,16 +4,20 @@
 use std::future::Future;
 use std::time::Duration;
 
-use matrix_sdk::attachment::AttachmentConfig;
+use matrix_sdk::attachment::{AttachmentConfig, AttachmentInfo, BaseImageInfo};
 use matrix_sdk::config::RequestConfig;
 use matrix_sdk::room::Room;
 use matrix_sdk::ruma::OwnedEventId;
+use matrix_sdk::ruma::UInt;
 use matrix_sdk::ruma::events::Mentions;
-use matrix_sdk::ruma::events::room::message::{ReplacementMetadata, RoomMessageEventContent};
+use matrix_sdk::ruma::events::room::message::{
+    ReplacementMetadata, RoomMessageEventContent, TextMessageEventContent,
+};
 use tokio::task::JoinHandle;
 use tracing::info;
 
 pub use super::text::Text;
+use crate::chart::Png;
 
 fn content(text: &Text) -> RoomMessageEventContent {
     // An empty `m.mentions`: a room name like "@room" never pings anyone.
@@ -45,20 +49,47 @@ pub async fn edit(room: &Room, event_id: &OwnedEventId, text: &Text) -> matrix_s
     Ok(())
 }
 
-/// Uploads a file as an attachment; encrypted in an encrypted room. The
-/// SDK has no per-request retries for attachments: a failure is tried
-/// again twice, over about ten seconds.
+/// Uploads a file as an attachment; encrypted in an encrypted room.
 pub async fn send_file(
     room: &Room,
     name: &str,
     mime: &mime::Mime,
     data: Vec<u8>,
 ) -> matrix_sdk::Result<()> {
+    send_attachment(room, name, mime, data, AttachmentConfig::new).await
+}
+
+/// Posts a PNG as an image (`m.image`), with its size and `alt` as the
+/// text clients show and read out in its place.
+pub async fn send_image(room: &Room, name: &str, png: &Png, alt: &str) -> matrix_sdk::Result<()> {
+    let config = || {
+        let info = BaseImageInfo {
+            width: Some(UInt::from(png.width)),
+            height: Some(UInt::from(png.height)),
+            size: UInt::new(png.bytes.len() as u64),
+            ..BaseImageInfo::default()
+        };
+        AttachmentConfig::new()
+            .info(AttachmentInfo::Image(info))
+            .caption(Some(TextMessageEventContent::plain(alt)))
+    };
+    send_attachment(room, name, &mime::IMAGE_PNG, png.bytes.clone(), config).await
+}
+
+/// The SDK has no per-request retries for attachments: a failure is tried
+/// again twice, over about ten seconds.
+async fn send_attachment(
+    room: &Room,
+    name: &str,
+    mime: &mime::Mime,
+    data: Vec<u8>,
+    config: impl Fn() -> AttachmentConfig,
+) -> matrix_sdk::Result<()> {
     let mut pause = Duration::from_secs(2);
     let mut tries = 1;
     loop {
         let sent = room
-            .send_attachment(name, mime, data.clone(), AttachmentConfig::new())
+            .send_attachment(name, mime, data.clone(), config())
             .await;
         match sent {
             Ok(_) => return Ok(()),

@@ -37,7 +37,7 @@ use crate::config::{Config, reaction_key};
 use crate::delete::journal_file;
 use crate::session::{resolve_room, verify_admin};
 
-pub use text::shorten;
+pub use text::{ago, shorten};
 
 /// Runs the bot until `shutdown` completes (even during start-up) or the
 /// homeserver no longer accepts its session. A homeserver that is down only

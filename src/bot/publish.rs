@@ -34,11 +34,43 @@ pub async fn scan(
         best_effort_edit(&room, id, &Text::plain(&status_line)).await;
     }
     post(&room, &summary).await;
+    post_chart(&world, &room, &result).await;
     upload(&world, &room, &result.outcome).await;
     info!(rooms = result.outcome.rows.len(), "scan posted");
     drop(result);
     if let Some((id, text)) = offer {
         post_offer(&world, &room, id, &text).await;
+    }
+}
+
+/// The scan's chart, as an image after the summary. A chart that cannot
+/// be drawn or sent is logged and said; the scan's results stand.
+async fn post_chart(world: &World, room: &Room, result: &ScanResult) {
+    let outcome = &result.outcome;
+    let mut bins = crate::chart::Bins::default();
+    for row in &outcome.rows {
+        bins.add(row.last_activity, outcome.now_ms, row.verdict.kind());
+    }
+    let server = world.config.user_id.server_name().to_string();
+    let (now, days) = (outcome.now_ms, result.options.inactive_days);
+    let drawn =
+        tokio::task::spawn_blocking(move || crate::chart::of_bins(&bins, now, &server, days))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+    let sent = match drawn {
+        Ok(chart) => chat::send_image(room, "rooms-by-age.png", &chart.png, &chart.alt)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
+        warn!(error = %e, "no chart");
+        post(
+            room,
+            &Text::plain(&format!("Could not post the chart ({e}).")),
+        )
+        .await;
     }
 }
 

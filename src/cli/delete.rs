@@ -8,7 +8,6 @@ use std::path::Path;
 use anyhow::Context as _;
 use tokio::sync::watch;
 
-use super::TerminalProgress;
 use crate::config::Config;
 use crate::delete::input::read_candidates;
 use crate::delete::journal::{Entry, Journal};
@@ -136,10 +135,10 @@ async fn delete_all(
             cancel.send_replace(true);
         }
     });
-    let progress = TerminalProgress::new();
+    let progress = super::progress::Progress::new("deletion");
     let show = |e: RunEvent| {
-        if let RunEvent::Progress(c) = e {
-            progress.show(|| format!("deleting: {c}…"));
+        if let RunEvent::Opened(c) | RunEvent::Progress(c) = e {
+            progress.update(c.done() as u64, c.total as u64, || c.to_string());
         }
     };
     // The command line has no shutdown of its own: Ctrl-C cancels.

@@ -2,19 +2,17 @@
 //! them. `main.rs` only parses, sets up logging and calls [`run`].
 
 mod delete;
+mod progress;
 
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigError};
 use crate::report::{Summary, write_csv_atomic};
-use crate::scan::{Progress, scan};
+use crate::scan::{Progress as ScanProgress, scan};
 use crate::session::Session;
 
 /// Find old and abandoned rooms on a Synapse homeserver, and delete them
@@ -50,6 +48,9 @@ pub enum Command {
         /// Where to write the CSV (replaced atomically).
         #[arg(short, long, value_name = "FILE", default_value = "results.csv")]
         output: PathBuf,
+        /// Also draw the rooms by time since last activity, as a PNG here.
+        #[arg(long, value_name = "FILE")]
+        chart: Option<PathBuf>,
         #[command(flatten)]
         options: crate::scan_args::ScanArgs,
     },
@@ -99,8 +100,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Scan {
             config,
             output,
+            chart,
             options,
-        } => scan_command(&config, &output, &options).await,
+        } => scan_command(&config, &output, chart.as_deref(), &options).await,
         Command::Check { config } => check_command(&config).await,
         Command::Delete {
             config,
@@ -140,18 +142,22 @@ pub async fn run(cli: Cli) -> ExitCode {
 async fn scan_command(
     config_path: &Path,
     output: &Path,
+    chart: Option<&Path>,
     options: &crate::scan_args::ScanArgs,
 ) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     let session = Session::open(&config).await?;
     let result = tokio::select! {
-        r = scan_and_write(&session, &config, output, options) => r,
+        r = scan_and_write(&session, &config, output, chart, options) => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; {} was not written", output.display())),
     };
     session.close().await;
     let summary = result?;
     println!("{summary}");
     println!("Wrote {}", output.display());
+    if let Some(chart) = chart {
+        println!("Wrote {}", chart.display());
+    }
     Ok(())
 }
 
@@ -159,21 +165,29 @@ async fn scan_and_write(
     session: &Session,
     config: &Config,
     output: &Path,
+    chart: Option<&Path>,
     options: &crate::scan_args::ScanArgs,
 ) -> anyhow::Result<Summary> {
     let policy = options.apply(session.policy(config).await?);
-    let progress = TerminalProgress::new();
-    let show = |p| {
-        progress.show(|| match p {
-            Progress::Listing { listed } => format!("listed {listed} rooms…"),
-            Progress::Checking { checked, total } => format!("checked {checked} of {total} rooms…"),
-        })
+    let progress = progress::Progress::new("scan");
+    let show = |p| match p {
+        ScanProgress::Listing { listed } => progress.counting(format!("listed {listed} rooms…")),
+        ScanProgress::Checking { checked, total } => {
+            progress.update(checked as u64, total as u64, String::new);
+        }
     };
     let outcome = scan(&session.client, &policy, &config.scan, &show)
         .await
         .context("scan failed")?;
     progress.finish();
     write_csv_atomic(&outcome.rows, outcome.now_ms, output)?;
+    if let Some(path) = chart {
+        let server = config.user_id.server_name().as_str();
+        let drawn =
+            crate::chart::of_scan(&outcome.rows, outcome.now_ms, server, policy.inactive_days)?;
+        crate::atomic::write_bytes(path, &drawn.png.bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(Summary::new(&outcome.rows, outcome.elapsed))
 }
 
@@ -231,39 +245,4 @@ async fn check_steps(session: &Session) -> anyhow::Result<()> {
     println!("admin:      yes, {me} is a server admin");
     println!("synapse:    {}", client.server_version().await?);
     Ok(())
-}
-
-/// Progress on stderr, at most once a second, only on a terminal.
-pub(crate) struct TerminalProgress {
-    enabled: bool,
-    last: Mutex<Option<Instant>>,
-}
-
-impl TerminalProgress {
-    pub(crate) fn new() -> Self {
-        Self {
-            enabled: std::io::stderr().is_terminal(),
-            last: Mutex::new(None),
-        }
-    }
-
-    pub(crate) fn show(&self, text: impl FnOnce() -> String) {
-        if !self.enabled {
-            return;
-        }
-        let Ok(mut last) = self.last.lock() else {
-            return;
-        };
-        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
-            return;
-        }
-        *last = Some(Instant::now());
-        eprint!("\r\x1b[2K{}", text());
-    }
-
-    pub(crate) fn finish(&self) {
-        if self.enabled {
-            eprint!("\r\x1b[2K");
-        }
-    }
 }

@@ -125,6 +125,7 @@ async fn scan_from_chat(encrypted: bool) {
     assert!(csv.row(&s.old_room)["reason"].starts_with("inactive"));
     assert_eq!(csv.row(&s.active_room)["should_delete"], "no");
     assert_eq!(csv.row(s.room.as_str())["reason"], "protected: admin room");
+    check_chart(&s, &csv).await;
 
     // The progress message was edited to its final state.
     let edits: Vec<_> = s
@@ -144,6 +145,54 @@ async fn scan_from_chat(encrypted: bool) {
         );
     }
     bot.stop().await;
+}
+
+/// The chart came as an image (decrypted here in an encrypted room) that
+/// decodes to the size it states, and its text has the CSV's counts.
+async fn check_chart(s: &Setup, csv: &Csv) {
+    let chart = s
+        .human
+        .wait_for(&s.bot_user, "the chart", |m| m.image.is_some())
+        .await;
+    let image = chart.image.clone().unwrap();
+    assert_eq!(image.filename(), "rooms-by-age.png");
+    let info = image.info.clone().unwrap();
+    let bytes = s
+        .human
+        .client
+        .media()
+        .get_file(&image, false)
+        .await
+        .unwrap()
+        .unwrap();
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let header = decoder.read_info().unwrap().info().clone();
+    assert_eq!(Some(header.width.into()), info.width);
+    assert_eq!(Some(header.height.into()), info.height);
+    assert_eq!((header.width, header.height), (1200, 675));
+    let count = |kind: &str| {
+        csv.rows
+            .iter()
+            .filter(|r| r["reason"].starts_with(kind))
+            .count()
+    };
+    let delete = count("inactive") + count("abandoned");
+    let expected = format!(
+        ": {} rooms; {delete} to delete ({} inactive, {} abandoned), {} to keep ({} active, \
+         {} protected, {} unknown);",
+        csv.rows.len(),
+        count("inactive"),
+        count("abandoned"),
+        csv.rows.len() - delete,
+        count("active"),
+        count("protected"),
+        count("unknown"),
+    );
+    assert!(
+        chart.body.contains(&expected),
+        "{expected}\nnot in: {}",
+        chart.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,7 @@ mod delete_faults;
 mod faults;
 mod outage;
 mod production;
+mod progress;
 
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};

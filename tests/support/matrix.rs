@@ -29,6 +29,7 @@ pub struct Seen {
     pub replaces: Option<OwnedEventId>,
     pub encrypted: bool,
     pub file: Option<matrix_sdk::ruma::events::room::message::FileMessageEventContent>,
+    pub image: Option<matrix_sdk::ruma::events::room::message::ImageMessageEventContent>,
 }
 
 /// A human on their own device, syncing in the background.
@@ -87,6 +88,10 @@ impl Human {
                         MessageType::File(f) => Some(f.clone()),
                         _ => None,
                     };
+                    let image = match &ev.content.msgtype {
+                        MessageType::Image(i) => Some(i.clone()),
+                        _ => None,
+                    };
                     sink.lock().unwrap().push(Seen {
                         sender: ev.sender.clone(),
                         event_id: ev.event_id.clone(),
@@ -94,6 +99,7 @@ impl Human {
                         replaces,
                         encrypted: info.is_some(),
                         file,
+                        image,
                     });
                 }
             },
