@@ -32,6 +32,9 @@ enum Shown {
 struct Lines {
     last: Option<Instant>,
     latest: Option<(u64, u64)>,
+    /// The first count and when it came: the rate is measured from there,
+    /// not from the listing before it.
+    first: Option<(Instant, u64)>,
 }
 
 impl Progress {
@@ -71,11 +74,13 @@ impl Progress {
             Shown::Lines(lines) => {
                 let mut lines = lines.lock().unwrap_or_else(|e| e.into_inner());
                 lines.latest = Some((done, total));
+                let (since, from) = *lines.first.get_or_insert((Instant::now(), done));
                 let due = lines.last.is_none_or(|t| t.elapsed() >= LINE_EVERY);
                 if due {
                     lines.last = Some(Instant::now());
                     drop(lines);
-                    self.line(done, total, &detail());
+                    let rate = rate(done.saturating_sub(from), since.elapsed());
+                    self.line(done, total, rate, &detail());
                 }
             }
         }
@@ -95,9 +100,7 @@ impl Progress {
         }
     }
 
-    fn line(&self, done: u64, total: u64, detail: &str) {
-        let secs = self.started.elapsed().as_secs_f64();
-        let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
+    fn line(&self, done: u64, total: u64, rate: f64, detail: &str) {
         let left = if rate > 0.0 && done < total {
             format!(
                 ", about {} left",
@@ -106,8 +109,27 @@ impl Progress {
         } else {
             String::new()
         };
-        info!(target: "oldrooms::progress", "{}: {done} of {total} rooms ({rate:.0}/s{left}){}",
-            self.what, if detail.is_empty() { String::new() } else { format!("; {detail}") });
+        let speed = if rate > 0.0 {
+            format!(" ({rate:.0}/s{left})")
+        } else {
+            String::new()
+        };
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!("; {detail}")
+        };
+        info!(target: "oldrooms::progress", "{}: {done} of {total} rooms{speed}{detail}", self.what);
+    }
+}
+
+/// Rooms per second; zero until there is something to measure.
+fn rate(rooms: u64, over: Duration) -> f64 {
+    let secs = over.as_secs_f64();
+    if rooms == 0 || secs <= 0.0 {
+        0.0
+    } else {
+        rooms as f64 / secs
     }
 }
 

@@ -129,8 +129,16 @@ async fn a_token_logged_out_mid_run_stops_it_and_resume_finishes_it() {
     let run = oldrooms(&resume, &[]).await;
     assert_eq!(run.code(), Some(0), "{run:?}");
     // Progress in a pipe: plain lines, counting the rooms done before too.
-    assert!(run.stderr.contains("deletion: 1 of 3 rooms ("), "{}", run.stderr);
-    assert!(run.stderr.contains("deletion: 3 of 3 rooms in "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("deletion: 1 of 3 rooms"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("deletion: 3 of 3 rooms in "),
+        "{}",
+        run.stderr
+    );
     let csv = Csv::read(&report);
     for id in ROOMS {
         assert_eq!(csv.row(id)["outcome"], "deleted", "{id}");
