@@ -67,6 +67,8 @@ pub struct Config {
     pub policy: PolicySettings,
     pub scan: ScanSettings,
     pub delete: DeleteConfig,
+    /// Scans the bot starts by itself (`[schedule]`), if any.
+    pub schedule: Option<crate::schedule::Schedule>,
 }
 
 /// `[delete]`: how confirmations and deletions work.
@@ -275,6 +277,20 @@ impl Config {
             ));
         }
 
+        let schedule = match &raw.schedule {
+            None => None,
+            Some(s) => Some(crate::schedule::Schedule {
+                every: crate::schedule::parse_every(&s.every)
+                    .map_err(|m| invalid("schedule.every", m))?,
+                at_minute: s
+                    .at
+                    .as_deref()
+                    .map(crate::schedule::parse_at)
+                    .transpose()
+                    .map_err(|m| invalid("schedule.at", m))?,
+            }),
+        };
+
         let d = &raw.delete;
         for (key, value) in [
             ("delete.confirm_reaction", &d.confirm_reaction),
@@ -346,6 +362,7 @@ impl Config {
                     ..HttpSettings::default()
                 },
             },
+            schedule,
             delete: DeleteConfig {
                 confirm_reaction: d.confirm_reaction.clone(),
                 cancel_reaction: d.cancel_reaction.clone(),

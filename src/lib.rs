@@ -26,6 +26,8 @@ pub mod report;
 pub mod scan;
 /// The options of one scan (overrides of `[policy]`), for chat and CLI.
 pub mod scan_args;
+/// When scheduled scans run.
+pub mod schedule;
 /// Small wrappers around secrets so they never reach a log line.
 pub mod secret;
 /// Connecting from the config: login, admin check, alias resolution.

@@ -71,6 +71,7 @@ pub async fn run(
             jobs.remove(&job);
         }
         health.set_job(machine.job_name());
+        health.set_next_scan(machine.next_scheduled());
     }
 }
 
@@ -114,6 +115,14 @@ fn apply(effect: Effect, world: &Arc<World>, jobs: &mut HashMap<JobId, Signals>)
             let task = tokio::spawn(scan_job::run(world.clone(), job, args, cancel));
             let end = ScanEnd::Failed("the scan stopped unexpectedly".to_owned());
             watch_task(world, task, Input::ScanEnded { job, end });
+        }
+        Effect::SaveSchedule { next, last } => {
+            if let Some(schedule) = world.config.schedule {
+                let dir = &world.config.bot.data_dir;
+                if let Err(e) = super::schedule_file::save(dir, schedule, next, last) {
+                    warn!(error = %format!("{e:#}"), "could not save the schedule");
+                }
+            }
         }
         Effect::PublishScan {
             result,

@@ -22,6 +22,7 @@ struct State {
     sync_error: Option<String>,
     in_admin_room: bool,
     job: Option<&'static str>,
+    next_scan_ms: Option<i64>,
 }
 
 /// The body of `/healthz`.
@@ -35,6 +36,8 @@ pub struct Report {
     pub in_admin_room: bool,
     /// The running job ("scan", "deletion", "dry run", "upload"), if any.
     pub job: Option<&'static str>,
+    /// With `[schedule]`: when the next scheduled scan runs.
+    pub next_scheduled_scan: Option<String>,
 }
 
 impl Report {
@@ -65,6 +68,10 @@ impl Health {
         self.with(|s| s.job = job);
     }
 
+    pub fn set_next_scan(&self, at_ms: Option<i64>) {
+        self.with(|s| s.next_scan_ms = at_ms);
+    }
+
     pub fn report(&self, now_ms: i64) -> Report {
         let s = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let age = s.last_sync_ms.map(|at| (now_ms - at).max(0) / 1000);
@@ -91,6 +98,7 @@ impl Health {
             last_sync_secs_ago: age,
             in_admin_room: s.in_admin_room,
             job: s.job,
+            next_scheduled_scan: s.next_scan_ms.map(rfc3339),
         }
     }
 }
@@ -152,7 +160,8 @@ mod tests {
             json,
             serde_json::json!({
                 "status": "ok", "problems": [], "last_sync": "2023-11-14T22:13:20Z",
-                "last_sync_secs_ago": 0, "in_admin_room": true, "job": null
+                "last_sync_secs_ago": 0, "in_admin_room": true, "job": null,
+                "next_scheduled_scan": null
             })
         );
     }

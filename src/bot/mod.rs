@@ -16,6 +16,7 @@ pub mod machine;
 mod messages;
 mod publish;
 mod scan_job;
+mod schedule_file;
 mod sync;
 mod text;
 mod upload_job;
@@ -155,6 +156,9 @@ async fn start(config: Config) -> anyhow::Result<(Client, Ready)> {
         confirm_timeout_ms: i64::try_from(config.delete.confirm_timeout.as_millis())
             .unwrap_or(i64::MAX / 2),
         shares_account: config.bot.admins.contains(&own_user),
+        schedule: config
+            .schedule
+            .map(|s| schedule_file::load(&config.bot.data_dir, s, crate::timefmt::now_ms())),
     };
     let (inbox, inputs) = world::channel();
     let forward = handlers::Forward {

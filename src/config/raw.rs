@@ -18,6 +18,14 @@ pub(super) struct RawConfig {
     pub(super) scan: RawScan,
     #[serde(default)]
     pub(super) delete: RawDelete,
+    pub(super) schedule: Option<RawSchedule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSchedule {
+    pub(super) every: String,
+    pub(super) at: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

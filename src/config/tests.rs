@@ -30,6 +30,7 @@ fn minimal_config_gets_documented_defaults() {
     assert_eq!(c.scan.concurrency, 8);
     assert_eq!(c.bot.data_dir, PathBuf::from("./oldrooms-data"));
     assert_eq!(c.bot.health_listen, None);
+    assert_eq!(c.schedule, None);
     assert_eq!(c.scan.http.outage_patience.as_secs(), 300);
     assert!(matches!(&c.credential, Credential::AccessToken(t) if t.expose() == "from-file"));
 }
@@ -40,6 +41,9 @@ fn the_example_config_is_valid() {
     let c = parse(text).unwrap();
     assert_eq!(c.policy.protected_rooms.len(), 2);
     assert!(c.bot.admin_room.is_some());
+    let schedule = c.schedule.unwrap();
+    assert_eq!(schedule.every.as_secs(), 7 * 86_400);
+    assert_eq!(schedule.at_minute, Some(180));
     let listen = text.replace("# health_listen =", "health_listen =");
     let c = parse(&listen).unwrap();
     assert_eq!(c.bot.health_listen, Some("127.0.0.1:9187".parse().unwrap()));
@@ -134,6 +138,14 @@ fn bad_values_name_the_key() {
         (
             format!("{MINIMAL}[scan]\noutage_patience_secs = 18446744073709551615\n"),
             "scan.outage_patience_secs",
+        ),
+        (
+            format!("{MINIMAL}[schedule]\nevery = \"weekly\"\n"),
+            "schedule.every",
+        ),
+        (
+            format!("{MINIMAL}[schedule]\nevery = \"7d\"\nat = \"3am\"\n"),
+            "schedule.at",
         ),
     ];
     for (text, key) in cases {

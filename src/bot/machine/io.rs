@@ -36,6 +36,8 @@ pub struct Settings {
     /// The bot runs on a human admin's account: it adds no reactions of its
     /// own, and leaves that human's invites alone.
     pub shares_account: bool,
+    /// Scheduled scans, with the next run as saved, if configured.
+    pub schedule: Option<super::Scheduled>,
 }
 
 /// What the journal on disk says at start.
@@ -166,6 +168,11 @@ pub enum Effect {
     StartScan {
         job: JobId,
         args: ScanArgs,
+    },
+    /// Keep the schedule's state in `bot.data_dir`.
+    SaveSchedule {
+        next: Ms,
+        last: Option<super::Fingerprint>,
     },
     /// Post the scan's summary and results.csv, then the offer if any, and
     /// answer with `Input::OfferPosted`.

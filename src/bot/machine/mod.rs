@@ -8,6 +8,7 @@ mod confirm;
 mod io;
 #[cfg(test)]
 mod props;
+mod schedule;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -28,6 +29,7 @@ pub use io::{
     DeletionEnd, DeletionStart, Effect, Input, InviteAnswer, JobId, OnDisk, ScanEnd, ScanResult,
     Settings, Upload,
 };
+pub use schedule::{Fingerprint, Scheduled};
 use status::describe;
 pub use status::scan_progress;
 
@@ -47,6 +49,8 @@ enum JobKind {
     Scan {
         progress: Option<Progress>,
         cancelled: bool,
+        /// Started by the schedule, not by an admin.
+        scheduled: bool,
     },
     Delete {
         counts: Option<Counts>,
@@ -99,11 +103,13 @@ pub struct Machine {
     /// An unfinished journal is on disk with no job running it (a run that
     /// stopped on a permanent error): it resumes at the next start.
     stopped_run: bool,
+    schedule: Option<Scheduled>,
 }
 
 impl Machine {
     pub fn new(s: Settings) -> Self {
         Self {
+            schedule: s.schedule.clone(),
             s,
             job: None,
             offer: None,
@@ -117,12 +123,16 @@ impl Machine {
         }
     }
 
-    /// When the machine wants an `Input::Tick`: the offer's expiry.
+    /// When the machine wants an `Input::Tick`: the offer's expiry, the
+    /// next scheduled scan.
     pub fn next_deadline(&self) -> Option<Ms> {
-        self.offer
+        let expiry = self
+            .offer
             .as_ref()
             .filter(|o| o.event_id.is_some())
-            .map(|o| o.expires)
+            .map(|o| o.expires);
+        let scheduled = self.next_scheduled().filter(|_| !self.shutting_down);
+        expiry.into_iter().chain(scheduled).min()
     }
 
     /// Applies one input at time `now`.
@@ -272,6 +282,7 @@ impl Machine {
         let kind = JobKind::Scan {
             progress: None,
             cancelled: false,
+            scheduled: false,
         };
         let job = self.new_job(now, kind);
         out.push(Effect::StartScan { job, args });
@@ -368,10 +379,15 @@ impl Machine {
     }
 
     fn scan_ended(&mut self, now: Ms, id: JobId, end: ScanEnd, out: &mut Vec<Effect>) {
-        let Some(JobKind::Scan { cancelled, .. }) = self.job_mut(id) else {
+        let Some(JobKind::Scan {
+            cancelled,
+            scheduled,
+            ..
+        }) = self.job_mut(id)
+        else {
             return;
         };
-        let cancelled = *cancelled;
+        let (cancelled, scheduled) = (*cancelled, *scheduled);
         self.job = None;
         let result = match end {
             ScanEnd::Done(result) if !cancelled => result,
@@ -388,6 +404,10 @@ impl Machine {
         };
         let outcome = &result.outcome;
         let summary = Summary::new(&outcome.rows, outcome.elapsed);
+        if scheduled && self.scheduled_result(&result, out) {
+            self.last_scan = Some((summary, now));
+            return;
+        }
         let text = super::messages::scan_summary(&summary, outcome, &self.s.prefix);
         let status_line = format!(
             "Scan finished: {} rooms in {}.",
@@ -467,6 +487,7 @@ impl Machine {
         {
             self.end_offer(Spent::Expired, out);
         }
+        self.scheduled_tick(now, out);
     }
 
     fn shutdown(&mut self, out: &mut Vec<Effect>) {

@@ -178,6 +178,7 @@ impl Sim {
                 // Any scan that starts replaces the offer.
                 self.o.live = None;
             }
+            Effect::SaveSchedule { .. } => panic!("the simulation has no schedule"),
             Effect::PublishScan {
                 offer: Some((id, _)),
                 result,

@@ -45,6 +45,9 @@ impl Machine {
             None => "No scan has finished since the bot started.".to_owned(),
         };
         text.line(&last, &escape_html(&last));
+        if let Some(line) = self.schedule_line() {
+            text.line(&line, &escape_html(&line));
+        }
         text
     }
 }

@@ -34,6 +34,7 @@ pub fn settings() -> Settings {
         cancel_shown: "❌".into(),
         confirm_timeout_ms: TIMEOUT,
         shares_account: false,
+        schedule: None,
     }
 }
 
@@ -603,4 +604,122 @@ fn a_dry_run_rechecks_the_standing_offer_and_leaves_it_standing() {
     assert!(said(&busy, "busy"), "{busy:?}");
     b.on(Input::DryRunEnded { job });
     assert!(new_deletion(&b.react("alice", &offer, "✅")).is_some());
+}
+
+mod scheduled {
+    use super::*;
+    use crate::schedule::Schedule;
+
+    const EVERY: Ms = 3_600_000;
+
+    fn scheduled_machine(next: Ms) -> Machine {
+        let schedule = Schedule {
+            every: Duration::from_millis(EVERY as u64),
+            at_minute: None,
+        };
+        Machine::new(Settings {
+            schedule: Some(Scheduled {
+                schedule,
+                next,
+                last: None,
+            }),
+            ..settings()
+        })
+    }
+
+    fn started_scan(effects: &[Effect]) -> Option<JobId> {
+        effects.iter().find_map(|e| match e {
+            Effect::StartScan { job, .. } => Some(*job),
+            _ => None,
+        })
+    }
+
+    fn saved(effects: &[Effect]) -> Option<Ms> {
+        effects.iter().find_map(|e| match e {
+            Effect::SaveSchedule { next, .. } => Some(*next),
+            _ => None,
+        })
+    }
+
+    fn offer_of(effects: &[Effect]) -> bool {
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::PublishScan { offer: Some(_), .. }))
+    }
+
+    #[test]
+    fn a_due_scan_starts_once_and_the_next_run_is_saved_first() {
+        let mut m = scheduled_machine(10_000);
+        assert_eq!(m.next_deadline(), Some(10_000));
+        assert!(started_scan(&m.handle(9_999, Input::Tick)).is_none());
+        let out = m.handle(10_000, Input::Tick);
+        assert!(started_scan(&out).is_some());
+        assert_eq!(saved(&out), Some(10_000 + EVERY));
+        // A second tick at the same time starts nothing.
+        assert!(started_scan(&m.handle(10_001, Input::Tick)).is_none());
+        assert_eq!(m.next_scheduled(), Some(10_000 + EVERY));
+    }
+
+    #[test]
+    fn missed_runs_become_one_run() {
+        let mut m = scheduled_machine(10_000);
+        let out = m.handle(10_000 + 5 * EVERY + 7, Input::Tick);
+        assert!(started_scan(&out).is_some());
+        assert_eq!(saved(&out), Some(10_000 + 6 * EVERY));
+    }
+
+    #[test]
+    fn a_busy_bot_skips_the_run_and_says_so() {
+        let mut m = scheduled_machine(10_000);
+        let alice = user("alice");
+        assert!(started_scan(&m.handle(5_000, command(&alice, "!oldrooms scan"))).is_some());
+        let out = m.handle(10_000, Input::Tick);
+        assert!(started_scan(&out).is_none());
+        assert!(
+            says(&out)[0].starts_with("The scheduled scan was skipped: busy"),
+            "{:?}",
+            says(&out)
+        );
+        assert_eq!(saved(&out), Some(10_000 + EVERY));
+    }
+
+    #[test]
+    fn the_same_candidates_get_one_line_and_new_ones_a_new_offer() {
+        let mut m = scheduled_machine(10_000);
+        let ids = vec!["!a:example.com".to_owned(), "!b:example.com".to_owned()];
+        let job = started_scan(&m.handle(10_000, Input::Tick)).unwrap();
+        let end = ScanEnd::Done(scan_result(&ids));
+        let out = m.handle(11_000, Input::ScanEnded { job, end });
+        assert!(offer_of(&out), "the first scheduled scan is posted in full");
+
+        let job = started_scan(&m.handle(10_000 + EVERY, Input::Tick)).unwrap();
+        let end = ScanEnd::Done(scan_result(&ids));
+        let out = m.handle(11_000 + EVERY, Input::ScanEnded { job, end });
+        assert!(!offer_of(&out));
+        assert!(!out.iter().any(|e| matches!(e, Effect::PublishScan { .. })));
+        assert!(
+            says(&out)[0].starts_with("Scheduled scan: the same 2 rooms"),
+            "{:?}",
+            says(&out)
+        );
+
+        let more = vec![ids[0].clone(), "!c:example.com".to_owned()];
+        let job = started_scan(&m.handle(10_000 + 2 * EVERY, Input::Tick)).unwrap();
+        let end = ScanEnd::Done(scan_result(&more));
+        let out = m.handle(11_000 + 2 * EVERY, Input::ScanEnded { job, end });
+        assert!(offer_of(&out), "new candidates: a new offer");
+    }
+
+    #[test]
+    fn no_scheduled_scan_while_shutting_down_and_status_shows_the_next() {
+        let mut m = scheduled_machine(10_000);
+        let status = says(&m.handle(1_000, command(&user("alice"), "!oldrooms status")));
+        assert!(
+            status[0].contains("Next scheduled scan: 1970-01-01T00:00:10Z (every 1 hour)"),
+            "{status:?}"
+        );
+        m.handle(2_000, Input::Shutdown);
+        assert_eq!(m.next_deadline(), None);
+        assert!(started_scan(&m.handle(10_000, Input::Tick)).is_none());
+    }
 }
