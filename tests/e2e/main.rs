@@ -20,3 +20,4 @@ mod delete_bot;
 mod delete_cli;
 mod outage;
 mod scenario;
+mod schedule_bot;

@@ -90,6 +90,7 @@ async fn the_bot_rides_out_a_synapse_restart() {
     let bot = w.start_bot();
     wait_joined(&w.hs, &w.room, &w.bot_user, &bot).await;
     let ok = wait_health(port, 200, &bot, |_| true).await;
+    eprintln!("/healthz, running: {ok}");
     assert_eq!(ok["status"], "ok", "{ok}");
     assert_eq!(ok["in_admin_room"], true, "{ok}");
     assert_eq!(ok["job"], Value::Null, "{ok}");
@@ -97,6 +98,7 @@ async fn the_bot_rides_out_a_synapse_restart() {
     // Idle: down, then back by itself.
     synapse.stop();
     let down = wait_health(port, 503, &bot, |_| true).await;
+    eprintln!("/healthz, Synapse stopped: {down}");
     assert_eq!(down["status"], "unhealthy", "{down}");
     let problem = down["problems"][0].as_str().unwrap_or_default();
     assert!(problem.starts_with("the last sync failed"), "{down}");

@@ -30,6 +30,8 @@ pub struct Seen {
     pub encrypted: bool,
     pub file: Option<matrix_sdk::ruma::events::room::message::FileMessageEventContent>,
     pub image: Option<matrix_sdk::ruma::events::room::message::ImageMessageEventContent>,
+    /// When the homeserver received it (ms since the epoch).
+    pub ts: i64,
 }
 
 /// A human on their own device, syncing in the background.
@@ -100,6 +102,7 @@ impl Human {
                         encrypted: info.is_some(),
                         file,
                         image,
+                        ts: ev.origin_server_ts.0.into(),
                     });
                 }
             },

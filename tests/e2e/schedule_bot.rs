@@ -1,0 +1,105 @@
+//! Scans on a schedule, against a real Synapse: the scan runs by itself and
+//! posts its offer; a restart keeps the next run instead of running again;
+//! the same candidates the next time get one line; nothing is deleted
+//! without a confirmation.
+
+use std::time::Duration;
+
+use crate::delete_bot::world_with;
+use crate::delete_cli::exists;
+use crate::matrix::{Seen, poll, wait_joined};
+
+/// The next run saved in the bot's data directory.
+fn saved_next(data: &std::path::Path) -> i64 {
+    let text = std::fs::read_to_string(data.join("schedule.json")).unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
+    saved["next_ms"].as_i64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_scan_offers_survives_a_restart_and_deletes_nothing() {
+    let w = world_with(&[], "", true, "").await;
+    let text = std::fs::read_to_string(&w.config).unwrap();
+    std::fs::write(&w.config, format!("{text}\n[schedule]\nevery = \"20s\"\n")).unwrap();
+    w.old_room("protected", Some("keep")).await;
+    let old = [
+        w.old_room("old one", None).await,
+        w.old_room("old two", None).await,
+    ];
+    let data = w.dir.path().join("data");
+
+    let bot = w.start_bot();
+    wait_joined(&w.hs, &w.room, &w.bot_user, &bot).await;
+    w.human.wait_sees_joined(&w.room, &w.bot_user).await;
+    let status = w.status().await;
+    assert!(
+        status.body.contains("Next scheduled scan: "),
+        "{}",
+        status.body
+    );
+    assert!(
+        status.body.contains("(every 20 seconds)"),
+        "{}",
+        status.body
+    );
+
+    // Nobody asks: the scan runs when due and posts everything.
+    let offer = w
+        .human
+        .wait_for(&w.bot_user, "the scheduled scan's offer", |m| {
+            m.body.starts_with("Delete these")
+        })
+        .await;
+    assert!(
+        offer
+            .body
+            .starts_with("Delete these 2 rooms (2 inactive, 0 abandoned)"),
+        "{}",
+        offer.body
+    );
+    let posted = |what: fn(&Seen) -> bool| w.bot_messages().iter().filter(|m| what(m)).count();
+    assert_eq!(posted(|m| m.file.is_some()), 1, "results.csv");
+    assert_eq!(posted(|m| m.image.is_some()), 1, "the chart");
+    bot.stop().await;
+
+    // The next run was saved before the scan: a restart keeps it.
+    let next = saved_next(&data);
+    let before = w.bot_messages().len();
+    let bot = w.start_bot();
+    let one_line = poll(Duration::from_secs(90), || {
+        w.bot_messages()[before..]
+            .iter()
+            .find(|m| m.body.starts_with("Scheduled scan: the same 2 rooms"))
+            .cloned()
+    })
+    .await;
+    let one_line = one_line.unwrap_or_else(|| panic!("no second run; log:\n{}", bot.log_text()));
+    let after: Vec<Seen> = w.bot_messages()[before..].to_vec();
+    let scans: Vec<&Seen> = after
+        .iter()
+        .filter(|m| m.body.starts_with("Scanning all rooms"))
+        .collect();
+    assert_eq!(scans.len(), 1, "one run after the restart: {after:#?}");
+    assert!(
+        scans[0].ts >= next,
+        "the restart ran the scan again at {} instead of waiting for {next}",
+        scans[0].ts
+    );
+    assert!(one_line.ts >= next);
+    assert!(
+        !after
+            .iter()
+            .any(|m| m.file.is_some() || m.body.starts_with("Delete these")),
+        "the same candidates are not posted again: {after:#?}"
+    );
+
+    // No ✅ was given: nothing was deleted.
+    for room in &old {
+        assert!(
+            exists(&w.hs, room).await,
+            "{room} was deleted without a confirmation"
+        );
+    }
+    assert!(!data.join("deletion-journal.jsonl").exists());
+    bot.stop().await;
+}
