@@ -291,6 +291,16 @@ impl Config {
             }),
         };
 
+        if let Some(s) = &schedule
+            && s.at_minute.is_some()
+            && !s.every.as_secs().is_multiple_of(86_400)
+        {
+            return Err(invalid(
+                "schedule.every",
+                "must be whole days (1d, 7d…) when schedule.at is set".into(),
+            ));
+        }
+
         let d = &raw.delete;
         for (key, value) in [
             ("delete.confirm_reaction", &d.confirm_reaction),

@@ -90,8 +90,12 @@ pub fn parse_every(text: &str) -> Result<Duration, String> {
 pub fn parse_at(text: &str) -> Result<u32, String> {
     let bad = || format!("`{text}` is not a time of day like 03:00 (UTC)");
     let (h, m) = text.trim().split_once(':').ok_or_else(bad)?;
+    let two_digits = |p: &str| p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit());
+    if !two_digits(h) || !two_digits(m) {
+        return Err(bad());
+    }
     let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    if h > 23 || m > 59 || text.trim().len() != 5 {
+    if h > 23 || m > 59 {
         return Err(bad());
     }
     Ok(h * 60 + m)
@@ -127,7 +131,7 @@ mod tests {
         }
         assert_eq!(parse_at("03:00"), Ok(180));
         assert_eq!(parse_at("23:59"), Ok(1439));
-        for bad in ["3:00", "24:00", "12:60", "noon", "12-00"] {
+        for bad in ["3:00", "24:00", "12:60", "noon", "12-00", "+3:00", "1:234"] {
             assert!(parse_at(bad).is_err(), "{bad}");
         }
     }

@@ -116,10 +116,15 @@ fn apply(effect: Effect, world: &Arc<World>, jobs: &mut HashMap<JobId, Signals>)
             let end = ScanEnd::Failed("the scan stopped unexpectedly".to_owned());
             watch_task(world, task, Input::ScanEnded { job, end });
         }
-        Effect::SaveSchedule { next, last } => {
+        Effect::SaveSchedule {
+            next,
+            last,
+            running,
+        } => {
             if let Some(schedule) = world.config.schedule {
                 let dir = &world.config.bot.data_dir;
-                if let Err(e) = super::schedule_file::save(dir, schedule, next, last) {
+                let saved = super::schedule_file::Saved::new(schedule, next, last, running);
+                if let Err(e) = saved.write(dir) {
                     warn!(error = %format!("{e:#}"), "could not save the schedule");
                 }
             }

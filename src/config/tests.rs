@@ -41,7 +41,15 @@ fn the_example_config_is_valid() {
     let c = parse(text).unwrap();
     assert_eq!(c.policy.protected_rooms.len(), 2);
     assert!(c.bot.admin_room.is_some());
-    let schedule = c.schedule.unwrap();
+    assert_eq!(
+        c.schedule, None,
+        "the example's [schedule] is commented out"
+    );
+    let on = text
+        .replace("# [schedule]", "[schedule]")
+        .replace("# every =", "every =")
+        .replace("# at =", "at =");
+    let schedule = parse(&on).unwrap().schedule.unwrap();
     assert_eq!(schedule.every.as_secs(), 7 * 86_400);
     assert_eq!(schedule.at_minute, Some(180));
     let listen = text.replace("# health_listen =", "health_listen =");
@@ -146,6 +154,10 @@ fn bad_values_name_the_key() {
         (
             format!("{MINIMAL}[schedule]\nevery = \"7d\"\nat = \"3am\"\n"),
             "schedule.at",
+        ),
+        (
+            format!("{MINIMAL}[schedule]\nevery = \"36h\"\nat = \"03:00\"\n"),
+            "schedule.every",
         ),
     ];
     for (text, key) in cases {

@@ -173,6 +173,7 @@ pub enum Effect {
     SaveSchedule {
         next: Ms,
         last: Option<super::Fingerprint>,
+        running: bool,
     },
     /// Post the scan's summary and results.csv, then the offer if any, and
     /// answer with `Input::OfferPosted`.

@@ -104,12 +104,15 @@ pub struct Machine {
     /// stopped on a permanent error): it resumes at the next start.
     stopped_run: bool,
     schedule: Option<Scheduled>,
+    /// `Input::Started` has been handled: start-up work comes first.
+    ready: bool,
 }
 
 impl Machine {
     pub fn new(s: Settings) -> Self {
         Self {
             schedule: s.schedule.clone(),
+            ready: false,
             s,
             job: None,
             offer: None,
@@ -210,6 +213,7 @@ impl Machine {
     }
 
     fn started(&mut self, disk: OnDisk, now: Ms, out: &mut Vec<Effect>) {
+        self.ready = true;
         match disk {
             OnDisk::Nothing => {}
             OnDisk::Unfinished {
@@ -389,6 +393,9 @@ impl Machine {
         };
         let (cancelled, scheduled) = (*cancelled, *scheduled);
         self.job = None;
+        if scheduled {
+            self.scheduled_ended(out);
+        }
         let result = match end {
             ScanEnd::Done(result) if !cancelled => result,
             ScanEnd::Done(_) | ScanEnd::Cancelled => {
@@ -404,17 +411,33 @@ impl Machine {
         };
         let outcome = &result.outcome;
         let summary = Summary::new(&outcome.rows, outcome.elapsed);
-        if scheduled && self.scheduled_result(&result, out) {
-            self.last_scan = Some((summary, now));
-            return;
-        }
-        let text = super::messages::scan_summary(&summary, outcome, &self.s.prefix);
         let status_line = format!(
             "Scan finished: {} rooms in {}.",
             summary.scanned,
             ago(outcome.elapsed)
         );
-        let offer = self.new_offer(now, &result, &summary);
+        let posting = if scheduled {
+            self.scheduled_result(&result, out)
+        } else {
+            schedule::Posting::Full { offer: true }
+        };
+        let with_offer = match posting {
+            schedule::Posting::Quiet => {
+                if let Some(event_id) = result.message.clone() {
+                    let text = Text::plain(&status_line);
+                    out.push(Effect::EditOffer { event_id, text });
+                }
+                self.last_scan = Some((summary, now));
+                return;
+            }
+            schedule::Posting::Full { offer } => offer,
+        };
+        let text = super::messages::scan_summary(&summary, outcome, &self.s.prefix);
+        let offer = if with_offer {
+            self.new_offer(now, &result, &summary)
+        } else {
+            None
+        };
         self.last_scan = Some((summary, now));
         out.push(Effect::PublishScan {
             result,

@@ -19,6 +19,19 @@ pub struct Scheduled {
     pub schedule: Schedule,
     pub next: Ms,
     pub last: Option<Fingerprint>,
+    /// A scheduled scan started and has not ended: if the bot stops before
+    /// it does, the next start runs it again.
+    pub running: bool,
+    /// The job a skipped run was last reported for (not saved).
+    pub skipped_for: Option<super::JobId>,
+}
+
+/// How a finished scheduled scan is posted.
+pub(super) enum Posting {
+    /// One line: the same candidates as last time.
+    Quiet,
+    /// In full; with an offer unless one already stands.
+    Full { offer: bool },
 }
 
 /// The candidates of a scheduled scan, in brief: how many, and a hash of
@@ -64,23 +77,32 @@ impl Machine {
 
     /// Starts the scheduled scan when it is due.
     pub(super) fn scheduled_tick(&mut self, now: Ms, out: &mut Vec<Effect>) {
-        // Not while shutting down: the next start runs it, as a missed run.
-        if self.shutting_down {
+        // Not before the start-up's own work (a deletion to resume) nor
+        // while shutting down: the next start runs it, as a missed run.
+        if self.shutting_down || !self.ready {
             return;
         }
+        let busy = self.job.as_ref().map(|j| (j.id, describe(j, now)));
         let Some(s) = &mut self.schedule else { return };
         if now < s.next {
             return;
         }
         s.next = s.schedule.after(s.next, now);
-        let next = s.next;
-        out.push(Effect::SaveSchedule { next, last: s.last });
-        if let Some(job) = &self.job {
-            out.push(say(&format!(
-                "The scheduled scan was skipped: busy ({}). The next one is at {}.",
-                describe(job, now),
-                rfc3339(next)
-            )));
+        s.running = busy.is_none();
+        out.push(Effect::SaveSchedule {
+            next: s.next,
+            last: s.last,
+            running: s.running,
+        });
+        if let Some((id, what)) = busy {
+            // Once per job: a short period must not flood the room.
+            if s.skipped_for != Some(id) {
+                s.skipped_for = Some(id);
+                out.push(say(&format!(
+                    "The scheduled scan was skipped: busy ({what}). The next one is at {}.",
+                    rfc3339(s.next)
+                )));
+            }
             return;
         }
         let kind = JobKind::Scan {
@@ -95,19 +117,42 @@ impl Machine {
         });
     }
 
-    /// A scheduled scan ended. `true` when it has been answered in one
-    /// line (its candidates are the last scheduled scan's); otherwise it is
-    /// posted in full, and its offer replaces the standing one.
-    pub(super) fn scheduled_result(&mut self, result: &ScanResult, out: &mut Vec<Effect>) -> bool {
+    /// A scheduled scan ended, however. Unless the bot is shutting down
+    /// (then the next start runs it again), it no longer counts as running.
+    pub(super) fn scheduled_ended(&mut self, out: &mut Vec<Effect>) {
+        if self.shutting_down {
+            return;
+        }
+        if let Some(s) = &mut self.schedule {
+            s.running = false;
+            out.push(Effect::SaveSchedule {
+                next: s.next,
+                last: s.last,
+                running: false,
+            });
+        }
+    }
+
+    /// How a finished scheduled scan is posted: in one line when its
+    /// candidates are the last scheduled scan's; otherwise in full, and
+    /// never replacing an offer that stands (an admin may be reading it).
+    pub(super) fn scheduled_result(
+        &mut self,
+        result: &ScanResult,
+        out: &mut Vec<Effect>,
+    ) -> Posting {
         let print = Fingerprint::of(&result.outcome.rows);
         let Some(s) = &mut self.schedule else {
-            return false;
+            return Posting::Full {
+                offer: self.offer.is_none(),
+            };
         };
         let same = s.last == Some(print);
         s.last = Some(print);
         out.push(Effect::SaveSchedule {
             next: s.next,
             last: s.last,
+            running: s.running,
         });
         if same {
             out.push(say(&format!(
@@ -115,10 +160,17 @@ impl Machine {
                  nothing new is posted. `{} scan` posts the full results and an offer.",
                 print.rooms, self.s.prefix
             )));
-            return true;
+            return Posting::Quiet;
         }
-        self.end_offer(super::Spent::Replaced, out);
-        false
+        if self.offer.is_some() {
+            out.push(say(&format!(
+                "Scheduled scan: an offer to delete already stands, so this scan's candidates \
+                 are not offered. `{} scan` offers them (and withdraws the standing offer).",
+                self.s.prefix
+            )));
+            return Posting::Full { offer: false };
+        }
+        Posting::Full { offer: true }
     }
 
     pub(super) fn schedule_line(&self) -> Option<String> {

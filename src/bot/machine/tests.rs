@@ -617,19 +617,30 @@ mod scheduled {
             every: Duration::from_millis(EVERY as u64),
             at_minute: None,
         };
-        Machine::new(Settings {
+        let mut m = Machine::new(Settings {
             schedule: Some(Scheduled {
                 schedule,
                 next,
                 last: None,
+                running: false,
+                skipped_for: None,
             }),
             ..settings()
-        })
+        });
+        m.handle(0, Input::Started(OnDisk::Nothing));
+        m
     }
 
     fn started_scan(effects: &[Effect]) -> Option<JobId> {
         effects.iter().find_map(|e| match e {
             Effect::StartScan { job, .. } => Some(*job),
+            _ => None,
+        })
+    }
+
+    fn saved_running(effects: &[Effect]) -> Option<bool> {
+        effects.iter().find_map(|e| match e {
+            Effect::SaveSchedule { running, .. } => Some(*running),
             _ => None,
         })
     }
@@ -691,6 +702,14 @@ mod scheduled {
         let end = ScanEnd::Done(scan_result(&ids));
         let out = m.handle(11_000, Input::ScanEnded { job, end });
         assert!(offer_of(&out), "the first scheduled scan is posted in full");
+        let offer = m.offer.as_ref().unwrap().id;
+        m.handle(
+            11_500,
+            Input::OfferPosted {
+                offer,
+                event_id: Some(event("first")),
+            },
+        );
 
         let job = started_scan(&m.handle(10_000 + EVERY, Input::Tick)).unwrap();
         let end = ScanEnd::Done(scan_result(&ids));
@@ -707,7 +726,10 @@ mod scheduled {
         let job = started_scan(&m.handle(10_000 + 2 * EVERY, Input::Tick)).unwrap();
         let end = ScanEnd::Done(scan_result(&more));
         let out = m.handle(11_000 + 2 * EVERY, Input::ScanEnded { job, end });
-        assert!(offer_of(&out), "new candidates: a new offer");
+        assert!(
+            offer_of(&out),
+            "new candidates, the old offer expired: a new offer"
+        );
     }
 
     #[test]
@@ -721,5 +743,114 @@ mod scheduled {
         m.handle(2_000, Input::Shutdown);
         assert_eq!(m.next_deadline(), None);
         assert!(started_scan(&m.handle(10_000, Input::Tick)).is_none());
+    }
+
+    #[test]
+    fn nothing_is_scheduled_before_the_start_up_is_handled() {
+        let schedule = Schedule {
+            every: Duration::from_millis(EVERY as u64),
+            at_minute: None,
+        };
+        let mut m = Machine::new(Settings {
+            schedule: Some(Scheduled {
+                schedule,
+                next: 10,
+                last: None,
+                running: false,
+                skipped_for: None,
+            }),
+            ..settings()
+        });
+        assert!(started_scan(&m.handle(20, Input::Tick)).is_none());
+        m.handle(30, Input::Started(OnDisk::Nothing));
+        assert!(started_scan(&m.handle(40, Input::Tick)).is_some());
+    }
+
+    #[test]
+    fn a_scheduled_scan_never_replaces_a_standing_offer() {
+        let mut m = scheduled_machine(10_000);
+        let alice = user("alice");
+        let ids = vec!["!a:example.com".to_owned()];
+        let job = started_scan(&m.handle(1_000, command(&alice, "!oldrooms scan"))).unwrap();
+        let end = ScanEnd::Done(scan_result(&ids));
+        let out = m.handle(2_000, Input::ScanEnded { job, end });
+        assert!(offer_of(&out));
+        let posted = Input::OfferPosted {
+            offer: m.offer.as_ref().unwrap().id,
+            event_id: Some(event("offer")),
+        };
+        m.handle(2_500, posted);
+
+        let job = started_scan(&m.handle(10_000, Input::Tick)).unwrap();
+        let other = vec!["!b:example.com".to_owned()];
+        let end = ScanEnd::Done(scan_result(&other));
+        let out = m.handle(11_000, Input::ScanEnded { job, end });
+        assert!(!offer_of(&out), "the standing offer is not replaced");
+        assert!(
+            out.iter()
+                .any(|e| matches!(e, Effect::PublishScan { offer: None, .. }))
+        );
+        assert!(
+            says(&out)[0].contains("an offer to delete already stands"),
+            "{:?}",
+            says(&out)
+        );
+        // The admin's ✅ on the standing offer still counts.
+        let confirm = Input::Reaction {
+            sender: alice,
+            target: event("offer"),
+            key: "✅".into(),
+        };
+        let out = m.handle(12_000, confirm);
+        assert!(
+            out.iter()
+                .any(|e| matches!(e, Effect::StartDeletion { .. })),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn a_skipped_run_is_said_once_per_job() {
+        let mut m = scheduled_machine(10_000);
+        let alice = user("alice");
+        assert!(started_scan(&m.handle(5_000, command(&alice, "!oldrooms scan"))).is_some());
+        assert_eq!(says(&m.handle(10_000, Input::Tick)).len(), 1);
+        assert_eq!(says(&m.handle(10_000 + EVERY, Input::Tick)).len(), 0);
+    }
+
+    #[test]
+    fn a_scan_stopped_by_a_shutdown_still_counts_as_running() {
+        let mut m = scheduled_machine(10_000);
+        let out = m.handle(10_000, Input::Tick);
+        let job = started_scan(&out).unwrap();
+        assert_eq!(saved_running(&out), Some(true));
+        m.handle(10_500, Input::Shutdown);
+        let out = m.handle(
+            10_600,
+            Input::ScanEnded {
+                job,
+                end: ScanEnd::Cancelled,
+            },
+        );
+        assert_eq!(
+            saved_running(&out),
+            None,
+            "left running: the next start runs it again"
+        );
+
+        let mut m = scheduled_machine(10_000);
+        let job = started_scan(&m.handle(10_000, Input::Tick)).unwrap();
+        let out = m.handle(
+            10_600,
+            Input::ScanEnded {
+                job,
+                end: ScanEnd::Failed("boom".into()),
+            },
+        );
+        assert_eq!(
+            saved_running(&out),
+            Some(false),
+            "a failure was reported: not run again"
+        );
     }
 }
