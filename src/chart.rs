@@ -41,7 +41,7 @@ pub fn of_bins(
     inactive_days: u32,
 ) -> Result<Chart, ChartError> {
     let date: String = rfc3339(now_ms).chars().take(10).collect();
-    let server = crate::bot::shorten(server, 60);
+    let server = crate::plain::shorten(server, 60);
     let candidates = bins.of_kind(ReasonKind::Inactive) + bins.of_kind(ReasonKind::Abandoned);
     let title = format!(
         "{server}, {date}: {} rooms, {} to delete",

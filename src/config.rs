@@ -424,7 +424,7 @@ fn parse_device(s: &str) -> Result<OwnedDeviceId, String> {
     } else {
         Err(format!(
             "`{}` is not a device id (one word, like OLDROOMSBOT)",
-            crate::bot::shorten(s, 40)
+            crate::plain::shorten(s, 40)
         ))
     }
 }

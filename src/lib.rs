@@ -18,6 +18,8 @@ pub mod cli;
 pub mod config;
 /// Deleting confirmed rooms: journal, re-check, engine, report.
 pub mod delete;
+/// Plain text for people: shortened names, durations in words.
+pub mod plain;
 /// Pure decision: should this room be deleted, and why.
 pub mod policy;
 /// `results.csv`: rows, spreadsheet-safe cells, atomic writes, summaries.

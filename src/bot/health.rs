@@ -60,7 +60,7 @@ impl Health {
     }
 
     pub fn sync_failed(&self, why: &str) {
-        let why = crate::bot::shorten(why, 200);
+        let why = crate::plain::shorten(why, 200);
         self.with(|s| s.sync_error = Some(why));
     }
 

@@ -1,9 +1,10 @@
 //! The bot's longer messages, built from data alone: the scan summary, the
 //! offers to delete (a scan's, an uploaded file's), the deletion's summary.
 
-use super::text::{Text, escape_html, shorten};
+use super::text::{Text, escape_html};
 use crate::delete::choice::{Choice, Named, label};
 use crate::delete::journal::{Journal, Outcome, Step};
+use crate::plain::shorten;
 use crate::policy::ReasonKind;
 use crate::report::Summary;
 use crate::scan::ScanOutcome;

@@ -38,8 +38,6 @@ use crate::config::{Config, reaction_key};
 use crate::delete::journal_file;
 use crate::session::{resolve_room, verify_admin};
 
-pub use text::{ago, shorten};
-
 /// Runs the bot until `shutdown` completes (even during start-up) or the
 /// homeserver no longer accepts its session. A homeserver that is down only
 /// pauses it. On shutdown the bot takes no new work, stops its jobs at a

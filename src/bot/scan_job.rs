@@ -10,8 +10,8 @@ use tracing::warn;
 use super::chat::{Text, best_effort_edit, with_progress};
 use super::commands::ScanArgs;
 use super::machine::{Input, JobId, ScanEnd, ScanResult, scan_progress};
-use super::text::ago;
 use super::world::{World, say_now};
+use crate::plain::ago;
 use crate::scan::{Progress, scan};
 use crate::session::resolve_policy;
 

@@ -1,8 +1,6 @@
 //! Messages as the bot writes them: a plain and an HTML body, room names
 //! escaped and shortened. Pure data, so the state machine can write them.
 
-use std::time::Duration;
-
 /// A message in both forms Matrix clients show.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Text {
@@ -54,39 +52,14 @@ pub fn escape_html(text: &str) -> String {
     out
 }
 
-/// At most `max` characters of user-supplied text, for chat.
-pub fn shorten(text: &str, max: usize) -> String {
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max)
-        .collect();
-    if text.chars().count() > max {
-        out.push('…');
-    }
-    out
-}
-
-/// "4.2 s", "12 min", "3 h 5 min".
-pub fn ago(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=119 => format!("{:.1} s", d.as_secs_f64()),
-        120..=7199 => format!("{} min", s / 60),
-        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn html_is_escaped_and_names_shortened() {
+    fn html_is_escaped() {
         let t = Text::plain("<b>x</b> & \"y\"\nz");
         assert_eq!(t.html, "&lt;b&gt;x&lt;/b&gt; &amp; &quot;y&quot;<br>z");
-        assert_eq!(shorten("abcdef", 3), "abc…");
-        assert_eq!(shorten("a\nb", 5), "a b");
         let c = Text::code("<script>");
         assert_eq!(c.html, "<pre><code>&lt;script&gt;</code></pre>");
     }

@@ -170,7 +170,7 @@ fn confirmed(rooms: &[Entry], from: &Path) -> anyhow::Result<bool> {
         from.display()
     );
     for room in rooms.iter().take(10) {
-        let name = crate::bot::shorten(&room.name, 60);
+        let name = crate::plain::shorten(&room.name, 60);
         println!("  {} {}", room.room_id, name);
     }
     if rooms.len() > 10 {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing::info;
 
-use crate::bot::ago;
+use crate::plain::ago;
 
 /// Between two progress lines when stderr is not a terminal.
 const LINE_EVERY: Duration = Duration::from_secs(10);

@@ -147,7 +147,6 @@ async fn process(
     i: usize,
     stopper: &Stopper,
 ) -> Result<(), Halt> {
-    let write = |e: anyhow::Error| format!("cannot write the journal: {e:#}");
     loop {
         if stopper.is_set() {
             return Ok(());
@@ -193,7 +192,7 @@ async fn process(
         };
         file.record(|j| (Some(j.set(i, next)), ()))
             .await
-            .map_err(write)?;
+            .map_err(journal_write)?;
     }
 }
 
@@ -214,7 +213,6 @@ async fn pending(
     i: usize,
     stopper: &Stopper,
 ) -> Result<Next, Halt> {
-    let write = |e: anyhow::Error| format!("cannot write the journal: {e:#}");
     let entry = file.snapshot_room(i);
     let Some(rechecked) = stopper.until(recheck_room(client, policy, &entry)).await else {
         return Ok(Next::Stop);
@@ -237,7 +235,7 @@ async fn pending(
             (Some(record), j.rooms[i].step == Step::Submitting)
         })
         .await
-        .map_err(write)?;
+        .map_err(journal_write)?;
     if !claimed {
         return Ok(Next::Again);
     }
@@ -247,7 +245,7 @@ async fn pending(
         let left = done(Outcome::Skipped, super::journal::CANCELLED);
         file.record(|j| (Some(j.set(i, left)), ()))
             .await
-            .map_err(write)?;
+            .map_err(journal_write)?;
         return Ok(Next::Again);
     }
     // Interrupted, the request may still have reached Synapse: the room
@@ -261,6 +259,10 @@ async fn pending(
         Err(true) => Ok(Next::Stop),
         Err(false) => Ok(Next::Again),
     }
+}
+
+fn journal_write(e: anyhow::Error) -> Halt {
+    format!("cannot write the journal: {e:#}")
 }
 
 fn fatal(e: AdminError) -> Halt {

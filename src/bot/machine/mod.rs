@@ -19,9 +19,10 @@ use std::collections::HashMap;
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 
 use super::commands::{BotCommand, Parsed, ScanArgs};
-use super::text::{Text, ago};
+use super::text::Text;
 use crate::delete::journal::{Counts, Entry, Journal};
 use crate::delete::{OpenError, RunEvent};
+use crate::plain::ago;
 use crate::policy::ScanOptions;
 use crate::report::Summary;
 use crate::scan::Progress;

@@ -1,7 +1,8 @@
 //! What `status` says, and how a job describes itself in a busy answer.
 
 use super::{Job, JobKind, Machine, Ms};
-use crate::bot::text::{Text, ago, escape_html};
+use crate::bot::text::{Text, escape_html};
+use crate::plain::ago;
 use crate::scan::Progress;
 
 impl Machine {

@@ -612,12 +612,13 @@ mod scheduled {
 
     const EVERY: Ms = 3_600_000;
 
-    fn scheduled_machine(next: Ms) -> Machine {
+    /// A machine with an hourly schedule due at `next`, not yet started.
+    fn unstarted(next: Ms) -> Machine {
         let schedule = Schedule {
             every: Duration::from_millis(EVERY as u64),
             at_minute: None,
         };
-        let mut m = Machine::new(Settings {
+        Machine::new(Settings {
             schedule: Some(Scheduled {
                 schedule,
                 next,
@@ -626,7 +627,11 @@ mod scheduled {
                 skipped_for: None,
             }),
             ..settings()
-        });
+        })
+    }
+
+    fn scheduled_machine(next: Ms) -> Machine {
+        let mut m = unstarted(next);
         m.handle(0, Input::Started(OnDisk::Nothing));
         m
     }
@@ -747,20 +752,7 @@ mod scheduled {
 
     #[test]
     fn nothing_is_scheduled_before_the_start_up_is_handled() {
-        let schedule = Schedule {
-            every: Duration::from_millis(EVERY as u64),
-            at_minute: None,
-        };
-        let mut m = Machine::new(Settings {
-            schedule: Some(Scheduled {
-                schedule,
-                next: 10,
-                last: None,
-                running: false,
-                skipped_for: None,
-            }),
-            ..settings()
-        });
+        let mut m = unstarted(10);
         assert!(started_scan(&m.handle(20, Input::Tick)).is_none());
         m.handle(30, Input::Started(OnDisk::Nothing));
         assert!(started_scan(&m.handle(40, Input::Tick)).is_some());

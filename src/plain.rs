@@ -1,0 +1,41 @@
+//! Plain text for people, used at every level: untrusted text shortened
+//! for a message, and durations in words.
+
+use std::time::Duration;
+
+/// At most `max` characters of user-supplied text, for chat.
+pub fn shorten(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+/// "4.2 s", "12 min", "3 h 5 min".
+pub fn ago(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=119 => format!("{:.1} s", d.as_secs_f64()),
+        120..=7199 => format!("{} min", s / 60),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_shortened_and_durations_read() {
+        assert_eq!(shorten("abcdef", 3), "abc…");
+        assert_eq!(shorten("a\nb", 5), "a b");
+        assert_eq!(ago(Duration::from_millis(4_200)), "4.2 s");
+        assert_eq!(ago(Duration::from_secs(720)), "12 min");
+        assert_eq!(ago(Duration::from_secs(11_100)), "3 h 5 min");
+    }
+}
