@@ -12,6 +12,10 @@
 #       With WATCH_PID, a watchdog stops Synapse and removes DIR once that
 #       process is gone, so a crashed test run leaves nothing behind.
 #       OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS=1 keeps Synapse's rate limits.
+#       OLDROOMS_SYNAPSE_DB=postgres runs it on PostgreSQL: a cluster of its
+#       own in DIR/pg (Debian's postgresql package, run as its unprivileged
+#       `postgres` user when we are root), reached over a Unix socket only,
+#       with psycopg2-binary installed into the venv on first use.
 #       OLDROOMS_SYNAPSE_FAKETIME=-400d runs it under libfaketime (Debian
 #       package libfaketime), so every event it stamps is that old.
 #       A DIR that already holds a homeserver from an earlier start (a golden
@@ -53,8 +57,63 @@ free_port() {
   "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
+# PostgreSQL's programs: the newest installed version.
+pg_bin() {
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$bin" ] || { log "PostgreSQL is not installed (apt-get install postgresql)"; exit 1; }
+  echo "$bin"
+}
+
+# PostgreSQL refuses to run as root.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+ensure_psycopg2() {
+  (
+    flock 9
+    "$VENV/bin/python" -c 'import psycopg2' 2>/dev/null ||
+      "$VENV/bin/pip" install --quiet --disable-pip-version-check psycopg2-binary >&2
+  ) 9>"$VENV.lock"
+}
+
+# Starts DIR's cluster (made on first use) and its database `synapse`,
+# with the C collation Synapse asks for.
+postgres_up() {
+  local dir=$1 bin fresh=""
+  bin=$(pg_bin)
+  ensure_psycopg2
+  # Others may enter DIR (the postgres user needs to), not list it.
+  chmod 711 "$dir"
+  if [ ! -f "$dir/pg/PG_VERSION" ]; then
+    mkdir -p "$dir/pg"
+    if [ "$(id -u)" = 0 ]; then chown postgres "$dir/pg"; fi
+    chmod 700 "$dir/pg"
+    as_pg "$bin/initdb" -D "$dir/pg" -U synapse --auth=trust -E UTF8 --locale=C \
+      >"$dir/initdb.log" 2>&1 || { log "initdb failed:"; cat "$dir/initdb.log" >&2; exit 1; }
+    fresh=1
+  fi
+  as_pg "$bin/pg_ctl" -D "$dir/pg" -l "$dir/pg/server.log" -w \
+    -o "-k $dir/pg -c listen_addresses='' -p 5432" start >/dev/null ||
+    { log "PostgreSQL did not start:"; as_pg tail -n 20 "$dir/pg/server.log" >&2; exit 1; }
+  if [ -n "$fresh" ]; then
+    as_pg "$bin/createdb" -h "$dir/pg" -U synapse -E UTF8 --locale=C -T template0 synapse
+  fi
+}
+
+postgres_down() {
+  local dir=$1
+  [ -f "$dir/pg/postmaster.pid" ] || return 0
+  as_pg "$(pg_bin)/pg_ctl" -D "$dir/pg" -m fast -w stop >/dev/null 2>&1 || true
+}
+
 write_config() {
-  local dir=$1 port=$2 secret=$3 as_token=$4 hs_token=$5
+  local dir=$1 port=$2 secret=$3 as_token=$4 hs_token=$5 db=$6
+  local database="{name: sqlite3, args: {database: \"$dir/homeserver.db\"}}"
+  if [ "$db" = postgres ]; then
+    database="{name: psycopg2, args: {user: synapse, database: synapse, host: \"$dir/pg\", cp_min: 1, cp_max: 5}}"
+  fi
   cat >"$dir/appservice.yaml" <<YAML
 id: oldrooms-fixtures
 url: null
@@ -77,9 +136,7 @@ listeners:
     tls: false
     x_forwarded: false
     resources: [{names: [client], compress: false}]
-database:
-  name: sqlite3
-  args: {database: "$dir/homeserver.db"}
+database: $database
 media_store_path: "$dir/media"
 signing_key_path: "$dir/signing.key"
 registration_shared_secret: "$secret"
@@ -133,7 +190,15 @@ start() {
     printf 'secret=%s\nas_token=%s\nhs_token=%s\npassword=%s\n' \
       "$secret" "$as_token" "$hs_token" "$password" >"$dir/secrets.env"
   fi
-  write_config "$dir" "$port" "$secret" "$as_token" "$hs_token"
+  # A DIR started before keeps its database.
+  local db=${OLDROOMS_SYNAPSE_DB:-$(cat "$dir/database" 2>/dev/null || echo sqlite)}
+  echo "$db" >"$dir/database"
+  case "$db" in
+    sqlite) ;;
+    postgres) postgres_up "$dir" ;;
+    *) log "OLDROOMS_SYNAPSE_DB must be sqlite or postgres, not $db"; exit 2 ;;
+  esac
+  write_config "$dir" "$port" "$secret" "$as_token" "$hs_token" "$db"
   local preload=()
   if [ -n "${OLDROOMS_SYNAPSE_FAKETIME:-}" ]; then
     local lib
@@ -177,6 +242,8 @@ start() {
       kill "$pid" 2>/dev/null
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       kill -9 "$pid" 2>/dev/null
+      pg=$(head -n 1 "$2/pg/postmaster.pid" 2>/dev/null) && kill -INT "$pg" 2>/dev/null
+      for _ in $(seq 1 50); do [ -f "$2/pg/postmaster.pid" ] || break; sleep 0.1; done
       rm -rf "$2"
     ' watchdog "$watch" "$dir" </dev/null >/dev/null 2>&1 &
   fi
@@ -190,6 +257,7 @@ SHARED_SECRET=$secret
 ADMIN_USER=@admin:$SERVER_NAME
 ADMIN_PASSWORD=$password
 VENV=$VENV
+DATABASE=$db
 OUT
 }
 
@@ -197,8 +265,9 @@ stop() {
   local dir=$1 pid
   pid=$(cat "$dir/synapse.pid")
   kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$pid" 2>/dev/null || true
+  postgres_down "$dir"
 }
 
 case "${1:-}" in

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README, .ci/run): formatting, lints, and all
-# three test tiers (unit, fake HTTP server, real Synapse). Installs what the
-# real-Synapse tier needs into a cached venv on the first run.
+# three test tiers (unit, fake HTTP server, real Synapse, part of it also on
+# PostgreSQL). Installs what the real-Synapse tier needs into a cached venv
+# on the first run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Build output outside the clone, so repeated runs on one machine reuse it.
@@ -14,6 +15,15 @@ cargo build --locked --examples
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked --lib --bins --tests 2>&1 | tee "$log"
+# The end-to-end scenario, a deletion from chat and one from the command
+# line once more with Synapse on PostgreSQL, as large servers run it
+# (Debian's postgresql package; scripts/synapse.sh runs a cluster per test).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+fi
+OLDROOMS_SYNAPSE_DB=postgres cargo test --locked --test e2e -- \
+  scenario:: delete_cli::delete_from_an_edited_csv \
+  delete_bot::only_an_admins_confirmation_on_the_newest_offer_deletes 2>&1 | tee -a "$log"
 # The systemd unit under contrib/ must load, with the binary just built
 # (systemd-analyze is Debian's systemd package).
 if ! command -v systemd-analyze >/dev/null; then

@@ -83,6 +83,10 @@ impl Synapse {
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
+        // The PostgreSQL pass of scripts/test.sh must really run on it.
+        if let Ok(wanted) = std::env::var("OLDROOMS_SYNAPSE_DB") {
+            assert_eq!(vars.get("DATABASE"), Some(&wanted), "Synapse's database");
+        }
         Synapse {
             url: vars["URL"].clone(),
             server_name: vars["SERVER_NAME"].clone(),
