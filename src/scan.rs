@@ -2,6 +2,8 @@
 //! paging), then read each room's last activity with a bounded number of
 //! requests in flight, and ask the policy for a verdict.
 
+pub mod cache;
+
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
@@ -10,6 +12,7 @@ use crate::admin::{AdminClient, AdminError, ListedRoom};
 use crate::config::ScanSettings;
 use crate::policy::{Policy, RoomFacts, Verdict};
 use crate::timefmt::now_ms;
+use cache::{Cache, Recorded};
 
 /// One room's result: what the Admin API said, and the verdict.
 #[derive(Debug, Clone)]
@@ -45,28 +48,56 @@ pub async fn scan(
     settings: &ScanSettings,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<ScanOutcome, AdminError> {
+    Ok(scan_with(client, policy, settings, None, progress).await?.0)
+}
+
+/// The same scan, reusing `cache` for rooms whose forward extremities have
+/// not changed; returns the cache to keep for the next one.
+pub async fn scan_incremental(
+    client: &AdminClient,
+    policy: &Policy,
+    settings: &ScanSettings,
+    cache: &Cache,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(ScanOutcome, Cache), AdminError> {
+    let (outcome, next) = scan_with(client, policy, settings, Some(cache), progress).await?;
+    Ok((outcome, next.unwrap_or_default()))
+}
+
+async fn scan_with(
+    client: &AdminClient,
+    policy: &Policy,
+    settings: &ScanSettings,
+    cache: Option<&Cache>,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(ScanOutcome, Option<Cache>), AdminError> {
     let started = Instant::now();
     let rooms = list_all(client, settings.page_size, progress).await?;
     let now = now_ms();
     let total = rooms.len();
     let mut checked = 0;
     let mut rows: Vec<Row> = Vec::with_capacity(total);
+    let mut next = cache.map(|_| Cache::default());
     let mut checking = futures_util::stream::iter(draining(rooms))
-        .map(|room| check_room(client, policy, room, now))
+        .map(|room| check_room(client, policy, room, now, cache))
         .buffer_unordered(settings.concurrency)
         .inspect_ok(|_| {
             checked += 1;
             progress(Progress::Checking { checked, total });
         });
-    while let Some(row) = checking.try_next().await? {
+    while let Some((row, recorded)) = checking.try_next().await? {
+        if let (Some(next), Some(recorded)) = (&mut next, recorded) {
+            next.insert(row.room.room_id.as_str(), recorded);
+        }
         rows.push(row);
     }
     sort_for_report(&mut rows);
-    Ok(ScanOutcome {
+    let outcome = ScanOutcome {
         rows,
         now_ms: now,
         elapsed: started.elapsed(),
-    })
+    };
+    Ok((outcome, next))
 }
 
 /// Every room, each once even if the listing shifted under us.
@@ -88,13 +119,50 @@ async fn list_all(
     Ok(rooms)
 }
 
+/// The room's last activity, from the cache when its forward extremities
+/// are those recorded; and what to record for the next scan, if known.
+async fn read_activity(
+    client: &AdminClient,
+    room_id: &matrix_sdk::ruma::RoomId,
+    cache: Option<&Cache>,
+) -> (Result<Option<i64>, AdminError>, Option<Recorded>) {
+    let extremities = match cache {
+        None => None,
+        Some(cache) => match client.forward_extremities(room_id).await {
+            Ok(ids) => {
+                let print = cache::fingerprint(ids);
+                match cache.get(room_id.as_str()) {
+                    Some(recorded) if recorded.extremities == print => {
+                        return (Ok(recorded.last_activity), Some(recorded));
+                    }
+                    _ => Some(print),
+                }
+            }
+            Err(e) if e.is_fatal() => return (Err(e), None),
+            // Not cached this time: read in full.
+            Err(_) => None,
+        },
+    };
+    let read = client.last_activity(room_id).await;
+    let recorded = match (&read, extremities) {
+        (Ok(last_activity), Some(extremities)) => Some(Recorded {
+            extremities,
+            last_activity: *last_activity,
+        }),
+        _ => None,
+    };
+    (read, recorded)
+}
+
 async fn check_room(
     client: &AdminClient,
     policy: &Policy,
     mut room: ListedRoom,
     now: i64,
-) -> Result<Row, AdminError> {
-    let activity = match client.last_activity(&room.room_id).await {
+    cache: Option<&Cache>,
+) -> Result<(Row, Option<Recorded>), AdminError> {
+    let (read, recorded) = read_activity(client, &room.room_id, cache).await;
+    let activity = match read {
         Ok(Some(ts)) => Ok(ts),
         Ok(None) => Err("no events found in the room's timeline".to_owned()),
         Err(e) if e.is_fatal() => return Err(e),
@@ -109,11 +177,12 @@ async fn check_room(
     }
     let verdict = decide(client, policy, &room, &activity, now).await?;
     let last_activity = activity.ok();
-    Ok(Row {
+    let row = Row {
         last_activity,
         room,
         verdict,
-    })
+    };
+    Ok((row, recorded))
 }
 
 /// Asks the policy, reading more only where it can change the verdict: the

@@ -152,6 +152,25 @@ impl AdminClient {
             .next())
     }
 
+    /// The ids of the room's forward extremities: the newest events of its
+    /// DAG. Any new event in the room changes them.
+    #[instrument(skip(self))]
+    pub async fn forward_extremities(&self, room_id: &RoomId) -> Result<Vec<String>, AdminError> {
+        #[derive(Deserialize)]
+        struct Extremities {
+            #[serde(default)]
+            results: Vec<Extremity>,
+        }
+        #[derive(Deserialize)]
+        struct Extremity {
+            event_id: String,
+        }
+        let got: Extremities = self
+            .get(&room_path(room_id, "forward_extremities"), &[])
+            .await?;
+        Ok(got.results.into_iter().map(|e| e.event_id).collect())
+    }
+
     /// Timestamp (ms) of the newest event that is not a membership change.
     /// Encrypted events count; a room with nothing but memberships counts
     /// from its `m.room.create` event.

@@ -146,3 +146,74 @@ async fn a_password_scan_leaves_no_device_behind() {
         run.stderr
     );
 }
+
+/// On a Synapse of its own (nothing else writes to it): a scan that builds
+/// the cache, some rooms touched (a message, a join, a leave), then the
+/// incremental scan gives the very bytes a full scan gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_scan_gives_the_full_scans_results() {
+    use oldrooms::timefmt::{MS_PER_DAY, now_ms};
+    let synapse: &'static crate::synapse::Synapse =
+        Box::leak(Box::new(crate::synapse::Synapse::start()));
+    let hs = Homeserver::on(synapse);
+    let alice = hs.user_id(&unique("alice"));
+    hs.register(alice.trim_start_matches('@').split(':').next().unwrap())
+        .await;
+    let bob = hs.user_id(&unique("bob"));
+    hs.register(bob.trim_start_matches('@').split(':').next().unwrap())
+        .await;
+    let mut rooms = Vec::new();
+    for i in 0..6 {
+        let room = hs
+            .create_room(
+                &alice,
+                serde_json::json!({"name": format!("room {i}"), "preset": "public_chat"}),
+            )
+            .await;
+        let ts = now_ms() - (100 + 200 * i) * MS_PER_DAY;
+        hs.message(&room, &alice, "long ago", Some(ts)).await;
+        rooms.push(room);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let secret = format!("access_token = \"{}\"", hs.admin_token().await);
+    let config = write_config(
+        dir.path(),
+        &config_text(&hs.s.url, &hs.s.admin_user, &secret, ""),
+    );
+    let cache = dir.path().join("cache.tsv");
+    let scan = |name: &str, cached: bool| {
+        let output = dir.path().join(name);
+        let (config, cache) = (config.clone(), cache.clone());
+        async move {
+            let mut args = vec!["scan", "--config", path(&config), "--output", path(&output)];
+            if cached {
+                args.extend(["--cache", path(&cache)]);
+            }
+            let run = oldrooms(&args, &[]).await;
+            assert_eq!(run.code(), Some(0), "{run:?}");
+            std::fs::read_to_string(&output).unwrap()
+        }
+    };
+    scan("first.csv", true).await;
+    let recorded = std::fs::read_to_string(&cache).unwrap();
+    assert_eq!(
+        recorded.lines().count(),
+        1 + 6,
+        "a header and the six rooms:\n{recorded}"
+    );
+
+    hs.message(&rooms[1], &alice, "back again", None).await;
+    hs.join(&rooms[3], &bob).await;
+    hs.leave(&rooms[4], &alice).await;
+    let incremental = scan("incremental.csv", true).await;
+    let full = scan("full.csv", false).await;
+    assert_eq!(incremental, full);
+    let row = incremental
+        .lines()
+        .find(|l| l.starts_with(&rooms[1]))
+        .unwrap();
+    assert!(
+        row.contains(",no,active"),
+        "the touched room was read again: {row}"
+    );
+}

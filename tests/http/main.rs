@@ -12,6 +12,7 @@ mod config_errors;
 mod costs;
 mod delete_faults;
 mod faults;
+mod incremental;
 mod outage;
 mod production;
 mod progress;
