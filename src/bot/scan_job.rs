@@ -12,8 +12,13 @@ use super::commands::ScanArgs;
 use super::machine::{Input, JobId, ScanEnd, ScanResult, scan_progress};
 use super::world::{World, say_now};
 use crate::plain::ago;
-use crate::scan::{Progress, scan};
+use crate::scan::cache::Cache;
+use crate::scan::{Progress, scan_incremental};
 use crate::session::resolve_policy;
+
+/// Each room's last activity with its forward extremities, in
+/// `bot.data_dir`: the next scan reads again only rooms with new events.
+pub const SCAN_CACHE: &str = "scan-cache.tsv";
 
 /// Least time between two progress reports to the state machine.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
@@ -96,12 +101,24 @@ async fn scan_rooms(
             world.inbox.send(Input::ScanProgress { job, progress: p });
         }
     };
-    match scan(&world.admin, &policy, &config.scan, &record).await {
-        Ok(outcome) => ScanEnd::Done(Box::new(ScanResult {
-            outcome,
-            options: policy.options(),
-            message: None,
-        })),
+    let path = config.bot.data_dir.join(SCAN_CACHE);
+    let read = path.clone();
+    let cache = tokio::task::spawn_blocking(move || Cache::load(&read))
+        .await
+        .unwrap_or_default();
+    match scan_incremental(&world.admin, &policy, &config.scan, &cache, &record).await {
+        Ok((outcome, next)) => {
+            drop(cache);
+            let saved = tokio::task::spawn_blocking(move || next.save(&path)).await;
+            if let Ok(Err(e)) | Err(e) = saved.map_err(anyhow::Error::from) {
+                warn!(error = %format!("{e:#}"), "could not keep the scan cache");
+            }
+            ScanEnd::Done(Box::new(ScanResult {
+                outcome,
+                options: policy.options(),
+                message: None,
+            }))
+        }
         Err(e) => {
             warn!(error = %e, "scan failed");
             ScanEnd::Failed(e.to_string())

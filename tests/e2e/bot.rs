@@ -126,6 +126,15 @@ async fn scan_from_chat(encrypted: bool) {
     assert_eq!(csv.row(&s.active_room)["should_delete"], "no");
     assert_eq!(csv.row(s.room.as_str())["reason"], "protected: admin room");
     check_chart(&s, &csv).await;
+    // The next scan's cache: a header and one line per room read.
+    let cache = std::fs::read_to_string(s.dir.path().join("data/scan-cache.tsv")).unwrap();
+    assert_eq!(cache.lines().count(), 1 + csv.rows.len(), "{cache}");
+    assert!(
+        cache
+            .lines()
+            .any(|l| l.starts_with(&format!("{}\t", s.old_room))),
+        "{cache}"
+    );
 
     // The progress message was edited to its final state.
     let edits: Vec<_> = s
