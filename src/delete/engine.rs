@@ -353,7 +353,18 @@ async fn wait_for(
                     };
                     return Ok(done(Outcome::Deleted, &detail));
                 }
-                DeleteState::Failed | DeleteState::Cancelled => {
+                // Synapse cancels the tasks it is running when it shuts
+                // down (a restart), and does not resume them; we never
+                // cancel one. The room goes back to pending: re-checked,
+                // then submitted again, unless our own cancel came first.
+                DeleteState::Cancelled => {
+                    warn!(
+                        delete_id,
+                        "Synapse cancelled the deletion task (a restart?); the room is re-checked and submitted again"
+                    );
+                    return Ok(Step::Pending);
+                }
+                DeleteState::Failed => {
                     let why = status.error.unwrap_or_else(|| "no reason given".into());
                     return Ok(done(
                         Outcome::Failed,

@@ -27,7 +27,8 @@ pub async fn exists(hs: &Homeserver, room: &str) -> bool {
     }
 }
 
-/// How many deletion tasks Synapse has run for a room.
+/// How many deletion tasks Synapse has completed for a room (one cancelled
+/// by a restart of Synapse does not count).
 pub async fn deletions_of(hs: &Homeserver, room: &str) -> usize {
     let token = hs.admin_token().await;
     let url = hs.url(
@@ -44,7 +45,8 @@ pub async fn deletions_of(hs: &Homeserver, room: &str) -> usize {
         return 0;
     }
     let v: serde_json::Value = resp.json().await.unwrap();
-    v["results"].as_array().map_or(0, Vec::len)
+    let results = v["results"].as_array().cloned().unwrap_or_default();
+    results.iter().filter(|t| t["status"] == "complete").count()
 }
 
 /// Rewrites results.csv as an admin would: `yes` only for `keep_yes`.

@@ -158,9 +158,8 @@ async fn the_bot_rides_out_a_synapse_restart() {
         bot.log_text()
     );
 
-    // A deletion in flight. Synapse relaunches a purge that its stop
-    // interrupted at its task scheduler's next round, a minute after it is
-    // back: hence the long wait for the summary.
+    // A deletion in flight. Synapse cancels the purges its stop interrupts
+    // (and does not resume them): the bot submits those rooms again.
     w.human.react(&w.room, &offer.event_id, "✅").await;
     w.wait_done(&bot, 1).await;
     synapse.stop();

@@ -235,3 +235,74 @@ async fn a_dry_run_rechecks_every_room_and_deletes_nothing() {
     assert_eq!(deletes, 0, "a dry run deletes nothing");
     assert!(!data.join("cli-deletion-journal.jsonl").exists());
 }
+
+/// Synapse cancels the deletion tasks it is running when it shuts down,
+/// and does not resume them: the room is re-checked and submitted again,
+/// and reported deleted once the new task completes.
+#[tokio::test]
+async fn a_task_cancelled_by_a_synapse_restart_is_submitted_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = admin_server().await;
+    for id in ROOMS {
+        Mock::given(method("GET"))
+            .and(path(format!("/_synapse/admin/v1/rooms/{id}")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(room(id, "old")))
+            .mount(&server)
+            .await;
+    }
+    messages_at(&server, 1_577_836_800_000).await;
+    let first = ROOMS[0];
+    Mock::given(method("DELETE"))
+        .and(path(format!("/_synapse/admin/v2/rooms/{first}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"delete_id": "cut"})))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/_synapse/admin/v2/rooms/delete_status/cut"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "cancelled"})))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    for id in ROOMS {
+        accept_delete(id).mount(&server).await;
+    }
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/_synapse/admin/v2/rooms/delete_status/.+$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "complete"})))
+        .mount(&server)
+        .await;
+    let data = dir.path().join("data");
+    let extra = format!(
+        "[bot]\ndata_dir = \"{}\"\n[delete]\nconcurrency = 1\npoll_interval_ms = 10\n",
+        data.display()
+    );
+    let config = fake_config(dir.path(), &server, &extra);
+    let from = results_csv(dir.path());
+    let report = dir.path().join("report.csv");
+    let run = oldrooms(
+        &[
+            "delete",
+            "--yes",
+            "--config",
+            config.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+            "--from",
+            from.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let csv = Csv::read(&report);
+    for id in ROOMS {
+        assert_eq!(csv.row(id)["outcome"], "deleted", "{id}: {:?}", csv.row(id));
+    }
+    let submitted = requests_to(&server, &format!("/_synapse/admin/v2/rooms/{first}")).await;
+    assert_eq!(
+        submitted, 2,
+        "the cancelled task's room was submitted again, once"
+    );
+}
