@@ -243,14 +243,7 @@ async fn a_dry_run_rechecks_every_room_and_deletes_nothing() {
 async fn a_task_cancelled_by_a_synapse_restart_is_submitted_again() {
     let dir = tempfile::tempdir().unwrap();
     let server = admin_server().await;
-    for id in ROOMS {
-        Mock::given(method("GET"))
-            .and(path(format!("/_synapse/admin/v1/rooms/{id}")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(room(id, "old")))
-            .mount(&server)
-            .await;
-    }
-    messages_at(&server, 1_577_836_800_000).await;
+    rooms_and_statuses(&server).await;
     let first = ROOMS[0];
     Mock::given(method("DELETE"))
         .and(path(format!("/_synapse/admin/v2/rooms/{first}")))
@@ -268,11 +261,6 @@ async fn a_task_cancelled_by_a_synapse_restart_is_submitted_again() {
     for id in ROOMS {
         accept_delete(id).mount(&server).await;
     }
-    Mock::given(method("GET"))
-        .and(path_regex(r"^/_synapse/admin/v2/rooms/delete_status/.+$"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "complete"})))
-        .mount(&server)
-        .await;
     let data = dir.path().join("data");
     let extra = format!(
         "[bot]\ndata_dir = \"{}\"\n[delete]\nconcurrency = 1\npoll_interval_ms = 10\n",
