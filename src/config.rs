@@ -11,11 +11,13 @@ use url::Url;
 use crate::admin::HttpSettings;
 
 mod credential;
+mod database;
 mod raw;
 use crate::secret::Secret;
 pub use credential::{
     CREDENTIAL_ACCESS_TOKEN, CREDENTIAL_PASSWORD, ENV_ACCESS_TOKEN, ENV_PASSWORD,
 };
+pub use database::ENV_DATABASE_PASSWORD;
 
 /// Overrides `auth.device_id`.
 pub const ENV_DEVICE_ID: &str = "OLDROOMS_DEVICE_ID";
@@ -69,6 +71,8 @@ pub struct Config {
     pub delete: DeleteConfig,
     /// Scans the bot starts by itself (`[schedule]`), if any.
     pub schedule: Option<crate::schedule::Schedule>,
+    /// Synapse's database, read-only, for fast scans (`[database]`).
+    pub database: Option<crate::db::Source>,
 }
 
 /// `[delete]`: how confirmations and deletions work.
@@ -301,6 +305,13 @@ impl Config {
             ));
         }
 
+        let database = raw
+            .database
+            .as_ref()
+            .map(|d| database::pick(d, config_dir, &env))
+            .transpose()
+            .map_err(|(key, message)| invalid(&key, message))?;
+
         let d = &raw.delete;
         for (key, value) in [
             ("delete.confirm_reaction", &d.confirm_reaction),
@@ -373,6 +384,7 @@ impl Config {
                 },
             },
             schedule,
+            database,
             delete: DeleteConfig {
                 confirm_reaction: d.confirm_reaction.clone(),
                 cancel_reaction: d.cancel_reaction.clone(),

@@ -16,6 +16,8 @@ pub mod chart;
 pub mod cli;
 /// The TOML configuration: raw file format and validated settings.
 pub mod config;
+/// The read-only database path: rooms and last activity from Synapse's tables.
+pub mod db;
 /// Deleting confirmed rooms: journal, re-check, engine, report.
 pub mod delete;
 /// Plain text for people: shortened names, durations in words.

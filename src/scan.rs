@@ -3,16 +3,21 @@
 //! requests in flight, and ask the policy for a verdict.
 
 pub mod cache;
+mod reader;
 
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
+use matrix_sdk::ruma::UserId;
+
 use crate::admin::{AdminClient, AdminError, ListedRoom};
 use crate::config::ScanSettings;
+use crate::db::{self, Database, Last};
 use crate::policy::{Policy, RoomFacts, Verdict};
 use crate::timefmt::now_ms;
 use cache::{Cache, Recorded};
+use reader::Reader;
 
 /// One room's result: what the Admin API said, and the verdict.
 #[derive(Debug, Clone)]
@@ -30,6 +35,33 @@ pub struct ScanOutcome {
     /// The instant the verdicts were measured against (ms since the epoch).
     pub now_ms: i64,
     pub elapsed: Duration,
+    pub route: Route,
+}
+
+/// How a scan read the rooms, for its summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// One Admin API request per room, or the cache's answer.
+    AdminApi,
+    /// Synapse's database, read-only.
+    Database,
+    /// The Admin API, because the database could not be used: why.
+    AdminApiInstead(String),
+}
+
+impl Route {
+    /// A line for the summary, when the rooms were read another way than
+    /// one Admin API request each.
+    pub fn describe(&self) -> Option<String> {
+        match self {
+            Self::AdminApi => None,
+            Self::Database => Some("Read from Synapse's database (read-only).".to_owned()),
+            Self::AdminApiInstead(why) => Some(format!(
+                "Synapse's database was not used ({why}); the rooms were read through the \
+                 Admin API."
+            )),
+        }
+    }
 }
 
 /// Where a running scan is, for progress reports.
@@ -64,6 +96,47 @@ pub async fn scan_incremental(
     Ok((outcome, next.unwrap_or_default()))
 }
 
+/// The same scan with the listing and last activities read from Synapse's
+/// database (`admin` proves it is this homeserver's). When the database
+/// cannot be used, the scan goes through the Admin API and says why.
+pub async fn scan_via_database(
+    client: &AdminClient,
+    source: &db::Source,
+    admin: &UserId,
+    policy: &Policy,
+    settings: &ScanSettings,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<ScanOutcome, AdminError> {
+    let started = Instant::now();
+    let listed = async {
+        let database = Database::open(source, admin).await?;
+        let rooms = database.rooms().await?;
+        Ok::<_, db::DbError>((database, rooms))
+    };
+    let (database, rooms) = match listed.await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(database = %source, error = %e, "scanning through the Admin API instead");
+            let mut outcome = scan(client, policy, settings, progress).await?;
+            outcome.route = Route::AdminApiInstead(e.to_string());
+            return Ok(outcome);
+        }
+    };
+    let mut rooms = rooms;
+    rooms.sort_unstable_by(|a, b| a.0.room_id.cmp(&b.0.room_id));
+    progress(Progress::Listing {
+        listed: rooms.len(),
+    });
+    let reader = Reader {
+        api: client,
+        db: Some(&database),
+        cache: None,
+    };
+    let (mut outcome, _) = check_all(&reader, policy, settings, rooms, started, progress).await?;
+    outcome.route = Route::Database;
+    Ok(outcome)
+}
+
 async fn scan_with(
     client: &AdminClient,
     policy: &Policy,
@@ -73,13 +146,32 @@ async fn scan_with(
 ) -> Result<(ScanOutcome, Option<Cache>), AdminError> {
     let started = Instant::now();
     let rooms = list_all(client, settings.page_size, progress).await?;
+    let rooms = rooms.into_iter().map(|room| (room, Last::Ask)).collect();
+    let reader = Reader {
+        api: client,
+        db: None,
+        cache,
+    };
+    check_all(&reader, policy, settings, rooms, started, progress).await
+}
+
+/// Reads what is not yet known of every listed room, and asks the policy
+/// about each.
+async fn check_all(
+    reader: &Reader<'_>,
+    policy: &Policy,
+    settings: &ScanSettings,
+    rooms: Vec<(ListedRoom, Last)>,
+    started: Instant,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(ScanOutcome, Option<Cache>), AdminError> {
     let now = now_ms();
     let total = rooms.len();
     let mut checked = 0;
     let mut rows: Vec<Row> = Vec::with_capacity(total);
-    let mut next = cache.map(|_| Cache::default());
+    let mut next = reader.cache.map(|_| Cache::default());
     let mut checking = futures_util::stream::iter(draining(rooms))
-        .map(|room| check_room(client, policy, room, now, cache))
+        .map(|(room, last)| check_room(reader, policy, room, last, now))
         .buffer_unordered(settings.concurrency)
         .inspect_ok(|_| {
             checked += 1;
@@ -96,6 +188,7 @@ async fn scan_with(
         rows,
         now_ms: now,
         elapsed: started.elapsed(),
+        route: Route::AdminApi,
     };
     Ok((outcome, next))
 }
@@ -155,13 +248,17 @@ async fn read_activity(
 }
 
 async fn check_room(
-    client: &AdminClient,
+    reader: &Reader<'_>,
     policy: &Policy,
     mut room: ListedRoom,
+    known: Last,
     now: i64,
-    cache: Option<&Cache>,
 ) -> Result<(Row, Option<Recorded>), AdminError> {
-    let (read, recorded) = read_activity(client, &room.room_id, cache).await;
+    let (read, recorded) = match known {
+        Last::At(ts) => (Ok(Some(ts)), None),
+        Last::Nothing => (Ok(None), None),
+        Last::Ask => read_activity(reader.api, &room.room_id, reader.cache).await,
+    };
     let activity = match read {
         Ok(Some(ts)) => Ok(ts),
         Ok(None) => Err("no events found in the room's timeline".to_owned()),
@@ -169,13 +266,13 @@ async fn check_room(
         Err(e) => Err(format!("could not read last activity: {e}")),
     };
     if room.name.is_none() && room.joined_local_members == 0 {
-        match client.name_from_history(&room.room_id).await {
+        match reader.name_from_history(&room.room_id).await {
             Ok(name) => room.name = name.map(String::into_boxed_str),
             Err(e) if e.is_fatal() => return Err(e),
             Err(e) => tracing::warn!(room_id = %room.room_id, error = %e, "no name from history"),
         }
     }
-    let verdict = decide(client, policy, &room, &activity, now).await?;
+    let verdict = decide(reader, policy, &room, &activity, now).await?;
     let last_activity = activity.ok();
     let row = Row {
         last_activity,
@@ -190,7 +287,7 @@ async fn check_room(
 /// ghosts?), and the first invites of a room to delete (a direct chat?).
 /// A read that fails keeps the verdict that keeps the room.
 async fn decide(
-    client: &AdminClient,
+    reader: &Reader<'_>,
     policy: &Policy,
     room: &ListedRoom,
     activity: &Result<i64, String>,
@@ -199,7 +296,7 @@ async fn decide(
     let mut facts = RoomFacts::listed(room, activity.as_ref().copied().map_err(String::as_str));
     let mut verdict = policy.decide(&facts, now);
     if policy.worth_counting_ghosts(&facts, &verdict) {
-        match client.joined_members(&room.room_id).await {
+        match reader.joined_members(&room.room_id).await {
             Ok(members) => {
                 facts.members = Some(policy.sort_members(members.iter().map(String::as_str)));
                 verdict = policy.decide(&facts, now);
@@ -209,7 +306,7 @@ async fn decide(
         }
     }
     if verdict.should_delete() && policy.keep_direct {
-        facts.direct = match client.is_direct(&room.room_id).await {
+        facts.direct = match reader.is_direct(&room.room_id).await {
             Ok(direct) => direct,
             Err(e) if e.is_fatal() => return Err(e),
             Err(e) => {
@@ -224,7 +321,7 @@ async fn decide(
 
 /// Yields the rooms one by one, giving back the list's memory as it goes,
 /// so the listing and the rows are not both held whole (a million rooms).
-fn draining(mut rooms: Vec<ListedRoom>) -> impl Iterator<Item = ListedRoom> {
+fn draining<T>(mut rooms: Vec<T>) -> impl Iterator<Item = T> {
     rooms.reverse();
     std::iter::from_fn(move || {
         let room = rooms.pop();

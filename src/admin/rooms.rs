@@ -63,7 +63,7 @@ impl TimelineEvent {
     }
 
     /// An `m.room.member` invite that marks a direct chat.
-    fn is_direct_invite(&self) -> bool {
+    pub(crate) fn is_direct_invite(&self) -> bool {
         let field = |k: &str| self.content.get(k);
         field("membership").and_then(|m| m.as_str()) == Some("invite")
             && field("is_direct").and_then(|d| d.as_bool()) == Some(true)

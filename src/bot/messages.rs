@@ -131,6 +131,9 @@ pub fn scan_summary(summary: &Summary, outcome: &ScanOutcome, prefix: &str) -> T
         summary.elapsed.as_secs_f64()
     );
     text.line(&head, &format!("<b>{}</b>", escape_html(&head)));
+    if let Some(route) = outcome.route.describe() {
+        text.line(&route, &escape_html(&route));
+    }
     let delete = format!(
         "To delete: {} ({} inactive, {} abandoned)",
         summary.candidates(),

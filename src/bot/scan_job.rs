@@ -12,8 +12,9 @@ use super::commands::ScanArgs;
 use super::machine::{Input, JobId, ScanEnd, ScanResult, scan_progress};
 use super::world::{World, say_now};
 use crate::plain::ago;
+use crate::policy::Policy;
 use crate::scan::cache::Cache;
-use crate::scan::{Progress, scan_incremental};
+use crate::scan::{Progress, ScanOutcome, scan_incremental, scan_via_database};
 use crate::session::resolve_policy;
 
 /// Each room's last activity with its forward extremities, in
@@ -101,27 +102,44 @@ async fn scan_rooms(
             world.inbox.send(Input::ScanProgress { job, progress: p });
         }
     };
-    let path = config.bot.data_dir.join(SCAN_CACHE);
-    let read = path.clone();
-    let cache = tokio::task::spawn_blocking(move || Cache::load(&read))
-        .await
-        .unwrap_or_default();
-    match scan_incremental(&world.admin, &policy, &config.scan, &cache, &record).await {
-        Ok((outcome, next)) => {
-            drop(cache);
-            let saved = tokio::task::spawn_blocking(move || next.save(&path)).await;
-            if let Ok(Err(e)) | Err(e) = saved.map_err(anyhow::Error::from) {
-                warn!(error = %format!("{e:#}"), "could not keep the scan cache");
-            }
-            ScanEnd::Done(Box::new(ScanResult {
-                outcome,
-                options: policy.options(),
-                message: None,
-            }))
+    let scanned = match &config.database {
+        Some(source) => {
+            let user = &config.user_id;
+            scan_via_database(&world.admin, source, user, &policy, &config.scan, &record).await
         }
+        None => scan_cached(world, &policy, &record).await,
+    };
+    match scanned {
+        Ok(outcome) => ScanEnd::Done(Box::new(ScanResult {
+            outcome,
+            options: policy.options(),
+            message: None,
+        })),
         Err(e) => {
             warn!(error = %e, "scan failed");
             ScanEnd::Failed(e.to_string())
         }
     }
+}
+
+/// An Admin API scan that reuses and then updates `data_dir`'s cache.
+async fn scan_cached(
+    world: &World,
+    policy: &Policy,
+    record: &(dyn Fn(Progress) + Sync),
+) -> Result<ScanOutcome, crate::admin::AdminError> {
+    let config = &world.config;
+    let path = config.bot.data_dir.join(SCAN_CACHE);
+    let read = path.clone();
+    let cache = tokio::task::spawn_blocking(move || Cache::load(&read))
+        .await
+        .unwrap_or_default();
+    let (outcome, next) =
+        scan_incremental(&world.admin, policy, &config.scan, &cache, record).await?;
+    drop(cache);
+    let saved = tokio::task::spawn_blocking(move || next.save(&path)).await;
+    if let Ok(Err(e)) | Err(e) = saved.map_err(anyhow::Error::from) {
+        warn!(error = %format!("{e:#}"), "could not keep the scan cache");
+    }
+    Ok(outcome)
 }

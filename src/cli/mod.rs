@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigError};
 use crate::report::{Summary, write_csv_atomic};
-use crate::scan::{Progress as ScanProgress, scan, scan_incremental};
+use crate::scan::{Progress as ScanProgress, scan, scan_incremental, scan_via_database};
 use crate::session::Session;
 
 /// Find old and abandoned rooms on a Synapse homeserver, and delete them
@@ -172,10 +172,14 @@ async fn scan_command(
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; {} was not written", output.display())),
     };
     session.close().await;
-    let summary = result?;
+    let (summary, route) = result?;
     println!("{summary}");
+    if let Some(line) = route.describe() {
+        println!("{line}");
+    }
     println!("Wrote {}", output.display());
-    for path in [files.chart, files.cache].into_iter().flatten() {
+    let cache = files.cache.filter(|_| config.database.is_none());
+    for path in [files.chart, cache].into_iter().flatten() {
         println!("Wrote {}", path.display());
     }
     Ok(())
@@ -186,7 +190,7 @@ async fn scan_and_write(
     config: &Config,
     files: &ScanFiles<'_>,
     options: &crate::scan_args::ScanArgs,
-) -> anyhow::Result<Summary> {
+) -> anyhow::Result<(Summary, crate::scan::Route)> {
     let (output, chart) = (files.output, files.chart);
     let policy = options.apply(session.policy(config).await?);
     let progress = progress::Progress::new("scan");
@@ -196,12 +200,21 @@ async fn scan_and_write(
             progress.update(checked as u64, total as u64, String::new);
         }
     };
-    let (outcome, next_cache) = match files.cache {
-        None => (
+    let (outcome, next_cache) = match (&config.database, files.cache) {
+        (Some(source), cache) => {
+            if cache.is_some() {
+                tracing::warn!("--cache is not used with [database]: the database is read instead");
+            }
+            let admin = &session.user_id;
+            let scanned =
+                scan_via_database(&session.client, source, admin, &policy, &config.scan, &show);
+            (scanned.await, None)
+        }
+        (None, None) => (
             scan(&session.client, &policy, &config.scan, &show).await,
             None,
         ),
-        Some(path) => {
+        (None, Some(path)) => {
             let cache = crate::scan::cache::Cache::load(path);
             tracing::info!(rooms = cache.len(), path = %path.display(), "scan cache read");
             match scan_incremental(&session.client, &policy, &config.scan, &cache, &show).await {
@@ -224,7 +237,7 @@ async fn scan_and_write(
         crate::atomic::write_bytes(path, &drawn.png.bytes)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(Summary::new(&outcome.rows, outcome.elapsed))
+    Ok((Summary::new(&outcome.rows, outcome.elapsed), outcome.route))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd stop). The handlers

@@ -19,6 +19,15 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) delete: RawDelete,
     pub(super) schedule: Option<RawSchedule>,
+    pub(super) database: Option<RawDatabase>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDatabase {
+    pub(super) sqlite: Option<PathBuf>,
+    pub(super) postgres: Option<String>,
+    pub(super) password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -87,6 +87,7 @@ pub fn scan_result(ids: &[String]) -> Box<ScanResult> {
             rows,
             now_ms: 0,
             elapsed: Duration::from_secs(1),
+            route: crate::scan::Route::AdminApi,
         },
         options: options(),
         message: None,

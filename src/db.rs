@@ -1,0 +1,234 @@
+//! The read-only database path: a scan's listing and each room's last
+//! activity read from Synapse's own tables in one set-based query, instead
+//! of one Admin API request per room. Nothing is written there. Whatever
+//! the database cannot answer for sure is left to the Admin API.
+
+mod conn;
+mod queries;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use matrix_sdk::ruma::{OwnedRoomId, RoomId, UserId};
+
+use crate::admin::{ListedRoom, TimelineEvent};
+use conn::{Cells, Conn};
+
+/// The schema versions the queries were written for and checked against
+/// (Synapse's `SCHEMA_VERSION`; 94 is Synapse 1.163).
+pub const KNOWN_SCHEMAS: std::ops::RangeInclusive<i64> = 94..=94;
+
+/// Where Synapse's database is (`[database]` in the config).
+#[derive(Clone)]
+pub enum Source {
+    Sqlite(PathBuf),
+    /// May hold a password, so it is never printed whole.
+    Postgres(Box<tokio_postgres::Config>),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "SQLite file {}", path.display()),
+            Self::Postgres(config) => {
+                write!(
+                    f,
+                    "PostgreSQL database {}",
+                    config.get_dbname().unwrap_or("?")
+                )?;
+                if let Some(user) = config.get_user() {
+                    write!(f, " as {user}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Source({self})")
+    }
+}
+
+/// Why the database path could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error(
+        "Synapse's database is at schema version {found}, and oldrooms' queries were written \
+         for version {known_low} to {known_high}"
+    )]
+    UnknownSchema {
+        found: i64,
+        known_low: i64,
+        known_high: i64,
+    },
+    #[error("{user} is not a user in this database: is it this homeserver's?")]
+    Foreign { user: String },
+    #[error("unexpected data: {0}")]
+    Shape(String),
+    #[error("database worker: {0}")]
+    Worker(String),
+}
+
+/// A room's newest non-membership event, as the Admin API would give it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Last {
+    At(i64),
+    /// The room has none.
+    Nothing,
+    /// Not known here (Synapse would not serve the newest one as stored):
+    /// read it through the Admin API.
+    Ask,
+}
+
+/// An open, checked connection to Synapse's database.
+pub struct Database {
+    conn: Conn,
+    source: Source,
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Database({})", self.source)
+    }
+}
+
+impl Database {
+    /// Connects, then checks that the schema is one the queries were
+    /// written for and that `admin` is a user there (the right server).
+    pub async fn open(source: &Source, admin: &UserId) -> Result<Self, DbError> {
+        let conn = match source {
+            Source::Sqlite(path) => Conn::sqlite(path).await?,
+            Source::Postgres(config) => Conn::postgres(config).await?,
+        };
+        let db = Self {
+            conn,
+            source: source.clone(),
+        };
+        let versions = db.conn.rows(queries::SCHEMA_VERSION, vec![], int0).await?;
+        let found = versions.into_iter().flatten().max().unwrap_or(0);
+        if !KNOWN_SCHEMAS.contains(&found) {
+            return Err(DbError::UnknownSchema {
+                found,
+                known_low: *KNOWN_SCHEMAS.start(),
+                known_high: *KNOWN_SCHEMAS.end(),
+            });
+        }
+        let users = db
+            .conn
+            .rows(queries::USER_EXISTS, vec![admin.to_string()], int0)
+            .await?;
+        if users.into_iter().flatten().next().unwrap_or(0) == 0 {
+            return Err(DbError::Foreign {
+                user: admin.to_string(),
+            });
+        }
+        Ok(db)
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// Every room, with its last activity when the database is sure of it.
+    pub async fn rooms(&self) -> Result<Vec<(ListedRoom, Last)>, DbError> {
+        self.conn.rows(queries::ROOMS, vec![], db_room).await
+    }
+
+    /// The room's name from its newest `m.room.name` event; `None` when
+    /// that event may not be served as stored (ask the Admin API).
+    pub async fn name_from_history(
+        &self,
+        room_id: &RoomId,
+    ) -> Result<Option<Option<String>>, DbError> {
+        let events = self.events(queries::NEWEST_NAME, room_id).await?;
+        let Some(events) = events else {
+            return Ok(None);
+        };
+        Ok(Some(
+            events
+                .first()
+                .and_then(|e| e.name().map(str::to_owned))
+                .filter(|name| !name.is_empty()),
+        ))
+    }
+
+    /// Whether one of the room's first membership events is an invite that
+    /// marks a direct chat; `None` when unsure (ask the Admin API).
+    pub async fn is_direct(&self, room_id: &RoomId) -> Result<Option<bool>, DbError> {
+        let events = self.events(queries::FIRST_MEMBERSHIPS, room_id).await?;
+        Ok(events.map(|events| events.iter().any(TimelineEvent::is_direct_invite)))
+    }
+
+    /// The users joined to the room now, local and remote.
+    pub async fn joined_members(&self, room_id: &RoomId) -> Result<Vec<String>, DbError> {
+        let members = self
+            .conn
+            .rows(queries::JOINED, vec![room_id.to_string()], text0)
+            .await?;
+        Ok(members.into_iter().flatten().collect())
+    }
+
+    /// The events a query selects, or `None` when one of them may not be
+    /// served as stored.
+    async fn events(
+        &self,
+        sql: &'static str,
+        room_id: &RoomId,
+    ) -> Result<Option<Vec<TimelineEvent>>, DbError> {
+        let rows = self
+            .conn
+            .rows(sql, vec![room_id.to_string()], event_row)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+}
+
+fn int0(row: &dyn Cells) -> Result<Option<i64>, DbError> {
+    row.int(0)
+}
+
+fn text0(row: &dyn Cells) -> Result<Option<String>, DbError> {
+    row.text(0)
+}
+
+/// An event's JSON as Synapse serves it, or `None` when unsure.
+fn event_row(row: &dyn Cells) -> Result<Option<TimelineEvent>, DbError> {
+    let (json, doubt) = (row.text(0)?, row.int(1)?);
+    let Some(json) = json.filter(|_| doubt == Some(0)) else {
+        return Ok(None);
+    };
+    Ok(serde_json::from_str(&json).ok())
+}
+
+fn db_room(row: &dyn Cells) -> Result<(ListedRoom, Last), DbError> {
+    let text = |i| row.text(i).map(|t| t.map(String::into_boxed_str));
+    let count = |i| -> Result<u64, DbError> {
+        Ok(row.int(i)?.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+    };
+    let id = row.text(0)?.unwrap_or_default();
+    let room_id = OwnedRoomId::try_from(id.as_str())
+        .map_err(|e| DbError::Shape(format!("room id {id:?}: {e}")))?;
+    let room = ListedRoom {
+        room_id,
+        name: text(1)?,
+        canonical_alias: text(2)?,
+        room_type: text(3)?,
+        creator: text(4)?,
+        joined_members: count(5)?,
+        joined_local_members: count(6)?,
+        public: row.int(7)? == Some(1),
+        encryption: text(8)?,
+    };
+    let last = match (row.int(10)?, row.int(9)?) {
+        (Some(0), _) => Last::Nothing,
+        (Some(1), Some(ts)) => Last::At(ts),
+        _ => Last::Ask,
+    };
+    Ok((room, last))
+}
