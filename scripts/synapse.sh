@@ -15,7 +15,9 @@
 #       OLDROOMS_SYNAPSE_DB=postgres runs it on PostgreSQL: a cluster of its
 #       own in DIR/pg (Debian's postgresql package, run as its unprivileged
 #       `postgres` user when we are root), reached over a Unix socket only,
-#       with psycopg2-binary installed into the venv on first use.
+#       with psycopg2-binary installed into the venv on first use, and the
+#       read-only role of scripts/readonly-role.sql. READONLY_DB says how
+#       oldrooms' [database] reaches it: sqlite=PATH or postgres=CONNINFO.
 #       OLDROOMS_SYNAPSE_FAKETIME=-400d runs it under libfaketime (Debian
 #       package libfaketime), so every event it stamps is that old.
 #       A DIR that already holds a homeserver from an earlier start (a golden
@@ -233,6 +235,14 @@ start() {
     kill "$pid"
     exit 1
   }
+  local readonly_db="sqlite=$dir/homeserver.db"
+  if [ "$db" = postgres ]; then
+    # Read by this shell, not by the postgres user.
+    as_pg "$(pg_bin)/psql" -h "$dir/pg" -U synapse -d synapse -q -v ON_ERROR_STOP=1 \
+      <"$(dirname "${BASH_SOURCE[0]}")/readonly-role.sql" >"$dir/readonly-role.log" 2>&1 ||
+      { log "could not create the read-only role:"; cat "$dir/readonly-role.log" >&2; kill "$pid"; exit 1; }
+    readonly_db="postgres=host=$dir/pg port=5432 dbname=synapse user=oldrooms_ro"
+  fi
   if [ -n "$watch" ]; then
     # Detached, with no stdio of ours, so callers reading our output see EOF.
     # It follows the pid file, so a Synapse restarted in DIR is stopped too.
@@ -258,6 +268,7 @@ ADMIN_USER=@admin:$SERVER_NAME
 ADMIN_PASSWORD=$password
 VENV=$VENV
 DATABASE=$db
+READONLY_DB=$readonly_db
 OUT
 }
 

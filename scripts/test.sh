@@ -15,14 +15,14 @@ cargo build --locked --examples
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked --lib --bins --tests 2>&1 | tee "$log"
-# The end-to-end scenario, a deletion from chat and one from the command
+# The end-to-end scenario, the database path, a deletion from chat and one from the command
 # line once more with Synapse on PostgreSQL, as large servers run it
 # (Debian's postgresql package; scripts/synapse.sh runs a cluster per test).
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
 fi
 OLDROOMS_SYNAPSE_DB=postgres cargo test --locked --test e2e -- \
-  scenario:: delete_cli::delete_from_an_edited_csv \
+  scenario:: database:: delete_cli::delete_from_an_edited_csv \
   delete_bot::only_an_admins_confirmation_on_the_newest_offer_deletes 2>&1 | tee -a "$log"
 # The systemd unit under contrib/ must load, with the binary just built
 # (systemd-analyze is Debian's systemd package).

@@ -232,3 +232,6 @@ fn db_room(row: &dyn Cells) -> Result<(ListedRoom, Last), DbError> {
     };
     Ok((room, last))
 }
+
+#[cfg(test)]
+mod tests;

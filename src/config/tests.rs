@@ -52,6 +52,14 @@ fn the_example_config_is_valid() {
     let schedule = parse(&on).unwrap().schedule.unwrap();
     assert_eq!(schedule.every.as_secs(), 7 * 86_400);
     assert_eq!(schedule.at_minute, Some(180));
+    let database = text
+        .replace("# [database]", "[database]")
+        .replace("# postgres =", "postgres =");
+    let c = parse(&database).unwrap();
+    assert_eq!(
+        c.database.unwrap().to_string(),
+        "PostgreSQL database synapse as oldrooms_ro"
+    );
     let listen = text.replace("# health_listen =", "health_listen =");
     let c = parse(&listen).unwrap();
     assert_eq!(c.bot.health_listen, Some("127.0.0.1:9187".parse().unwrap()));
@@ -258,4 +266,58 @@ fn secrets_come_from_files_and_systemd_credentials() {
     // No secret anywhere: the message lists every place.
     let none = err("");
     assert!(none.contains("auth.access_token_file") && none.contains(CREDENTIAL_ACCESS_TOKEN));
+}
+
+#[test]
+fn the_database_is_sqlite_or_postgres() {
+    let with = |db: &str| format!("{MINIMAL}[database]\n{db}\n");
+    let c = parse(&with("sqlite = \"/var/lib/synapse/homeserver.db\"")).unwrap();
+    assert!(
+        matches!(&c.database, Some(crate::db::Source::Sqlite(p)) if p == Path::new("/var/lib/synapse/homeserver.db"))
+    );
+    let pg = "postgres = \"host=/run/postgresql dbname=synapse user=oldrooms_ro password=hunter2\"";
+    let c = parse(&with(pg)).unwrap();
+    let shown = format!("{:?} {}", c.database, c.database.as_ref().unwrap());
+    assert_eq!(
+        shown,
+        "Some(Source(PostgreSQL database synapse as oldrooms_ro)) PostgreSQL database synapse as oldrooms_ro"
+    );
+    let from_env = |name: &str| (name == ENV_DATABASE_PASSWORD).then(|| "s3cret".to_owned());
+    let c = Config::parse(&with(pg), "test.toml", from_env).unwrap();
+    let Some(crate::db::Source::Postgres(config)) = &c.database else {
+        panic!("{:?}", c.database)
+    };
+    assert_eq!(config.get_password(), Some(&b"s3cret"[..]));
+
+    for (db, message) in [
+        (
+            "",
+            "test.toml: database.sqlite: set sqlite (the path of homeserver.db) or postgres (a connection string)",
+        ),
+        (
+            "sqlite = \"a\"\npostgres = \"dbname=b\"",
+            "test.toml: database.postgres: set sqlite or postgres, not both",
+        ),
+        (
+            "sqlite = \"a\"\npassword_file = \"p\"",
+            "test.toml: database.password_file: only for postgres",
+        ),
+        (
+            "postgres = \"host=/run/postgresql\"",
+            "test.toml: database.postgres: name the database (dbname=…)",
+        ),
+        ("port = 5432", "unknown field `port`"),
+    ] {
+        assert!(
+            error(&with(db)).contains(message),
+            "{db}: {}",
+            error(&with(db))
+        );
+    }
+    let broken = error(&with("postgres = \"password=hunter2 nonsense\""));
+    assert!(
+        broken.starts_with("test.toml: database.postgres: not a connection string"),
+        "{broken}"
+    );
+    assert!(!broken.contains("hunter2"), "{broken}");
 }

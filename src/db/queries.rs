@@ -73,4 +73,4 @@ WHERE type = 'm.room.member' AND room_id = $1 AND membership = 'join'
 pub(super) const SCHEMA_VERSION: &str = "SELECT version FROM schema_version";
 
 /// Whether a user is registered here: ties the database to the homeserver.
-pub(super) const USER_EXISTS: &str = "SELECT COUNT(*) FROM users WHERE name = $1";
+pub(super) const USER_EXISTS: &str = "SELECT COUNT(name) FROM users WHERE name = $1";

@@ -16,6 +16,7 @@ mod synapse;
 mod bot;
 mod choose_bot;
 mod cli;
+mod database;
 mod delete_bot;
 mod delete_cli;
 mod outage;

@@ -22,6 +22,9 @@ pub struct Synapse {
     /// Synapse's own process id.
     pub pid: u32,
     pub dir: std::path::PathBuf,
+    /// `[database]` for oldrooms: `sqlite=PATH` or `postgres=CONNINFO` of
+    /// the read-only role.
+    pub readonly_db: String,
     /// The admin's access token, logged in on first use.
     admin_token: OnceCell<String>,
 }
@@ -95,8 +98,15 @@ impl Synapse {
             admin_password: vars["ADMIN_PASSWORD"].clone(),
             pid: vars["PID"].parse().expect("PID"),
             dir: vars["DIR"].clone().into(),
+            readonly_db: vars["READONLY_DB"].clone(),
             admin_token: OnceCell::new(),
         }
+    }
+
+    /// The `[database]` section that reads this Synapse's database.
+    pub fn database_toml(&self) -> String {
+        let (key, value) = self.readonly_db.split_once('=').expect("READONLY_DB");
+        format!("[database]\n{key} = \"{value}\"\n")
     }
 
     /// Stops it (SIGTERM, then SIGKILL after 5 s); the directory stays.
@@ -266,11 +276,23 @@ impl Homeserver {
         key: &str,
         content: Value,
         ts: Option<i64>,
-    ) {
+    ) -> String {
         let segs = [
             "_matrix", "client", "v3", "rooms", room, "state", event_type, key,
         ];
-        self.as_user(reqwest::Method::PUT, &segs, sender, ts, content)
+        let sent = self
+            .as_user(reqwest::Method::PUT, &segs, sender, ts, content)
+            .await;
+        sent["event_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Redacts an event, as `sender`.
+    pub async fn redact(&self, room: &str, sender: &str, event_id: &str) {
+        let txn = unique("txn");
+        let segs = [
+            "_matrix", "client", "v3", "rooms", room, "redact", event_id, &txn,
+        ];
+        self.as_user(reqwest::Method::PUT, &segs, sender, None, json!({}))
             .await;
     }
 
