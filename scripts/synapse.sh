@@ -24,6 +24,9 @@
 #       copy, say) is started again on a new port with its database.
 #   scripts/synapse.sh stop DIR
 #       Stops the Synapse started in DIR (the directory stays).
+#   scripts/synapse.sh port-to-postgres DIR
+#       Moves the stopped SQLite homeserver of DIR onto PostgreSQL (Synapse's
+#       synapse_port_db): the same rooms and events on both databases.
 #   scripts/synapse.sh restart DIR
 #       Starts the Synapse of DIR again on the port it had, after a stop:
 #       clients that know its URL reconnect (tests of outages).
@@ -272,6 +275,26 @@ READONLY_DB=$readonly_db
 OUT
 }
 
+# Moves DIR's stopped SQLite homeserver onto PostgreSQL with Synapse's own
+# synapse_port_db: the same rooms and events, so both databases can be
+# compared on one fixture. The next `start DIR` runs on PostgreSQL.
+port_to_postgres() {
+  local dir=$1
+  install >/dev/null
+  [ "$(cat "$dir/database" 2>/dev/null)" = sqlite ] ||
+    { log "$dir holds no SQLite homeserver"; exit 2; }
+  dir=$(cd "$dir" && pwd)
+  # shellcheck disable=SC1091
+  . "$dir/secrets.env"
+  postgres_up "$dir"
+  write_config "$dir" "$(cat "$dir/port")" "$secret" "$as_token" "$hs_token" postgres
+  "$VENV/bin/synapse_port_db" --sqlite-database "$dir/homeserver.db" \
+    --postgres-config "$dir/homeserver.yaml" >"$dir/port_db.log" 2>&1 ||
+    { log "synapse_port_db failed:"; tail -n 20 "$dir/port_db.log" >&2; postgres_down "$dir"; exit 1; }
+  postgres_down "$dir"
+  echo postgres >"$dir/database"
+}
+
 stop() {
   local dir=$1 pid
   pid=$(cat "$dir/synapse.pid")
@@ -291,5 +314,9 @@ case "${1:-}" in
     stop "$2"
     start "$2" "" "$(cat "$2/port")"
     ;;
-  *) log "usage: $0 install | start DIR [WATCH_PID] | stop DIR | restart DIR"; exit 2 ;;
+  port-to-postgres)
+    [ $# -eq 2 ] || { log "usage: $0 port-to-postgres DIR"; exit 2; }
+    port_to_postgres "$2"
+    ;;
+  *) log "usage: $0 install | start DIR [WATCH_PID] | stop DIR | restart DIR | port-to-postgres DIR"; exit 2 ;;
 esac

@@ -8,7 +8,10 @@
 #![recursion_limit = "256"]
 
 mod fake;
+mod million;
 mod real;
+#[path = "../../tests/support/synapse.rs"]
+mod synapse;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -150,10 +153,16 @@ async fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     )
     .unwrap();
-    writeln!(md, "- command: `scripts/bench.sh` (release build; Synapse 1.163.2, SQLite, on the same machine)\n").unwrap();
+    writeln!(md, "- command: `scripts/bench.sh` (release build; Synapse 1.163.2 on SQLite and on PostgreSQL 15, on the same machine)\n").unwrap();
 
     if only("real") {
-        md.push_str(&real::scan_section().await);
+        md.push_str(&real::scan_section(real::Db::Sqlite).await);
+    }
+    if only("real-pg") {
+        md.push_str(&real::scan_section(real::Db::Postgres).await);
+    }
+    if only("million") {
+        md.push_str(&million::section().await);
     }
     if only("fake") {
         writeln!(

@@ -2,16 +2,13 @@
 //! 2,000 rooms shaped like a real server's, scans at several concurrencies
 //! against a sequential baseline, and deletion against the all-at-once floor.
 
-#[path = "../../tests/support/synapse.rs"]
-mod synapse;
-
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::synapse::{Homeserver, Synapse};
 use serde_json::{Value, json};
-use synapse::{Homeserver, Synapse};
 
 use crate::{Measured, run_oldrooms, write_config};
 
@@ -26,13 +23,79 @@ fn golden_dir() -> PathBuf {
     PathBuf::from(home).join(".cache/oldrooms/bench-golden-v2")
 }
 
+/// Which database the fixture's Synapse runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// The golden fixture on PostgreSQL: the SQLite one moved there by
+/// Synapse's synapse_port_db, once, so both hold the same events.
+async fn ensure_golden_on(db: Db) -> PathBuf {
+    let sqlite = ensure_golden().await;
+    if db == Db::Sqlite {
+        return sqlite;
+    }
+    let golden = sqlite.with_file_name("bench-golden-v2-pg");
+    if golden.join("pg/PG_VERSION").exists() {
+        return golden;
+    }
+    let build = golden.with_extension("building");
+    let _ = std::fs::remove_dir_all(&build);
+    copy_dir(&sqlite, &build);
+    println!("Porting the golden fixture to PostgreSQL (once)…");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = std::process::Command::new(root.join("scripts/synapse.sh"))
+        .arg("port-to-postgres")
+        .arg(&build)
+        .status()
+        .unwrap();
+    assert!(status.success(), "synapse.sh port-to-postgres");
+    std::fs::rename(&build, &golden).unwrap();
+    golden
+}
+
+/// A process's /proc stat fields after its name (field 3 onwards).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    Some(after.split_whitespace().map(str::to_owned).collect())
+}
+
+fn ticks(fields: &[String], at: &[usize]) -> f64 {
+    at.iter()
+        .map(|&i| fields[i].parse::<f64>().unwrap())
+        .sum::<f64>()
+        / 100.0
+}
+
 /// CPU seconds a process has used so far (utime + stime).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    ticks / 100.0
+pub fn cpu_seconds(pid: u32) -> f64 {
+    ticks(&stat_fields(pid).unwrap(), &[11, 12])
+}
+
+/// CPU seconds of the PostgreSQL cluster in `dir/pg` so far: its
+/// postmaster, the backends it has reaped, and those still running.
+pub fn postgres_cpu_seconds(dir: &Path) -> f64 {
+    let pid_file = std::fs::read_to_string(dir.join("pg/postmaster.pid")).unwrap();
+    let postmaster: u32 = pid_file.lines().next().unwrap().trim().parse().unwrap();
+    let mut total = ticks(&stat_fields(postmaster).unwrap(), &[11, 12, 13, 14]);
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Some(fields) = stat_fields(pid)
+            && fields[1] == postmaster.to_string()
+        {
+            total += ticks(&fields, &[11, 12]);
+        }
+    }
+    total
 }
 
 /// Admin API requests in Synapse's access log so far.
@@ -125,6 +188,7 @@ struct Run {
     label: String,
     wall_s: f64,
     synapse_cpu_s: f64,
+    postgres_cpu_s: f64,
     requests: usize,
     oldrooms: Option<Measured>,
 }
@@ -168,8 +232,103 @@ fn csv_last_activity(path: &Path) -> HashMap<String, String> {
         .collect()
 }
 
-pub async fn scan_section() -> String {
-    let golden = ensure_golden().await;
+/// results.csv without what depends on the instant of the scan (the days
+/// and the numbers in reasons): the golden fixture's times are not whole
+/// days, so a day can turn between two scans.
+fn csv_without_days(path: &Path) -> Vec<Vec<String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            r.iter()
+                .enumerate()
+                .filter(|(i, _)| *i != 10)
+                .map(|(i, cell)| {
+                    if i == 12 {
+                        cell.replace(|c: char| c.is_ascii_digit(), "")
+                    } else {
+                        cell.to_owned()
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// How many rows of `b` differ from `a`'s (or are missing).
+fn rows_differing(a: &Path, b: &Path) -> usize {
+    let (a, b) = (csv_without_days(a), csv_without_days(b));
+    let differing = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    differing + a.len().abs_diff(b.len())
+}
+
+/// The fixture's Synapse, a copy of the golden one, with what a scan costs.
+struct Bench {
+    s: &'static Synapse,
+    hs: Homeserver,
+    dir: PathBuf,
+    db: Db,
+    total: u64,
+    work: PathBuf,
+    token: String,
+    runs: Vec<Run>,
+    /// Scans run so far, each in its own folder.
+    made: usize,
+}
+
+impl Bench {
+    fn postgres_cpu(&self) -> f64 {
+        match self.db {
+            Db::Sqlite => 0.0,
+            Db::Postgres => postgres_cpu_seconds(&self.dir),
+        }
+    }
+
+    /// Runs `oldrooms scan` with `extra` config and `options`, records it
+    /// under `label` (unless `None`), and returns its results.csv.
+    fn scan(&mut self, label: Option<&str>, extra: &str, options: &[&str]) -> PathBuf {
+        self.made += 1;
+        let cfg_dir = self.work.join(format!("run{}", self.made));
+        std::fs::create_dir_all(&cfg_dir).unwrap();
+        let config = write_config(
+            &cfg_dir,
+            &self.s.url,
+            &self.s.admin_user,
+            &format!("access_token = \"{}\"", self.token),
+            extra,
+        );
+        let out = cfg_dir.join("results.csv");
+        let (cpu0, pg0, req0) = (
+            cpu_seconds(self.s.pid),
+            self.postgres_cpu(),
+            admin_requests(&self.dir),
+        );
+        let mut args = vec![
+            "scan",
+            "--config",
+            config.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(options);
+        let (m, _) = run_oldrooms(&args, "");
+        if let Some(label) = label {
+            self.runs.push(Run {
+                label: label.to_owned(),
+                wall_s: m.wall_s,
+                synapse_cpu_s: cpu_seconds(self.s.pid) - cpu0,
+                postgres_cpu_s: self.postgres_cpu() - pg0,
+                requests: admin_requests(&self.dir) - req0,
+                oldrooms: Some(m),
+            });
+        }
+        out
+    }
+}
+
+pub async fn scan_section(db: Db) -> String {
+    let golden = ensure_golden_on(db).await;
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("synapse");
     copy_dir(&golden, &dir);
@@ -183,107 +342,151 @@ pub async fn scan_section() -> String {
     let total = hs.admin_get(&["_synapse", "admin", "v1", "rooms"]).await["total_rooms"]
         .as_u64()
         .unwrap();
+    let mut b = Bench {
+        s,
+        hs,
+        dir,
+        db,
+        total,
+        work: work.path().to_owned(),
+        token,
+        runs: Vec::new(),
+        made: 0,
+    };
 
-    let mut runs = Vec::new();
-    let mut csvs = Vec::new();
     // Warm Synapse's caches once, unmeasured, so no run pays for the first.
-    let _ = baseline(&hs).await;
-    let (cpu0, req0, t0) = (cpu_seconds(s.pid), admin_requests(&dir), Instant::now());
-    let base = baseline(&hs).await;
-    runs.push(Run {
+    let _ = baseline(&b.hs).await;
+    let (cpu0, pg0, req0, t0) = (
+        cpu_seconds(s.pid),
+        b.postgres_cpu(),
+        admin_requests(&b.dir),
+        Instant::now(),
+    );
+    let base = baseline(&b.hs).await;
+    b.runs.push(Run {
         label: "baseline: sequential, like oldrooms.py".into(),
         wall_s: t0.elapsed().as_secs_f64(),
         synapse_cpu_s: cpu_seconds(s.pid) - cpu0,
-        requests: admin_requests(&dir) - req0,
+        postgres_cpu_s: b.postgres_cpu() - pg0,
+        requests: admin_requests(&b.dir) - req0,
         oldrooms: None,
     });
-    // The last run pays for the optional reads: member lists for every
-    // active room with few local members (no puppets here, so nothing
-    // changes), and a direct-chat check for every candidate.
-    let options: [&[&str]; 5] = [
-        &[],
-        &[],
-        &[],
-        &[],
-        &["--ignore-member", "^@_bridge_", "--keep-direct"],
-    ];
-    for (conc, options) in [8usize, 1, 4, 16, 8].into_iter().zip(options) {
-        let cfg_dir = work.path().join(format!("c{conc}-{}", options.len()));
-        std::fs::create_dir_all(&cfg_dir).unwrap();
-        let config = write_config(
-            &cfg_dir,
-            &s.url,
-            &s.admin_user,
-            &format!("access_token = \"{token}\""),
-            &format!("[scan]\nconcurrency = {conc}\n"),
-        );
-        let out = cfg_dir.join("results.csv");
-        let (cpu0, req0) = (cpu_seconds(s.pid), admin_requests(&dir));
-        let mut args = vec![
-            "scan",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(options);
-        let (m, _) = run_oldrooms(&args, "");
-        let label = match (conc, options.is_empty()) {
-            (8, true) => "oldrooms scan, concurrency 8 (default)".to_owned(),
-            (_, true) => format!("oldrooms scan, concurrency {conc}"),
-            (_, false) => format!("oldrooms scan, concurrency {conc}, {}", options.join(" ")),
-        };
-        runs.push(Run {
-            label,
-            wall_s: m.wall_s,
-            synapse_cpu_s: cpu_seconds(s.pid) - cpu0,
-            requests: admin_requests(&dir) - req0,
-            oldrooms: Some(m),
-        });
-        csvs.push(out);
+    let database = s.database_toml();
+    let with_db = |extra: &str| format!("{extra}{database}");
+    // The optional reads: member lists for every active room with few local
+    // members, and a direct-chat check for every candidate.
+    let options: &[&str] = &["--ignore-member", "^@_bridge_", "--keep-direct"];
+    let opts = options.join(" ");
+    let api = b.scan(Some("API, full scan, concurrency 8 (default)"), "", &[]);
+    let api_opts = b.scan(Some(&format!("API, full scan, {opts}")), "", options);
+    let db_scan = b.scan(Some("database path"), &with_db(""), &[]);
+    let db_opts = b.scan(
+        Some(&format!("database path, {opts}")),
+        &with_db(""),
+        options,
+    );
+    let cache = b.work.join("scan-cache.tsv");
+    let cache_arg = ["--cache", cache.to_str().unwrap()];
+    let cold = b.scan(
+        Some("API, incremental, first run (fills the cache)"),
+        "",
+        &cache_arg,
+    );
+
+    // Under 10% of the rooms change: a message today in 100 joined rooms.
+    let alice = b.hs.user_id("alice");
+    let joined: Vec<String> = csv::Reader::from_path(&api)
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap())
+        .filter(|r| &r[6] != "0")
+        .map(|r| r[0].to_owned())
+        .take(100)
+        .collect();
+    for room in &joined {
+        b.hs.message(room, &alice, "back again", None).await;
     }
-    // Same answers: every room's last activity equal to the baseline's.
+    let changed = joined.len();
+    let incremental = b.scan(
+        Some(&format!("API, incremental, {changed} rooms changed")),
+        "",
+        &cache_arg,
+    );
+    let full_after = b.scan(None, "", &[]);
+    let db_after = b.scan(None, &with_db(""), &[]);
+
     let mut mismatches = 0;
-    for csv in &csvs {
-        let got = csv_last_activity(csv);
-        for (room, ts) in &base {
-            let want = ts.map(oldrooms::timefmt::rfc3339).unwrap_or_default();
-            if got.get(room) != Some(&want) {
-                mismatches += 1;
-            }
+    let got = csv_last_activity(&api);
+    for (room, ts) in &base {
+        let want = ts.map(oldrooms::timefmt::rfc3339).unwrap_or_default();
+        if got.get(room) != Some(&want) {
+            mismatches += 1;
         }
     }
+    let checks = [
+        (
+            "database path against API full scan",
+            rows_differing(&api, &db_scan),
+        ),
+        (
+            &*format!("database path, {opts}, against the API's"),
+            rows_differing(&api_opts, &db_opts),
+        ),
+        (
+            "first incremental run against API full scan",
+            rows_differing(&api, &cold),
+        ),
+        (
+            "incremental run against a full scan after the changes",
+            rows_differing(&full_after, &incremental),
+        ),
+        (
+            "database path against a full scan after the changes",
+            rows_differing(&full_after, &db_after),
+        ),
+    ]
+    .map(|(what, n)| format!("{what}: {n}"));
+
+    let name = match db {
+        Db::Sqlite => "SQLite",
+        Db::Postgres => "PostgreSQL (the same fixture, moved by synapse_port_db)",
+    };
     let mut md = String::new();
     writeln!(
         md,
-        "## Scan against a real Synapse ({total} rooms, golden fixture)\n"
+        "## Scan against a real Synapse on {name} ({total} rooms, golden fixture)\n"
     )
     .unwrap();
     writeln!(
         md,
-        "Fixture: {OLD} rooms created and last used 400 days ago (Synapse under libfaketime), {ABANDONED} of them abandoned, {CHURN} of them with only a join and a leave today, {ACTIVE} active today. Requests are Admin API room requests in Synapse's access log; Synapse CPU from /proc/<pid>/stat.\n"
+        "Fixture: {OLD} rooms created and last used 400 days ago (Synapse under libfaketime), {ABANDONED} of them abandoned, {CHURN} of them with only a join and a leave today, {ACTIVE} active today. Requests are Admin API room requests in Synapse's access log; Synapse CPU from /proc/<pid>/stat; PostgreSQL CPU: its postmaster and every backend (Synapse's and ours).\n"
     )
     .unwrap();
-    writeln!(md, "| run | wall s | x baseline | Synapse CPU s | Synapse CPU ms/room | requests/room | oldrooms CPU s | peak RSS MB |").unwrap();
-    writeln!(md, "|---|---|---|---|---|---|---|---|").unwrap();
-    let base_wall = runs[0].wall_s;
-    for r in &runs {
+    writeln!(md, "| run | wall s | x baseline | Synapse CPU s | Synapse CPU ms/room | x baseline Synapse CPU | PostgreSQL CPU s | requests/room | oldrooms CPU s | peak RSS MB |").unwrap();
+    writeln!(md, "|---|---|---|---|---|---|---|---|---|---|").unwrap();
+    let (base_wall, base_cpu) = (b.runs[0].wall_s, b.runs[0].synapse_cpu_s);
+    for r in &b.runs {
         let (cpu, rss) = r.oldrooms.map_or(("-".into(), "-".into()), |m| {
             (format!("{:.2}", m.cpu_s), format!("{:.0}", m.peak_rss_mb))
         });
+        let pg = match db {
+            Db::Sqlite => "-".to_owned(),
+            Db::Postgres => format!("{:.2}", r.postgres_cpu_s),
+        };
         writeln!(
             md,
-            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.3} | {cpu} | {rss} |",
+            "| {} | {:.2} | {:.3} | {:.2} | {:.3} | {:.3} | {pg} | {:.3} | {cpu} | {rss} |",
             r.label,
             r.wall_s,
             r.wall_s / base_wall,
             r.synapse_cpu_s,
-            r.synapse_cpu_s * 1000.0 / total as f64,
-            r.requests as f64 / total as f64,
+            r.synapse_cpu_s * 1000.0 / b.total as f64,
+            r.synapse_cpu_s / base_cpu,
+            r.requests as f64 / b.total as f64,
         )
         .unwrap();
     }
-    writeln!(md, "\nLast-activity values differing from the baseline, over the {} oldrooms runs: {mismatches}.\n", csvs.len()).unwrap();
+    writeln!(md, "\nLast-activity values of the API full scan differing from the baseline: {mismatches}. Rows differing (all columns but inactive_days, and reasons without their numbers, since a day can turn between two scans of this fixture): {}.\n", checks.join("; ")).unwrap();
     s.stop();
     println!("{md}");
     md
