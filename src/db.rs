@@ -8,11 +8,13 @@ mod queries;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use matrix_sdk::ruma::{OwnedRoomId, RoomId, UserId};
 
 use crate::admin::{ListedRoom, TimelineEvent};
 use conn::{Cells, Conn};
+use queries::col;
 
 /// The schema versions the queries were written for and checked against
 /// (Synapse's `SCHEMA_VERSION`; 94 is Synapse 1.163).
@@ -56,7 +58,7 @@ impl fmt::Debug for Source {
 pub enum DbError {
     #[error("SQLite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", postgres_cause(.0))]
     Postgres(#[from] tokio_postgres::Error),
     #[error(
         "Synapse's database is at schema version {found}, and oldrooms' queries were written \
@@ -75,6 +77,26 @@ pub enum DbError {
     Worker(String),
 }
 
+/// tokio-postgres prints only the kind of an error; the server's message or
+/// the I/O error says what went wrong (never the password: connection
+/// strings are checked when the config is read).
+fn postgres_cause(e: &tokio_postgres::Error) -> String {
+    use std::error::Error as _;
+    match (e.as_db_error(), e.source()) {
+        (Some(db), _) => format!("{}: {}", db.severity(), db.message()),
+        (None, Some(source)) => format!("{e}: {source}"),
+        (None, None) => e.to_string(),
+    }
+}
+
+/// An answer from the database, or `Ask` when only the Admin API can be
+/// sure (the stored event may not be what Synapse serves).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer<T> {
+    Sure(T),
+    Ask,
+}
+
 /// A room's newest non-membership event, as the Admin API would give it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Last {
@@ -90,6 +112,8 @@ pub enum Last {
 pub struct Database {
     conn: Conn,
     source: Source,
+    /// Set after a failed read: the rest of the scan asks the Admin API.
+    failed: AtomicBool,
 }
 
 impl fmt::Debug for Database {
@@ -109,6 +133,7 @@ impl Database {
         let db = Self {
             conn,
             source: source.clone(),
+            failed: AtomicBool::new(false),
         };
         let versions = db.conn.rows(queries::SCHEMA_VERSION, vec![], int0).await?;
         let found = versions.into_iter().flatten().max().unwrap_or(0);
@@ -135,32 +160,54 @@ impl Database {
         &self.source
     }
 
-    /// Every room, with its last activity when the database is sure of it.
-    pub async fn rooms(&self) -> Result<Vec<(ListedRoom, Last)>, DbError> {
-        self.conn.rows(queries::ROOMS, vec![], db_room).await
+    /// False once a read has failed (a dropped connection, say).
+    pub fn usable(&self) -> bool {
+        !self.failed.load(Ordering::Relaxed)
     }
 
-    /// The room's name from its newest `m.room.name` event; `None` when
-    /// that event may not be served as stored (ask the Admin API).
+    /// Marks the database failed; true the first time, to log it once.
+    pub fn give_up(&self) -> bool {
+        !self.failed.swap(true, Ordering::Relaxed)
+    }
+
+    /// Every room, with its last activity when the database is sure of it;
+    /// `listed` is told the count after each batch.
+    pub async fn rooms(
+        &self,
+        listed: &(dyn Fn(usize) + Sync),
+    ) -> Result<Vec<(ListedRoom, Last)>, DbError> {
+        let mut rooms: Vec<(ListedRoom, Last)> = Vec::new();
+        loop {
+            let after = rooms
+                .last()
+                .map_or(String::new(), |(r, _)| r.room_id.to_string());
+            let batch = self.conn.rows(queries::ROOMS, vec![after], db_room).await?;
+            let full = batch.len() >= queries::BATCH;
+            rooms.extend(batch);
+            listed(rooms.len());
+            if !full {
+                return Ok(rooms);
+            }
+        }
+    }
+
+    /// The room's name from its newest `m.room.name` event.
     pub async fn name_from_history(
         &self,
         room_id: &RoomId,
-    ) -> Result<Option<Option<String>>, DbError> {
+    ) -> Result<Answer<Option<String>>, DbError> {
         let events = self.events(queries::NEWEST_NAME, room_id).await?;
-        let Some(events) = events else {
-            return Ok(None);
-        };
-        Ok(Some(
+        Ok(events.map(|events| {
             events
                 .first()
                 .and_then(|e| e.name().map(str::to_owned))
-                .filter(|name| !name.is_empty()),
-        ))
+                .filter(|name| !name.is_empty())
+        }))
     }
 
     /// Whether one of the room's first membership events is an invite that
-    /// marks a direct chat; `None` when unsure (ask the Admin API).
-    pub async fn is_direct(&self, room_id: &RoomId) -> Result<Option<bool>, DbError> {
+    /// marks a direct chat.
+    pub async fn is_direct(&self, room_id: &RoomId) -> Result<Answer<bool>, DbError> {
         let events = self.events(queries::FIRST_MEMBERSHIPS, room_id).await?;
         Ok(events.map(|events| events.iter().any(TimelineEvent::is_direct_invite)))
     }
@@ -174,18 +221,30 @@ impl Database {
         Ok(members.into_iter().flatten().collect())
     }
 
-    /// The events a query selects, or `None` when one of them may not be
-    /// served as stored.
+    /// The events a query selects, unless one of them may not be served as
+    /// stored.
     async fn events(
         &self,
         sql: &'static str,
         room_id: &RoomId,
-    ) -> Result<Option<Vec<TimelineEvent>>, DbError> {
+    ) -> Result<Answer<Vec<TimelineEvent>>, DbError> {
         let rows = self
             .conn
             .rows(sql, vec![room_id.to_string()], event_row)
             .await?;
-        Ok(rows.into_iter().collect())
+        Ok(rows
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .map_or(Answer::Ask, Answer::Sure))
+    }
+}
+
+impl<T> Answer<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Answer<U> {
+        match self {
+            Self::Sure(t) => Answer::Sure(f(t)),
+            Self::Ask => Answer::Ask,
+        }
     }
 }
 
@@ -208,24 +267,27 @@ fn event_row(row: &dyn Cells) -> Result<Option<TimelineEvent>, DbError> {
 
 fn db_room(row: &dyn Cells) -> Result<(ListedRoom, Last), DbError> {
     let text = |i| row.text(i).map(|t| t.map(String::into_boxed_str));
+    // The Admin API path fails on a negative count; so does this one.
     let count = |i| -> Result<u64, DbError> {
-        Ok(row.int(i)?.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+        row.int(i)?.map_or(Ok(0), |n| {
+            u64::try_from(n).map_err(|_| DbError::Shape(format!("member count {n}")))
+        })
     };
-    let id = row.text(0)?.unwrap_or_default();
+    let id = row.text(col::ROOM_ID)?.unwrap_or_default();
     let room_id = OwnedRoomId::try_from(id.as_str())
         .map_err(|e| DbError::Shape(format!("room id {id:?}: {e}")))?;
     let room = ListedRoom {
         room_id,
-        name: text(1)?,
-        canonical_alias: text(2)?,
-        room_type: text(3)?,
-        creator: text(4)?,
-        joined_members: count(5)?,
-        joined_local_members: count(6)?,
-        public: row.int(7)? == Some(1),
-        encryption: text(8)?,
+        name: text(col::NAME)?,
+        canonical_alias: text(col::ALIAS)?,
+        room_type: text(col::ROOM_TYPE)?,
+        creator: text(col::CREATOR)?,
+        joined_members: count(col::JOINED)?,
+        joined_local_members: count(col::LOCAL)?,
+        public: row.int(col::PUBLIC)? == Some(1),
+        encryption: text(col::ENCRYPTION)?,
     };
-    let last = match (row.int(10)?, row.int(9)?) {
+    let last = match (row.int(col::LAST_STATE)?, row.int(col::TS)?) {
         (Some(0), _) => Last::Nothing,
         (Some(1), Some(ts)) => Last::At(ts),
         _ => Last::Ask,

@@ -110,10 +110,12 @@ pub async fn scan_via_database(
     let started = Instant::now();
     let listed = async {
         let database = Database::open(source, admin).await?;
-        let rooms = database.rooms().await?;
+        let rooms = database
+            .rooms(&|listed| progress(Progress::Listing { listed }))
+            .await?;
         Ok::<_, db::DbError>((database, rooms))
     };
-    let (database, rooms) = match listed.await {
+    let (database, mut rooms) = match listed.await {
         Ok(found) => found,
         Err(e) => {
             tracing::warn!(database = %source, error = %e, "scanning through the Admin API instead");
@@ -122,11 +124,7 @@ pub async fn scan_via_database(
             return Ok(outcome);
         }
     };
-    let mut rooms = rooms;
     rooms.sort_unstable_by(|a, b| a.0.room_id.cmp(&b.0.room_id));
-    progress(Progress::Listing {
-        listed: rooms.len(),
-    });
     let reader = Reader {
         api: client,
         db: Some(&database),

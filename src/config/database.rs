@@ -56,7 +56,37 @@ pub fn pick(
             if config.get_dbname().is_none() {
                 return Err(fail("postgres", "name the database (dbname=…)".into()));
             }
+            if let Some(host) = remote_host(&config) {
+                return Err(fail(
+                    "postgres",
+                    format!(
+                        "{host} is not this machine: oldrooms connects without TLS, so use a \
+                         Unix socket, localhost, or an SSH tunnel to a remote database"
+                    ),
+                ));
+            }
             Ok(Source::Postgres(Box::new(config)))
         }
     }
+}
+
+/// A TCP host that is not loopback, if the connection names one.
+fn remote_host(config: &tokio_postgres::Config) -> Option<String> {
+    use tokio_postgres::config::Host;
+    let loopback = |name: &str| {
+        name == "localhost"
+            || name
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    };
+    let named = config.get_hosts().iter().find_map(|host| match host {
+        Host::Tcp(name) if !loopback(name) => Some(name.clone()),
+        _ => None,
+    });
+    let by_address = config
+        .get_hostaddrs()
+        .iter()
+        .find(|ip| !ip.is_loopback())
+        .map(ToString::to_string);
+    named.or(by_address)
 }

@@ -307,6 +307,14 @@ fn the_database_is_sqlite_or_postgres() {
             "test.toml: database.postgres: name the database (dbname=…)",
         ),
         ("port = 5432", "unknown field `port`"),
+        (
+            "postgres = \"host=db.example.org dbname=synapse\"",
+            "test.toml: database.postgres: db.example.org is not this machine: oldrooms connects without TLS",
+        ),
+        (
+            "postgres = \"postgresql://10.0.0.5/synapse\"",
+            "10.0.0.5 is not this machine",
+        ),
     ] {
         assert!(
             error(&with(db)).contains(message),
@@ -314,6 +322,14 @@ fn the_database_is_sqlite_or_postgres() {
             error(&with(db))
         );
     }
+    parse(&with(
+        "postgres = \"postgresql://oldrooms_ro@127.0.0.1:5432/synapse\"",
+    ))
+    .unwrap();
+    parse(&with(
+        "postgres = \"host=localhost,/run/postgresql dbname=synapse\"",
+    ))
+    .unwrap();
     let broken = error(&with("postgres = \"password=hunter2 nonsense\""));
     assert!(
         broken.starts_with("test.toml: database.postgres: not a connection string"),

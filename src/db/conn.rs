@@ -51,8 +51,15 @@ impl Conn {
     }
 
     /// Connects without TLS (a Unix socket or loopback; see the README), and
-    /// makes every transaction of the session read-only.
+    /// makes every transaction read-only: by a startup option, which holds
+    /// behind a pooler too, and for the session.
     pub(super) async fn postgres(config: &tokio_postgres::Config) -> Result<Self, DbError> {
+        let mut config = config.clone();
+        let options = match config.get_options() {
+            Some(given) => format!("{given} -c default_transaction_read_only=on"),
+            None => "-c default_transaction_read_only=on".to_owned(),
+        };
+        config.options(options);
         let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {

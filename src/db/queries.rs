@@ -1,48 +1,99 @@
 //! The SQL, written against Synapse's schema as its own queries read it
 //! (`get_rooms_paginate`, `paginate_room_events_by_topological_ordering`,
 //! `_fetch_event_rows`, `get_users_in_room` in Synapse 1.163). Each text
-//! runs unchanged on SQLite and PostgreSQL.
+//! runs unchanged on SQLite (3.35 or later) and PostgreSQL (12 or later).
 
-/// Every room as the List Room API gives it, with its newest
-/// non-membership event as the Room Messages API would pick it: not an
-/// outlier, newest by depth then stream order. `last_state` is 0 when the
-/// room has no such event, 1 when it has, and 2 when Synapse would not
-/// serve it (rejected, or its JSON missing): that room is asked through
-/// the Admin API instead.
-pub(super) const ROOMS: &str = "
-SELECT s.room_id, s.name, s.canonical_alias, s.room_type, r.creator,
-       c.joined_members, c.local_users_in_room,
-       CASE WHEN r.is_public THEN 1 ELSE 0 END AS public,
-       s.encryption,
-       e.origin_server_ts,
-       CASE WHEN e.event_id IS NULL THEN 0
-            WHEN j.event_id IS NULL OR rej.event_id IS NOT NULL
-                 OR e.origin_server_ts IS NULL THEN 2
+/// Room versions Synapse 1.163 knows (`KNOWN_ROOM_VERSIONS`); it serves no
+/// event of a room of another version.
+macro_rules! known_room_versions {
+    () => {
+        "('1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12',
+          'org.matrix.hydra.11', 'org.matrix.msc3757.10', 'org.matrix.msc3757.11')"
+    };
+}
+
+/// Rooms read per query: each batch is a short read, so no snapshot is
+/// held for the whole listing.
+pub(super) const BATCH: usize = 10_000;
+
+/// A batch of rooms after `$1` (by id) as the List Room API gives them, with
+/// each one's newest non-membership event as the Room Messages API would
+/// pick it: not an outlier, newest by depth then stream order. The fence
+/// (`MATERIALIZED`) keeps PostgreSQL from turning the per-room lookups into
+/// a join over the whole events table.
+pub(super) const ROOMS: &str = concat!(
+    "
+WITH listed AS MATERIALIZED (
+  SELECT s.room_id, s.name, s.canonical_alias, s.room_type, r.creator, r.room_version,
+         c.joined_members, c.local_users_in_room,
+         CASE WHEN r.is_public THEN 1 ELSE 0 END AS public, s.encryption,
+         (SELECT x.event_id FROM events x
+          WHERE x.room_id = s.room_id AND NOT x.outlier AND x.type <> 'm.room.member'
+          ORDER BY x.topological_ordering DESC, x.stream_ordering DESC
+          LIMIT 1) AS last_id
+  FROM room_stats_state s
+  JOIN room_stats_current c ON c.room_id = s.room_id
+  JOIN rooms r ON r.room_id = s.room_id
+  WHERE s.room_id > $1
+  ORDER BY s.room_id
+  LIMIT 10000)
+SELECT l.room_id, l.name, l.canonical_alias, l.room_type, l.creator,
+       l.joined_members, l.local_users_in_room, l.public, l.encryption,
+       (SELECT e.origin_server_ts FROM events e WHERE e.event_id = l.last_id) AS ts,
+       CASE WHEN l.room_version IS NULL OR l.room_version NOT IN ",
+    known_room_versions!(),
+    " THEN 2
+            WHEN l.last_id IS NULL THEN
+              CASE WHEN EXISTS (SELECT 1 FROM event_backward_extremities b
+                                WHERE b.room_id = l.room_id) THEN 2 ELSE 0 END
+            WHEN NOT EXISTS (SELECT 1 FROM event_json j WHERE j.event_id = l.last_id)
+                 OR EXISTS (SELECT 1 FROM rejections rej WHERE rej.event_id = l.last_id)
+              THEN 2
             ELSE 1 END AS last_state
-FROM room_stats_state s
-JOIN room_stats_current c ON c.room_id = s.room_id
-JOIN rooms r ON r.room_id = s.room_id
-LEFT JOIN events e ON e.event_id = (
-    SELECT x.event_id FROM events x
-    WHERE x.room_id = s.room_id AND NOT x.outlier AND x.type <> 'm.room.member'
-    ORDER BY x.topological_ordering DESC, x.stream_ordering DESC
-    LIMIT 1)
-LEFT JOIN event_json j ON j.event_id = e.event_id
-LEFT JOIN rejections rej ON rej.event_id = e.event_id
-";
+FROM listed l
+ORDER BY l.room_id
+"
+);
+
+/// Column positions of `ROOMS`.
+pub(super) mod col {
+    pub const ROOM_ID: usize = 0;
+    pub const NAME: usize = 1;
+    pub const ALIAS: usize = 2;
+    pub const ROOM_TYPE: usize = 3;
+    pub const CREATOR: usize = 4;
+    pub const JOINED: usize = 5;
+    pub const LOCAL: usize = 6;
+    pub const PUBLIC: usize = 7;
+    pub const ENCRYPTION: usize = 8;
+    pub const TS: usize = 9;
+    /// 0: the room has no such event. 1: `TS` is the one Synapse would
+    /// serve. 2: it may not be, or Synapse would first fetch older history
+    /// from other servers (backward extremities): ask the Admin API.
+    pub const LAST_STATE: usize = 10;
+}
 
 /// Columns of an event whose content we read: its JSON, and 1 when the
-/// JSON may not be what Synapse serves (rejected, or redacted).
+/// JSON may not be what Synapse serves (rejected, redacted, redacted with
+/// its sender's ban, or a room version Synapse does not know).
 macro_rules! event_content {
     () => {
-        "SELECT j.json,
+        concat!(
+            "SELECT j.json,
        CASE WHEN rej.event_id IS NOT NULL
                  OR EXISTS (SELECT 1 FROM redactions d WHERE d.redacts = e.event_id)
+                 OR EXISTS (SELECT 1 FROM room_ban_redactions b
+                            WHERE b.room_id = e.room_id AND b.user_id = e.sender)
+                 OR NOT EXISTS (SELECT 1 FROM rooms r WHERE r.room_id = e.room_id
+                                AND r.room_version IN ",
+            known_room_versions!(),
+            ")
             THEN 1 ELSE 0 END AS doubt
 FROM events e
 LEFT JOIN event_json j ON j.event_id = e.event_id
 LEFT JOIN rejections rej ON rej.event_id = e.event_id
 WHERE e.room_id = $1 AND NOT e.outlier "
+        )
     };
 }
 
@@ -55,10 +106,12 @@ LIMIT 1"
 );
 
 /// The first membership events of a room, oldest first, as many as the
-/// Admin API path reads (`DIRECT_INVITE_WINDOW`).
+/// Admin API path reads (`DIRECT_INVITE_WINDOW`). Paging forward from the
+/// start, Synapse's bound is a stream position above 0, which leaves out
+/// history fetched from other servers (stored at negative positions).
 pub(super) const FIRST_MEMBERSHIPS: &str = concat!(
     event_content!(),
-    "AND e.type = 'm.room.member'
+    "AND e.type = 'm.room.member' AND e.stream_ordering > 0
 ORDER BY e.topological_ordering ASC, e.stream_ordering ASC
 LIMIT 10"
 );

@@ -12,17 +12,26 @@ use super::*;
 const SCHEMA: &str = "
 CREATE TABLE schema_version(lock TEXT, version INTEGER, upgraded BOOL);
 CREATE TABLE users(name TEXT, password_hash TEXT);
-CREATE TABLE rooms(room_id TEXT PRIMARY KEY, is_public BOOL, creator TEXT);
+CREATE TABLE rooms(room_id TEXT PRIMARY KEY, is_public BOOL, creator TEXT, room_version TEXT);
 CREATE TABLE room_stats_state(room_id TEXT, name TEXT, canonical_alias TEXT,
   encryption TEXT, room_type TEXT);
 CREATE TABLE room_stats_current(room_id TEXT, joined_members INT, local_users_in_room INT);
 CREATE TABLE events(stream_ordering INTEGER PRIMARY KEY, topological_ordering BIGINT,
-  event_id TEXT, type TEXT, room_id TEXT, outlier BOOL, origin_server_ts BIGINT);
+  event_id TEXT, type TEXT, room_id TEXT, outlier BOOL, origin_server_ts BIGINT, sender TEXT);
 CREATE TABLE event_json(event_id TEXT, room_id TEXT, json TEXT);
 CREATE TABLE rejections(event_id TEXT, reason TEXT);
 CREATE TABLE redactions(event_id TEXT, redacts TEXT);
+CREATE TABLE room_ban_redactions(room_id TEXT, user_id TEXT, redacting_event_id TEXT,
+  redact_end_ordering BIGINT);
+CREATE TABLE event_backward_extremities(event_id TEXT, room_id TEXT);
 CREATE TABLE current_state_events(event_id TEXT, room_id TEXT, type TEXT,
   state_key TEXT, membership TEXT);
+-- Synapse's indexes that the queries rely on.
+CREATE UNIQUE INDEX room_stats_state_room ON room_stats_state(room_id);
+CREATE INDEX events_order_room ON events(room_id, topological_ordering, stream_ordering);
+CREATE UNIQUE INDEX events_id ON events(event_id);
+CREATE UNIQUE INDEX event_json_id ON event_json(event_id);
+CREATE UNIQUE INDEX rejections_id ON rejections(event_id);
 INSERT INTO users VALUES ('@admin:example.org', 'hash');
 ";
 
@@ -51,7 +60,10 @@ impl Fixture {
 
     fn room(&self, id: &str, name: Option<&str>) {
         self.conn
-            .execute("INSERT INTO rooms VALUES (?1, 0, '@a:example.org')", [id])
+            .execute(
+                "INSERT INTO rooms VALUES (?1, 0, '@a:example.org', '12')",
+                [id],
+            )
             .unwrap();
         let state = "INSERT INTO room_stats_state VALUES (?1, ?2, NULL, NULL, NULL)";
         self.conn.execute(state, (id, name)).unwrap();
@@ -70,7 +82,7 @@ impl Fixture {
     ) -> String {
         let id = format!("$e{}", self.next);
         self.next += 1;
-        let insert = "INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)";
+        let insert = "INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, '@a:example.org')";
         self.conn
             .execute(insert, (self.next, depth, &id, kind, room, ts))
             .unwrap();
@@ -151,9 +163,22 @@ async fn picks_the_event_the_messages_api_would_serve() {
     let lost = f.event("!lost", 1, "m.room.create", 100, json!({}));
     f.exec("DELETE FROM event_json WHERE event_id = ?1", &lost);
     f.room("!empty", None);
+    // Synapse would fetch older history from other servers first.
+    f.room("!gap", None);
+    f.exec(
+        "INSERT INTO event_backward_extremities VALUES ('$prev', ?1)",
+        "!gap",
+    );
+    // Synapse serves no event of a room version it does not know.
+    f.room("!future", None);
+    f.event("!future", 1, "m.room.create", 100, json!({}));
+    f.exec(
+        "UPDATE rooms SET room_version = '99' WHERE room_id = ?1",
+        "!future",
+    );
 
     let db = f.open().await.unwrap();
-    let mut rooms = db.rooms().await.unwrap();
+    let mut rooms = db.rooms(&|_| {}).await.unwrap();
     rooms.sort_by(|a, b| a.0.room_id.cmp(&b.0.room_id));
     let got: Vec<(&str, Option<&str>, Last)> = rooms
         .iter()
@@ -164,6 +189,8 @@ async fn picks_the_event_the_messages_api_would_serve() {
         [
             ("!deep", Some("Deep"), Last::At(500)),
             ("!empty", None, Last::Nothing),
+            ("!future", None, Last::Ask),
+            ("!gap", None, Last::Ask),
             ("!lost", None, Last::Ask),
             ("!members", None, Last::At(100)),
             ("!rejected", None, Last::Ask),
@@ -182,6 +209,13 @@ async fn reads_names_and_direct_invites_unless_redacted() {
     f.exec("INSERT INTO redactions VALUES ('$r', ?1)", &named);
     f.room("!c", None);
     f.event("!c", 1, "m.room.name", 100, json!({"name": ""}));
+    // Its sender was banned with their events redacted (MSC4293).
+    f.room("!d", None);
+    f.event("!d", 1, "m.room.name", 100, json!({"name": "Banned"}));
+    f.exec(
+        "INSERT INTO room_ban_redactions VALUES (?1, '@a:example.org', '$ban', NULL)",
+        "!d",
+    );
     // A direct invite within the first ten memberships, and one past them.
     let invite = json!({"membership": "invite", "is_direct": true});
     let join = json!({"membership": "join"});
@@ -190,19 +224,31 @@ async fn reads_names_and_direct_invites_unless_redacted() {
     for depth in 2..12 {
         f.event("!c", depth, "m.room.member", 300, join.clone());
     }
-    f.event("!c", 12, "m.room.member", 300, invite);
+    f.event("!c", 12, "m.room.member", 300, invite.clone());
+    // History fetched from other servers has negative stream positions;
+    // paging forward from the start, Synapse does not see it.
+    f.room("!e", None);
+    let backfilled = f.event("!e", 1, "m.room.member", 300, invite);
+    f.exec(
+        "UPDATE events SET stream_ordering = -5 WHERE event_id = ?1",
+        &backfilled,
+    );
 
     let db = f.open().await.unwrap();
     let name = |id| db.name_from_history(room(id));
-    assert_eq!(name("!a").await.unwrap(), Some(Some("New name".to_owned())));
-    assert_eq!(name("!b").await.unwrap(), None, "redacted: ask the API");
+    let sure = |name: &str| Answer::Sure(Some(name.to_owned()));
+    assert_eq!(name("!a").await.unwrap(), sure("New name"));
+    assert_eq!(name("!b").await.unwrap(), Answer::Ask, "redacted");
+    assert_eq!(name("!c").await.unwrap(), Answer::Sure(None), "empty");
     assert_eq!(
-        name("!c").await.unwrap(),
-        Some(None),
-        "an empty name is none"
+        name("!d").await.unwrap(),
+        Answer::Ask,
+        "redacted with a ban"
     );
-    assert_eq!(db.is_direct(room("!a")).await.unwrap(), Some(true));
-    assert_eq!(db.is_direct(room("!c")).await.unwrap(), Some(false));
+    let direct = |id| db.is_direct(room(id));
+    assert_eq!(direct("!a").await.unwrap(), Answer::Sure(true));
+    assert_eq!(direct("!c").await.unwrap(), Answer::Sure(false));
+    assert_eq!(direct("!e").await.unwrap(), Answer::Sure(false));
 }
 
 #[tokio::test]
@@ -220,4 +266,31 @@ async fn lists_joined_members_only() {
     }
     let db = f.open().await.unwrap();
     assert_eq!(db.joined_members(room("!a")).await.unwrap(), ["@in:x"]);
+}
+
+#[tokio::test]
+async fn reads_in_batches() {
+    let mut f = Fixture::new(94);
+    let total = queries::BATCH * 2 + 1;
+    f.conn.execute_batch("BEGIN").unwrap();
+    for i in 0..total {
+        let id = format!("!r{i:06}");
+        f.room(&id, None);
+        f.event(&id, 1, "m.room.create", i as i64, json!({}));
+    }
+    f.conn.execute_batch("COMMIT").unwrap();
+    let db = f.open().await.unwrap();
+    let counts = std::sync::Mutex::new(Vec::new());
+    let rooms = db.rooms(&|n| counts.lock().unwrap().push(n)).await.unwrap();
+    assert_eq!(rooms.len(), total);
+    assert_eq!(*counts.lock().unwrap(), [10_000, 20_000, 20_001]);
+    assert!(rooms.windows(2).all(|w| w[0].0.room_id < w[1].0.room_id));
+}
+
+#[test]
+fn the_sql_reads_as_many_as_the_code_expects() {
+    let batch = format!("LIMIT {})", queries::BATCH);
+    assert!(queries::ROOMS.contains(&batch));
+    let window = format!("LIMIT {}", crate::admin::DIRECT_INVITE_WINDOW);
+    assert!(queries::FIRST_MEMBERSHIPS.ends_with(&window));
 }

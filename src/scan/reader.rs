@@ -6,7 +6,7 @@ use tracing::warn;
 
 use super::cache::Cache;
 use crate::admin::{AdminClient, AdminError};
-use crate::db::{Database, DbError};
+use crate::db::{Answer, Database, DbError};
 
 pub(super) struct Reader<'a> {
     pub(super) api: &'a AdminClient,
@@ -16,12 +16,16 @@ pub(super) struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    fn db(&self) -> Option<&Database> {
+        self.db.filter(|db| db.usable())
+    }
+
     pub(super) async fn name_from_history(
         &self,
         room_id: &RoomId,
     ) -> Result<Option<String>, AdminError> {
-        if let Some(db) = self.db
-            && let Some(name) = sure(db.name_from_history(room_id).await, room_id)
+        if let Some(db) = self.db()
+            && let Some(name) = sure(db, db.name_from_history(room_id).await)
         {
             return Ok(name);
         }
@@ -29,8 +33,8 @@ impl Reader<'_> {
     }
 
     pub(super) async fn joined_members(&self, room_id: &RoomId) -> Result<Vec<String>, AdminError> {
-        if let Some(db) = self.db
-            && let Some(members) = sure(db.joined_members(room_id).await.map(Some), room_id)
+        if let Some(db) = self.db()
+            && let Some(members) = sure(db, db.joined_members(room_id).await.map(Answer::Sure))
         {
             return Ok(members);
         }
@@ -38,8 +42,8 @@ impl Reader<'_> {
     }
 
     pub(super) async fn is_direct(&self, room_id: &RoomId) -> Result<bool, AdminError> {
-        if let Some(db) = self.db
-            && let Some(direct) = sure(db.is_direct(room_id).await, room_id)
+        if let Some(db) = self.db()
+            && let Some(direct) = sure(db, db.is_direct(room_id).await)
         {
             return Ok(direct);
         }
@@ -47,11 +51,17 @@ impl Reader<'_> {
     }
 }
 
-/// The database's answer when it has one; a failure is logged, and the
-/// Admin API asked instead.
-fn sure<T>(answer: Result<Option<T>, DbError>, room_id: &RoomId) -> Option<T> {
-    answer
-        .inspect_err(|e| warn!(%room_id, error = %e, "database read failed; asking the Admin API"))
-        .ok()
-        .flatten()
+/// The database's answer when it is sure. After a failure, logged once,
+/// the rest of the scan asks the Admin API.
+fn sure<T>(db: &Database, answer: Result<Answer<T>, DbError>) -> Option<T> {
+    match answer {
+        Ok(Answer::Sure(t)) => Some(t),
+        Ok(Answer::Ask) => None,
+        Err(e) => {
+            if db.give_up() {
+                warn!(error = %e, "a database read failed; the rest of the scan asks the Admin API");
+            }
+            None
+        }
+    }
 }
