@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use matrix_sdk::ruma::{OwnedRoomId, RoomId, UserId};
 
-use crate::admin::{ListedRoom, TimelineEvent};
+use crate::admin::{ListedRoom, Rare, TimelineEvent};
 use conn::{Cells, Conn};
 use queries::col;
 
@@ -279,13 +279,15 @@ fn db_room(row: &dyn Cells) -> Result<(ListedRoom, Last), DbError> {
     let room = ListedRoom {
         room_id,
         name: text(col::NAME)?,
-        canonical_alias: text(col::ALIAS)?,
-        room_type: text(col::ROOM_TYPE)?,
         creator: text(col::CREATOR)?,
         joined_members: count(col::JOINED)?,
         joined_local_members: count(col::LOCAL)?,
         public: row.int(col::PUBLIC)? == Some(1),
-        encryption: text(col::ENCRYPTION)?,
+        rare: Rare::boxed(
+            text(col::ALIAS)?,
+            text(col::ROOM_TYPE)?,
+            text(col::ENCRYPTION)?,
+        ),
     };
     let last = match (row.int(col::LAST_STATE)?, row.int(col::TS)?) {
         (Some(0), _) => Last::Nothing,

@@ -71,10 +71,10 @@ impl<'a> RoomFacts<'a> {
     pub fn listed(room: &'a ListedRoom, last_activity: Result<i64, &'a str>) -> Self {
         Self {
             room_id: &room.room_id,
-            is_space: room.room_type.as_deref() == Some("m.space"),
+            is_space: room.room_type() == Some("m.space"),
             public: room.public,
             name: room.name.as_deref(),
-            canonical_alias: room.canonical_alias.as_deref(),
+            canonical_alias: room.canonical_alias(),
             creator: room.creator.as_deref(),
             joined_local_members: room.joined_local_members,
             joined_members: room.joined_members,
@@ -102,9 +102,9 @@ pub enum Protection {
     AdminRoom,
     Listed,
     /// Matched this `exclude` pattern.
-    Excluded(String),
+    Excluded(Box<str>),
     /// Created by a user of this `exclude_servers` server.
-    Server(String),
+    Server(Box<str>),
     Space,
     Public,
     Direct,
@@ -128,7 +128,7 @@ pub enum Verdict {
         days: i64,
     },
     /// Last activity could not be read: kept, because we are not sure.
-    Unknown(String),
+    Unknown(Box<str>),
 }
 
 /// The first word of every reason, also a CSV prefix and a summary key.
@@ -253,11 +253,11 @@ impl Policy {
         }
         let texts = [Some(room.room_id.as_str()), room.canonical_alias, room.name];
         if let Some(pattern) = self.exclude.first_match(texts.into_iter().flatten()) {
-            return Verdict::Protected(Protection::Excluded(pattern.to_owned()));
+            return Verdict::Protected(Protection::Excluded(pattern.into()));
         }
         let server = room.creator.and_then(|c| c.split_once(':')).map(|(_, s)| s);
         if let Some(server) = server.filter(|s| self.exclude_servers.iter().any(|x| x == s)) {
-            return Verdict::Protected(Protection::Server(server.to_owned()));
+            return Verdict::Protected(Protection::Server(server.into()));
         }
         if room.is_space && !self.include_spaces {
             return Verdict::Protected(Protection::Space);
@@ -272,7 +272,7 @@ impl Policy {
         // so a room whose activity is unknown is kept whatever else is true.
         let last = match room.last_activity {
             Ok(ts) => ts,
-            Err(why) => return Verdict::Unknown(why.to_owned()),
+            Err(why) => return Verdict::Unknown(why.into()),
         };
         // No local person left: no local member at all, or only ghosts.
         let members = room.members.unwrap_or(Members {

@@ -55,24 +55,35 @@ pub fn write_csv<W: Write>(rows: &[Row], now_ms: i64, out: W) -> csv::Result<()>
     csv.write_record(HEADER)?;
     for row in rows {
         let r = &row.room;
-        let text = |v: &Option<Box<str>>| safe_cell(v.as_deref().unwrap_or("")).into_owned();
-        csv.write_record([
-            r.room_id.to_string(),
-            text(&r.name),
-            text(&r.canonical_alias),
-            text(&r.room_type),
-            text(&r.creator),
-            r.joined_members.to_string(),
-            r.joined_local_members.to_string(),
-            yes_no(r.public).to_owned(),
-            text(&r.encryption),
-            row.last_activity.map(rfc3339).unwrap_or_default(),
-            row.last_activity
-                .map(|ts| whole_days(ts, now_ms).to_string())
-                .unwrap_or_default(),
-            yes_no(row.verdict.should_delete()).to_owned(),
-            safe_cell(&row.verdict.to_string()).into_owned(),
-        ])?;
+        // Borrowed where the cell needs no change: no allocation per cell.
+        fn text(v: Option<&str>) -> Cow<'_, str> {
+            safe_cell(v.unwrap_or(""))
+        }
+        let owned = |s: String| Cow::Owned(s);
+        let verdict = row.verdict.to_string();
+        csv.write_record(
+            [
+                Cow::Borrowed(r.room_id.as_str()),
+                text(r.name.as_deref()),
+                text(r.canonical_alias()),
+                text(r.room_type()),
+                text(r.creator.as_deref()),
+                owned(r.joined_members.to_string()),
+                owned(r.joined_local_members.to_string()),
+                Cow::Borrowed(yes_no(r.public)),
+                text(r.encryption()),
+                owned(row.last_activity.map(rfc3339).unwrap_or_default()),
+                owned(
+                    row.last_activity
+                        .map(|ts| whole_days(ts, now_ms).to_string())
+                        .unwrap_or_default(),
+                ),
+                Cow::Borrowed(yes_no(row.verdict.should_delete())),
+                safe_cell(&verdict),
+            ]
+            .iter()
+            .map(|cell| cell.as_bytes()),
+        )?;
     }
     csv.flush()?;
     Ok(())

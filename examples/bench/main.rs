@@ -29,9 +29,12 @@ pub struct Measured {
 /// Runs the release `oldrooms` under GNU time.
 pub fn run_oldrooms(args: &[&str], stdin: &str) -> (Measured, String) {
     let bin = oldrooms_binary();
+    // OLDROOMS_BENCH_WRAP runs oldrooms under a profiler ("perf record --").
+    let wrap = std::env::var("OLDROOMS_BENCH_WRAP").unwrap_or_default();
     let mut child = Command::new("/usr/bin/time")
         .arg("-f")
         .arg("TIME %e %U %S %M")
+        .args(wrap.split_whitespace())
         .arg(&bin)
         .args(args)
         .env_remove("OLDROOMS_ACCESS_TOKEN")

@@ -19,7 +19,7 @@ use url::Url;
 
 pub use delete::{DeleteState, DeleteStatus, ShutdownRoom};
 pub use error::AdminError;
-pub use rooms::{DIRECT_INVITE_WINDOW, ListedRoom, RoomPage, TimelineEvent};
+pub use rooms::{DIRECT_INVITE_WINDOW, ListedRoom, Rare, RoomPage, TimelineEvent};
 pub use server::{Login, WhoAmI};
 
 use crate::secret::Secret;

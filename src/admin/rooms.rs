@@ -14,27 +14,94 @@ use super::serde_quirks::{bool_or_null, opt_u64_lenient, u64_or_null};
 use super::{AdminClient, AdminError};
 
 /// One room as the List Room and Room Details APIs describe it; only the
-/// fields we use are kept, so a listed room costs little memory.
+/// fields we use are kept, so a listed room costs little memory: a million
+/// rooms are held at once, so every 8 bytes count.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(from = "WireRoom")]
 pub struct ListedRoom {
     pub room_id: OwnedRoomId,
-    // Boxed strings: a million rooms are held at once, so 8 bytes a field
-    // count.
     /// Null when the server has left the room (no local members).
     pub name: Option<Box<str>>,
+    pub creator: Option<Box<str>>,
+    pub joined_members: u64,
+    pub joined_local_members: u64,
+    /// Published in the room directory.
+    pub public: bool,
+    /// The fields most rooms lack, in one box (8 bytes instead of 48).
+    pub rare: Option<Box<Rare>>,
+}
+
+/// What a room has only sometimes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rare {
     pub canonical_alias: Option<Box<str>>,
     /// `m.space` for spaces.
     pub room_type: Option<Box<str>>,
-    pub creator: Option<Box<str>>,
-    #[serde(deserialize_with = "u64_or_null", default)]
-    pub joined_members: u64,
-    #[serde(deserialize_with = "u64_or_null", default)]
-    pub joined_local_members: u64,
-    /// Published in the room directory.
-    #[serde(deserialize_with = "bool_or_null", default)]
-    pub public: bool,
-    /// The encryption algorithm, or null.
+    /// The encryption algorithm.
     pub encryption: Option<Box<str>>,
+}
+
+impl Rare {
+    /// `None` when the room has none of them.
+    pub fn boxed(
+        canonical_alias: Option<Box<str>>,
+        room_type: Option<Box<str>>,
+        encryption: Option<Box<str>>,
+    ) -> Option<Box<Self>> {
+        let any = canonical_alias.is_some() || room_type.is_some() || encryption.is_some();
+        any.then(|| {
+            Box::new(Self {
+                canonical_alias,
+                room_type,
+                encryption,
+            })
+        })
+    }
+}
+
+impl ListedRoom {
+    pub fn canonical_alias(&self) -> Option<&str> {
+        self.rare.as_ref()?.canonical_alias.as_deref()
+    }
+
+    pub fn room_type(&self) -> Option<&str> {
+        self.rare.as_ref()?.room_type.as_deref()
+    }
+
+    pub fn encryption(&self) -> Option<&str> {
+        self.rare.as_ref()?.encryption.as_deref()
+    }
+}
+
+/// A room as the Admin API writes it.
+#[derive(Deserialize)]
+struct WireRoom {
+    room_id: OwnedRoomId,
+    name: Option<Box<str>>,
+    canonical_alias: Option<Box<str>>,
+    room_type: Option<Box<str>>,
+    creator: Option<Box<str>>,
+    #[serde(deserialize_with = "u64_or_null", default)]
+    joined_members: u64,
+    #[serde(deserialize_with = "u64_or_null", default)]
+    joined_local_members: u64,
+    #[serde(deserialize_with = "bool_or_null", default)]
+    public: bool,
+    encryption: Option<Box<str>>,
+}
+
+impl From<WireRoom> for ListedRoom {
+    fn from(w: WireRoom) -> Self {
+        Self {
+            room_id: w.room_id,
+            name: w.name,
+            creator: w.creator,
+            joined_members: w.joined_members,
+            joined_local_members: w.joined_local_members,
+            public: w.public,
+            rare: Rare::boxed(w.canonical_alias, w.room_type, w.encryption),
+        }
+    }
 }
 
 /// One page of the List Room API.

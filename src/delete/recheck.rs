@@ -104,13 +104,11 @@ mod tests {
         ListedRoom {
             room_id: id(room),
             name: None,
-            canonical_alias: None,
-            room_type: None,
             creator: None,
             joined_members: local,
             joined_local_members: local,
             public: false,
-            encryption: None,
+            rare: None,
         }
     }
 
@@ -163,7 +161,7 @@ mod tests {
             skip(&entry("!kept", 1), Some(&listed("!kept", 1)), Some(1)).starts_with("protected")
         );
         let mut space = listed("!s", 1);
-        space.room_type = Some("m.space".into());
+        space.rare = crate::admin::Rare::boxed(None, Some("m.space".into()), None);
         assert_eq!(
             skip(&entry("!s", 1), Some(&space), Some(1)),
             "protected: space"

@@ -13,13 +13,15 @@ fn row(id: &str, name: Option<&str>, verdict: Verdict, last: Option<i64>) -> Row
         room: ListedRoom {
             room_id: OwnedRoomId::try_from(id).unwrap(),
             name: name.map(Into::into),
-            canonical_alias: Some("#a:example.org".into()),
-            room_type: None,
             creator: Some("@alice:example.org".into()),
             joined_members: 2,
             joined_local_members: 1,
             public: false,
-            encryption: Some("m.megolm.v1.aes-sha2".into()),
+            rare: crate::admin::Rare::boxed(
+                Some("#a:example.org".into()),
+                None,
+                Some("m.megolm.v1.aes-sha2".into()),
+            ),
         },
         last_activity: last,
         verdict,
