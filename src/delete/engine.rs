@@ -138,6 +138,11 @@ pub(super) async fn run(
     Err("the bot is shutting down".to_owned())
 }
 
+/// How many times a room is submitted again after Synapse ended its task
+/// unfinished (cancelled, or failed with no reason), before it is reported
+/// failed.
+const MAX_INTERRUPTED: u32 = 3;
+
 /// Takes one room as far as it can go.
 async fn process(
     client: &AdminClient,
@@ -147,6 +152,8 @@ async fn process(
     i: usize,
     stopper: &Stopper,
 ) -> Result<(), Halt> {
+    // Tasks of this room that Synapse ended without finishing them.
+    let mut interrupted = 0;
     loop {
         if stopper.is_set() {
             return Ok(());
@@ -179,6 +186,17 @@ async fn process(
                     () = stopper.wait() => return Ok(()),
                 };
                 match waited {
+                    Ok(Ok(Step::Pending)) if interrupted >= MAX_INTERRUPTED => done(
+                        Outcome::Failed,
+                        &format!(
+                            "Synapse ended its deletion task {} times without finishing it",
+                            interrupted + 1
+                        ),
+                    ),
+                    Ok(Ok(Step::Pending)) => {
+                        interrupted += 1;
+                        Step::Pending
+                    }
                     Ok(step) => step.map_err(fatal)?,
                     Err(_) => done(
                         Outcome::Failed,
@@ -355,8 +373,17 @@ async fn wait_for(
                 }
                 // Synapse cancels the tasks it is running when it shuts
                 // down (a restart), and does not resume them; we never
-                // cancel one. The room goes back to pending: re-checked,
-                // then submitted again, unless our own cancel came first.
+                // cancel one. A task its shutdown interrupts can also end
+                // failed with no reason (seen in the restart e2e test).
+                // The room goes back to pending: re-checked, then submitted
+                // again, unless our own cancel came first.
+                DeleteState::Failed if status.error.as_deref().is_none_or(str::is_empty) => {
+                    warn!(
+                        delete_id,
+                        "Synapse ended the deletion task without a reason (a restart?); the room is re-checked and submitted again"
+                    );
+                    return Ok(Step::Pending);
+                }
                 DeleteState::Cancelled => {
                     warn!(
                         delete_id,
@@ -365,7 +392,7 @@ async fn wait_for(
                     return Ok(Step::Pending);
                 }
                 DeleteState::Failed => {
-                    let why = status.error.unwrap_or_else(|| "no reason given".into());
+                    let why = status.error.unwrap_or_default();
                     return Ok(done(
                         Outcome::Failed,
                         &format!("Synapse's deletion task ended: {why}"),
