@@ -281,13 +281,16 @@ OUT
 port_to_postgres() {
   local dir=$1
   install >/dev/null
-  [ "$(cat "$dir/database" 2>/dev/null)" = sqlite ] ||
+  [ "$(cat "$dir/database" 2>/dev/null || echo sqlite)" = sqlite ] && [ -f "$dir/homeserver.db" ] ||
     { log "$dir holds no SQLite homeserver"; exit 2; }
   dir=$(cd "$dir" && pwd)
+  local port
+  port=$(cat "$dir/port" 2>/dev/null || free_port)
+  echo "$port" >"$dir/port"
   # shellcheck disable=SC1091
   . "$dir/secrets.env"
   postgres_up "$dir"
-  write_config "$dir" "$(cat "$dir/port")" "$secret" "$as_token" "$hs_token" postgres
+  write_config "$dir" "$port" "$secret" "$as_token" "$hs_token" postgres
   "$VENV/bin/synapse_port_db" --sqlite-database "$dir/homeserver.db" \
     --postgres-config "$dir/homeserver.yaml" >"$dir/port_db.log" 2>&1 ||
     { log "synapse_port_db failed:"; tail -n 20 "$dir/port_db.log" >&2; postgres_down "$dir"; exit 1; }

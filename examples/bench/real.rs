@@ -37,7 +37,8 @@ async fn ensure_golden_on(db: Db) -> PathBuf {
     if db == Db::Sqlite {
         return sqlite;
     }
-    let golden = sqlite.with_file_name("bench-golden-v2-pg");
+    // Under /tmp: PostgreSQL runs as its own user, which cannot enter ~root.
+    let golden = std::env::temp_dir().join("oldrooms-bench-golden-v2-pg");
     if golden.join("pg/PG_VERSION").exists() {
         return golden;
     }
@@ -45,6 +46,23 @@ async fn ensure_golden_on(db: Db) -> PathBuf {
     let _ = std::fs::remove_dir_all(&build);
     copy_dir(&sqlite, &build);
     println!("Porting the golden fixture to PostgreSQL (once)…");
+    // synapse_port_db refuses a database with background updates pending:
+    // let Synapse finish them first.
+    let s = Synapse::launch(&build, Some(std::process::id()), &[]);
+    let db = rusqlite::Connection::open(build.join("homeserver.db")).unwrap();
+    let started = Instant::now();
+    loop {
+        let pending: i64 = db
+            .query_row("SELECT COUNT(*) FROM background_updates", [], |r| r.get(0))
+            .unwrap();
+        if pending == 0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(600), "background updates");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(db);
+    s.stop();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let status = std::process::Command::new(root.join("scripts/synapse.sh"))
         .arg("port-to-postgres")
@@ -330,6 +348,9 @@ impl Bench {
 pub async fn scan_section(db: Db) -> String {
     let golden = ensure_golden_on(db).await;
     let work = tempfile::tempdir().unwrap();
+    // PostgreSQL's user must pass through it to the cluster's folder.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     let dir = work.path().join("synapse");
     copy_dir(&golden, &dir);
     let s: &'static Synapse = Box::leak(Box::new(Synapse::launch(
