@@ -58,7 +58,10 @@ async fn ensure_golden_on(db: Db) -> PathBuf {
         if pending == 0 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(600), "background updates");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "background updates"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     drop(db);
