@@ -1,5 +1,5 @@
 //! The read-only database path: a scan's listing and each room's last
-//! activity read from Synapse's own tables in one set-based query, instead
+//! activity read from Synapse's own tables, 10,000 rooms a query, instead
 //! of one Admin API request per room. Nothing is written there. Whatever
 //! the database cannot answer for sure is left to the Admin API.
 
