@@ -115,7 +115,7 @@ pub async fn scan_via_database(
             .await?;
         Ok::<_, db::DbError>((database, rooms))
     };
-    let (database, mut rooms) = match listed.await {
+    let (database, rooms) = match listed.await {
         Ok(found) => found,
         Err(e) => {
             tracing::warn!(database = %source, error = %e, "scanning through the Admin API instead");
@@ -124,7 +124,6 @@ pub async fn scan_via_database(
             return Ok(outcome);
         }
     };
-    rooms.sort_unstable_by(|a, b| a.0.room_id.cmp(&b.0.room_id));
     let reader = Reader {
         api: client,
         db: Some(&database),
@@ -152,8 +151,6 @@ async fn scan_with(
     check_all(&reader, policy, settings, rooms, started, progress).await
 }
 
-/// Reads what is not yet known of every listed room, and asks the policy
-/// about each.
 /// A listed room, with its last activity when the listing knew it. The
 /// API path's rooms are checked as listed: turning a million of them into
 /// pairs first would hold both lists at once.
@@ -173,6 +170,8 @@ impl Listed for (ListedRoom, Last) {
     }
 }
 
+/// Reads what is not yet known of every listed room, and asks the policy
+/// about each.
 async fn check_all(
     reader: &Reader<'_>,
     policy: &Policy,
