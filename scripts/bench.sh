@@ -14,4 +14,4 @@ if ! dpkg -s faketime >/dev/null 2>&1 || [ ! -x /usr/bin/time ] ||
 fi
 scripts/synapse.sh install >/dev/null
 cargo build --release --locked --bin oldrooms --example bench
-exec "$CARGO_TARGET_DIR/release/examples/bench" "$@"
+OLDROOMS_ROOT=$(pwd) exec "$CARGO_TARGET_DIR/release/examples/bench" "$@"

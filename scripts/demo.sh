@@ -9,4 +9,6 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/oldrooms/target}
 scripts/synapse.sh install >/dev/null
 echo "Building oldrooms (the first build takes a few minutes)…"
 cargo build --quiet --locked --bin oldrooms --example demo
-exec "$CARGO_TARGET_DIR/debug/examples/demo" "$@"
+# The scripts are found through OLDROOMS_ROOT at run time, never through a
+# path compiled into the shared build directory's binary (another clone's).
+OLDROOMS_ROOT=$(pwd) exec "$CARGO_TARGET_DIR/debug/examples/demo" "$@"

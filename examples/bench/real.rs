@@ -66,8 +66,7 @@ async fn ensure_golden_on(db: Db) -> PathBuf {
     }
     drop(db);
     s.stop();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let status = std::process::Command::new(root.join("scripts/synapse.sh"))
+    let status = std::process::Command::new(crate::synapse::synapse_script())
         .arg("port-to-postgres")
         .arg(&build)
         .status()

@@ -58,6 +58,28 @@ async fn bot_says(w: &World, skip: usize, secs: u64, fits: impl Fn(&Seen) -> boo
     .await
 }
 
+/// The line the bot logs when an Admin API request starts waiting for the
+/// homeserver to come back (`src/admin/outage.rs`).
+const WAITING: &str = "the homeserver is not answering";
+
+/// How many times the bot has started waiting for Synapse so far.
+fn waits_for_synapse(bot: &BotProcess) -> usize {
+    bot.log_text().matches(WAITING).count()
+}
+
+/// Waits until the bot starts waiting for Synapse once more than `before`.
+async fn wait_until_waiting(bot: &BotProcess, before: usize) {
+    let waiting = poll(Duration::from_secs(120), || {
+        (waits_for_synapse(bot) > before).then_some(())
+    })
+    .await;
+    assert!(
+        waiting.is_some(),
+        "the bot never waited for the stopped Synapse; log:\n{}",
+        bot.log_text()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bot_rides_out_a_synapse_restart() {
     let w = world_with(&[], "", false, "").await;
@@ -120,12 +142,17 @@ async fn the_bot_rides_out_a_synapse_restart() {
         "no scan progress; log:\n{}",
         bot.log_text()
     );
+    let waits = waits_for_synapse(&bot);
     synapse.stop();
     let finished = |m: &Seen| m.body.starts_with("Scan finished:");
     assert!(
         w.bot_messages()[before..].iter().all(|m| !finished(m)),
         "the scan ended before Synapse stopped: the test proves nothing"
     );
+    // Synapse stays down until a request of the scan is waiting for it:
+    // restarted at once, it can listen again before the bot's retry, and
+    // the retry then succeeds without ever waiting.
+    wait_until_waiting(&bot, waits).await;
     synapse.restart();
     let offer = bot_says(&w, before, 120, |m| m.body.starts_with("Delete these")).await;
     let offer = offer.unwrap_or_else(|| panic!("no offer; log:\n{}", bot.log_text()));
@@ -153,7 +180,7 @@ async fn the_bot_rides_out_a_synapse_restart() {
         .collect();
     assert!(unknown.is_empty(), "rows not read: {unknown:?}");
     assert!(
-        bot.log_text().contains("the homeserver is not answering"),
+        bot.log_text().contains(WAITING),
         "no request waited for Synapse; log:\n{}",
         bot.log_text()
     );
@@ -162,12 +189,14 @@ async fn the_bot_rides_out_a_synapse_restart() {
     // (and does not resume them): the bot submits those rooms again.
     w.human.react(&w.room, &offer.event_id, "✅").await;
     w.wait_done(&bot, 1).await;
+    let waits = waits_for_synapse(&bot);
     synapse.stop();
     let summary = |m: &Seen| m.body.starts_with("Deletion finished:") && m.replaces.is_none();
     assert!(
         w.bot_messages()[before..].iter().all(|m| !summary(m)),
         "the deletion ended before Synapse stopped: the test proves nothing"
     );
+    wait_until_waiting(&bot, waits).await;
     synapse.restart();
     let done = bot_says(&w, before, 240, summary).await;
     let done = done.unwrap_or_else(|| panic!("no summary; log:\n{}", bot.log_text()));

@@ -66,8 +66,7 @@ impl Synapse {
     /// Starts Synapse in `dir` (a new one, or one started before). With
     /// `watch`, it is stopped and `dir` removed once that process is gone.
     pub fn launch(dir: &Path, watch: Option<u32>, env: &[(&str, &str)]) -> Self {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut cmd = Command::new(root.join("scripts/synapse.sh"));
+        let mut cmd = Command::new(synapse_script());
         cmd.arg("start").arg(dir);
         if let Some(pid) = watch {
             cmd.arg(pid.to_string());
@@ -120,8 +119,7 @@ impl Synapse {
     }
 
     fn script(&self, command: &str) {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let out = Command::new(root.join("scripts/synapse.sh"))
+        let out = Command::new(synapse_script())
             .arg(command)
             .arg(&self.dir)
             .output()
@@ -132,6 +130,32 @@ impl Synapse {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// `scripts/synapse.sh` of the checkout this process runs for, found at run
+/// time: a path compiled in would point into whichever clone built the binary
+/// first, since clones share one build directory (`~/.cache/oldrooms/target`).
+/// `OLDROOMS_ROOT` (set by `scripts/demo.sh` and `scripts/bench.sh`) wins; then
+/// the package folder that `cargo test` and `cargo run` put in the environment;
+/// then the nearest folder above the current one that holds the script.
+pub fn synapse_script() -> std::path::PathBuf {
+    const SCRIPT: &str = "scripts/synapse.sh";
+    let named = ["OLDROOMS_ROOT", "CARGO_MANIFEST_DIR"]
+        .iter()
+        .find_map(std::env::var_os);
+    if let Some(root) = named {
+        return Path::new(&root).join(SCRIPT);
+    }
+    let here = std::env::current_dir().expect("the current folder");
+    here.ancestors()
+        .map(|dir| dir.join(SCRIPT))
+        .find(|script| script.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no {SCRIPT} in {} or above it: run from the checkout, or set OLDROOMS_ROOT",
+                here.display()
+            )
+        })
 }
 
 /// A unique name for this run, so tests sharing the server never collide.
