@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use matrix_sdk::ruma::{OwnedRoomId, RoomId, UserId};
 
-use crate::admin::{ListedRoom, Rare, TimelineEvent};
+use crate::admin::{ListedRoom, Newest, Rare, TimelineEvent};
 use conn::{Cells, Conn};
 use queries::col;
 
@@ -98,9 +98,9 @@ pub enum Answer<T> {
 }
 
 /// A room's newest non-membership event, as the Admin API would give it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Last {
-    At(i64),
+    At(Newest),
     /// The room has none.
     Nothing,
     /// Not known here (Synapse would not serve the newest one as stored):
@@ -268,20 +268,23 @@ fn event_row(row: &dyn Cells) -> Result<Option<TimelineEvent>, DbError> {
 fn db_room(row: &dyn Cells) -> Result<(ListedRoom, Last), DbError> {
     let text = |i| row.text(i).map(|t| t.map(String::into_boxed_str));
     // The Admin API path fails on a negative count; so does this one.
-    let count = |i| -> Result<u64, DbError> {
-        row.int(i)?.map_or(Ok(0), |n| {
-            u64::try_from(n).map_err(|_| DbError::Shape(format!("member count {n}")))
-        })
+    // A count Synapse has not filled in marks the room incomplete, as the
+    // Admin API path does with the null it then answers.
+    let count = |i| -> Result<Option<u64>, DbError> {
+        row.int(i)?
+            .map(|n| u64::try_from(n).map_err(|_| DbError::Shape(format!("member count {n}"))))
+            .transpose()
     };
     let id = row.text(col::ROOM_ID)?.unwrap_or_default();
     let room_id = OwnedRoomId::try_from(id.as_str())
         .map_err(|e| DbError::Shape(format!("room id {id:?}: {e}")))?;
-    let room = ListedRoom {
+    let (joined, local) = (count(col::JOINED)?, count(col::LOCAL)?);
+    let mut room = ListedRoom {
         room_id,
         name: text(col::NAME)?,
         creator: text(col::CREATOR)?,
-        joined_members: count(col::JOINED)?,
-        joined_local_members: count(col::LOCAL)?,
+        joined_members: joined.unwrap_or(0),
+        joined_local_members: local.unwrap_or(0),
         public: row.int(col::PUBLIC)? == Some(1),
         rare: Rare::boxed(
             text(col::ALIAS)?,
@@ -289,9 +292,18 @@ fn db_room(row: &dyn Cells) -> Result<(ListedRoom, Last), DbError> {
             text(col::ENCRYPTION)?,
         ),
     };
-    let last = match (row.int(col::LAST_STATE)?, row.int(col::TS)?) {
-        (Some(0), _) => Last::Nothing,
-        (Some(1), Some(ts)) => Last::At(ts),
+    if local.is_none() {
+        room.mark_missing("joined_local_members");
+    } else if joined.is_none() {
+        room.mark_missing("joined_members");
+    }
+    let last = match (
+        row.int(col::LAST_STATE)?,
+        row.int(col::TS)?,
+        text(col::LAST_ID)?,
+    ) {
+        (Some(0), _, _) => Last::Nothing,
+        (Some(1), Some(ts), Some(event_id)) => Last::At(Newest { ts, event_id }),
         _ => Last::Ask,
     };
     Ok((room, last))

@@ -63,6 +63,9 @@ pub struct RoomFacts<'a> {
     /// Timestamp (ms) of the newest event that is not a membership change, or
     /// why it is not known.
     pub last_activity: Result<i64, &'a str>,
+    /// A field the homeserver's answer lacked: the rules cannot be applied
+    /// with confidence, so the room is kept.
+    pub missing: Option<&'a str>,
 }
 
 impl<'a> RoomFacts<'a> {
@@ -81,6 +84,7 @@ impl<'a> RoomFacts<'a> {
             members: None,
             direct: false,
             last_activity,
+            missing: room.missing(),
         }
     }
 }
@@ -251,6 +255,9 @@ impl Policy {
         if self.protected_rooms.contains(room.room_id) {
             return Verdict::Protected(Protection::Listed);
         }
+        if let Some(field) = room.missing {
+            return Verdict::Unknown(lacking(field).into());
+        }
         let texts = [Some(room.room_id.as_str()), room.canonical_alias, room.name];
         if let Some(pattern) = self.exclude.first_match(texts.into_iter().flatten()) {
             return Verdict::Protected(Protection::Excluded(pattern.into()));
@@ -299,6 +306,11 @@ impl Policy {
             Verdict::Active { days }
         }
     }
+}
+
+/// Why a room with an incomplete answer is kept.
+pub fn lacking(field: &str) -> String {
+    format!("the homeserver's answer did not give the room's {field}")
 }
 
 /// The defaults of `[policy]` on a server named example.org, with nothing

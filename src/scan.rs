@@ -11,7 +11,7 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 
 use matrix_sdk::ruma::UserId;
 
-use crate::admin::{AdminClient, AdminError, ListedRoom};
+use crate::admin::{AdminClient, AdminError, ListedRoom, Newest};
 use crate::config::ScanSettings;
 use crate::db::{self, Database, Last};
 use crate::policy::{Policy, RoomFacts, Verdict};
@@ -25,6 +25,8 @@ pub struct Row {
     pub room: ListedRoom,
     /// Newest non-membership event (ms since the epoch), when known.
     pub last_activity: Option<i64>,
+    /// That event's id: the deletion's re-check looks for another one.
+    pub last_event: Option<Box<str>>,
     pub verdict: Verdict,
 }
 
@@ -236,7 +238,7 @@ async fn read_activity(
     client: &AdminClient,
     room_id: &matrix_sdk::ruma::RoomId,
     cache: Option<&Cache>,
-) -> (Result<Option<i64>, AdminError>, Option<Recorded>) {
+) -> (Result<Option<Newest>, AdminError>, Option<Recorded>) {
     let extremities = match cache {
         None => None,
         Some(cache) => match client.forward_extremities(room_id).await {
@@ -244,7 +246,7 @@ async fn read_activity(
                 let print = cache::fingerprint(ids);
                 match cache.get(room_id.as_str()) {
                     Some(recorded) if recorded.extremities == print => {
-                        return (Ok(recorded.last_activity), Some(recorded));
+                        return (Ok(recorded.last.clone()), Some(recorded.clone()));
                     }
                     _ => Some(print),
                 }
@@ -256,9 +258,9 @@ async fn read_activity(
     };
     let read = client.last_activity(room_id).await;
     let recorded = match (&read, extremities) {
-        (Ok(last_activity), Some(extremities)) => Some(Recorded {
+        (Ok(last), Some(extremities)) => Some(Recorded {
             extremities,
-            last_activity: *last_activity,
+            last: last.clone(),
         }),
         _ => None,
     };
@@ -273,15 +275,18 @@ async fn check_room(
     now: i64,
 ) -> Result<(Row, Option<Recorded>), AdminError> {
     let (read, recorded) = match known {
-        Last::At(ts) => (Ok(Some(ts)), None),
+        Last::At(newest) => (Ok(Some(newest)), None),
         Last::Nothing => (Ok(None), None),
         Last::Ask => read_activity(reader.api, &room.room_id, reader.cache).await,
     };
-    let activity = match read {
-        Ok(Some(ts)) => Ok(ts),
-        Ok(None) => Err("no events found in the room's timeline".to_owned()),
+    let (activity, last_event) = match read {
+        Ok(Some(newest)) => (Ok(newest.ts), Some(newest.event_id)),
+        Ok(None) => (
+            Err("no events found in the room's timeline".to_owned()),
+            None,
+        ),
         Err(e) if e.is_fatal() => return Err(e),
-        Err(e) => Err(format!("could not read last activity: {e}")),
+        Err(e) => (Err(format!("could not read last activity: {e}")), None),
     };
     if room.name.is_none() && room.joined_local_members == 0 {
         match reader.name_from_history(&room.room_id).await {
@@ -294,6 +299,7 @@ async fn check_room(
     let last_activity = activity.ok();
     let row = Row {
         last_activity,
+        last_event,
         room,
         verdict,
     };

@@ -109,9 +109,111 @@ pub(crate) fn excerpt(bytes: &[u8]) -> String {
     out.trim().to_owned()
 }
 
+/// Why a 2xx body did not decode, told without quoting any of its values: a
+/// successful answer may carry a secret (`/login` and `/refresh` hand out
+/// tokens), and serde's own message quotes the value it could not read. Only
+/// a body that is not JSON at all (a proxy's HTML page) is quoted.
+pub(crate) fn undecodable(e: &serde_json::Error, bytes: &[u8]) -> String {
+    use serde_json::error::Category;
+    let text = String::from_utf8_lossy(bytes);
+    let start = text.trim_start();
+    if e.classify() == Category::Syntax && !start.starts_with(['{', '[', '"']) && !start.is_empty()
+    {
+        return format!("not JSON (body: {})", excerpt(bytes));
+    }
+    let what = match e.classify() {
+        Category::Eof => "the JSON ends early".to_owned(),
+        Category::Syntax | Category::Io => "malformed JSON".to_owned(),
+        // Only these name a field of ours and no value.
+        Category::Data
+            if ["missing field", "duplicate field"]
+                .iter()
+                .any(|m| e.to_string().starts_with(m)) =>
+        {
+            strip_position(&e.to_string())
+        }
+        Category::Data => "a field of the wrong type or value".to_owned(),
+    };
+    let shape = match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(serde_json::Value::Object(fields)) => {
+            let keys: Vec<&str> = fields.keys().map(String::as_str).take(20).collect();
+            format!("an object with the keys {}", keys.join(", "))
+        }
+        Ok(other) => format!("a JSON {}", kind(&other)),
+        Err(_) => format!("{} bytes", bytes.len()),
+    };
+    format!(
+        "{what} at line {}, column {} ({shape}; the body is not quoted, as it may hold a secret)",
+        e.line(),
+        e.column()
+    )
+}
+
+fn strip_position(message: &str) -> String {
+    message
+        .split_once(" at line ")
+        .map_or(message, |(m, _)| m)
+        .to_owned()
+}
+
+fn kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn told(body: &[u8]) -> String {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Login {
+            access_token: String,
+            device_id: String,
+        }
+        let e = serde_json::from_slice::<Login>(body).unwrap_err();
+        undecodable(&e, body)
+    }
+
+    #[test]
+    fn a_body_that_may_hold_a_token_is_never_quoted() {
+        let secret = "syt_c2VjcmV0_leak";
+        let bodies = [
+            format!(r#"{{"access_token": "{secret}", "device_id": 7}}"#),
+            format!(r#"{{"access_token": "{secret}""#),
+            format!(r#"{{"access_token": "{secret}", "device_id": "D", }}"#),
+            format!(r#"{{"access_token": "{secret}"}}"#),
+            format!(r#"["{secret}"]"#),
+            format!(r#""{secret}""#),
+        ];
+        for body in &bodies {
+            let text = told(body.as_bytes());
+            assert!(!text.contains(secret), "{body} -> {text}");
+            assert!(!text.contains("c2Vj"), "{body} -> {text}");
+        }
+        assert_eq!(
+            told(bodies[0].as_bytes()),
+            "a field of the wrong type or value at line 1, column 52 (an object with the keys \
+             access_token, device_id; the body is not quoted, as it may hold a secret)"
+        );
+        assert!(told(bodies[3].as_bytes()).starts_with("missing field `device_id` at line"));
+        assert!(told(bodies[1].as_bytes()).starts_with("the JSON ends early"));
+    }
+
+    #[test]
+    fn a_page_that_is_not_json_is_quoted() {
+        assert_eq!(
+            told(b"<html><h1>Welcome to nginx</h1></html>"),
+            "not JSON (body: <html><h1>Welcome to nginx</h1></html>)"
+        );
+    }
 
     #[test]
     fn garbage_bodies_become_short_printable_text() {

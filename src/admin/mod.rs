@@ -19,7 +19,7 @@ use url::Url;
 
 pub use delete::{DeleteState, DeleteStatus, ShutdownRoom};
 pub use error::AdminError;
-pub use rooms::{DIRECT_INVITE_WINDOW, ListedRoom, Rare, RoomPage, TimelineEvent};
+pub use rooms::{DIRECT_INVITE_WINDOW, ListedRoom, Newest, Rare, RoomPage, TimelineEvent};
 pub use server::{Login, WhoAmI};
 
 use crate::secret::Secret;
@@ -259,7 +259,7 @@ impl AdminClient {
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| AdminError::Decode {
                 endpoint,
-                detail: format!("{e} (body: {})", error::excerpt(&bytes)),
+                detail: error::undecodable(&e, &bytes),
             });
         }
         let ErrorBody { errcode, error, .. } = ErrorBody::parse(&bytes);

@@ -10,7 +10,7 @@ use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 use serde::Deserialize;
 use tracing::instrument;
 
-use super::serde_quirks::{bool_or_null, opt_u64_lenient, u64_or_null};
+use super::serde_quirks::{opt_u64_lenient, present};
 use super::{AdminClient, AdminError};
 
 /// One room as the List Room and Room Details APIs describe it; only the
@@ -39,6 +39,9 @@ pub struct Rare {
     pub room_type: Option<Box<str>>,
     /// The encryption algorithm.
     pub encryption: Option<Box<str>>,
+    /// A field the homeserver's answer lacked (missing, or null where a
+    /// value is due): the room's facts are incomplete, so it is kept.
+    pub missing: Option<&'static str>,
 }
 
 impl Rare {
@@ -54,6 +57,7 @@ impl Rare {
                 canonical_alias,
                 room_type,
                 encryption,
+                missing: None,
             })
         })
     }
@@ -71,36 +75,79 @@ impl ListedRoom {
     pub fn encryption(&self) -> Option<&str> {
         self.rare.as_ref()?.encryption.as_deref()
     }
+
+    /// The first field the homeserver's answer lacked, if any.
+    pub fn missing(&self) -> Option<&'static str> {
+        self.rare.as_ref()?.missing
+    }
+
+    /// Marks `field` as lacking from the answer.
+    pub fn mark_missing(&mut self, field: &'static str) {
+        let rare = self.rare.get_or_insert_with(|| {
+            Box::new(Rare {
+                canonical_alias: None,
+                room_type: None,
+                encryption: None,
+                missing: None,
+            })
+        });
+        rare.missing.get_or_insert(field);
+    }
 }
 
-/// A room as the Admin API writes it.
+/// A room as the Admin API writes it. Every field a keep-or-delete rule
+/// reads is required: absent (or null where a value is due) marks the room
+/// as incomplete instead of reading as "none", 0 or false.
 #[derive(Deserialize)]
 struct WireRoom {
     room_id: OwnedRoomId,
-    name: Option<Box<str>>,
-    canonical_alias: Option<Box<str>>,
-    room_type: Option<Box<str>>,
-    creator: Option<Box<str>>,
-    #[serde(deserialize_with = "u64_or_null", default)]
-    joined_members: u64,
-    #[serde(deserialize_with = "u64_or_null", default)]
-    joined_local_members: u64,
-    #[serde(deserialize_with = "bool_or_null", default)]
-    public: bool,
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<Box<str>>>,
+    #[serde(default, deserialize_with = "present")]
+    canonical_alias: Option<Option<Box<str>>>,
+    #[serde(default, deserialize_with = "present")]
+    room_type: Option<Option<Box<str>>>,
+    #[serde(default, deserialize_with = "present")]
+    creator: Option<Option<Box<str>>>,
+    #[serde(default)]
+    joined_members: Option<u64>,
+    #[serde(default)]
+    joined_local_members: Option<u64>,
+    #[serde(default)]
+    public: Option<bool>,
     encryption: Option<Box<str>>,
 }
 
 impl From<WireRoom> for ListedRoom {
     fn from(w: WireRoom) -> Self {
-        Self {
+        let lacking = [
+            ("joined_local_members", w.joined_local_members.is_none()),
+            ("joined_members", w.joined_members.is_none()),
+            ("public", w.public.is_none()),
+            ("room_type", w.room_type.is_none()),
+            ("name", w.name.is_none()),
+            ("canonical_alias", w.canonical_alias.is_none()),
+            ("creator", w.creator.is_none()),
+        ]
+        .into_iter()
+        .find_map(|(field, absent)| absent.then_some(field));
+        let mut room = Self {
             room_id: w.room_id,
-            name: w.name,
-            creator: w.creator,
-            joined_members: w.joined_members,
-            joined_local_members: w.joined_local_members,
-            public: w.public,
-            rare: Rare::boxed(w.canonical_alias, w.room_type, w.encryption),
+            name: w.name.flatten(),
+            creator: w.creator.flatten(),
+            joined_members: w.joined_members.unwrap_or(0),
+            joined_local_members: w.joined_local_members.unwrap_or(0),
+            public: w.public.unwrap_or(false),
+            rare: Rare::boxed(
+                w.canonical_alias.flatten(),
+                w.room_type.flatten(),
+                w.encryption,
+            ),
+        };
+        if let Some(field) = lacking {
+            room.mark_missing(field);
         }
+        room
     }
 }
 
@@ -119,7 +166,6 @@ pub struct RoomPage {
 #[derive(Debug, Deserialize)]
 pub struct TimelineEvent {
     pub origin_server_ts: i64,
-    #[serde(default)]
     content: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -137,10 +183,19 @@ impl TimelineEvent {
     }
 }
 
+/// A room's newest non-membership event: when its sender says it was sent,
+/// and which event it is. A new event is told by its id, never by its
+/// timestamp, which the sending server (or a bridge) chooses.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Newest {
+    #[serde(rename = "origin_server_ts")]
+    pub ts: i64,
+    pub event_id: Box<str>,
+}
+
 #[derive(Deserialize)]
-struct Messages {
-    #[serde(default)]
-    chunk: Vec<TimelineEvent>,
+struct Messages<E> {
+    chunk: Vec<E>,
 }
 
 impl AdminClient {
@@ -189,15 +244,15 @@ impl AdminClient {
     /// `RoomEventFilter` as JSON), from the newest (`dir` = `b`) or the oldest
     /// (`f`), by stream order; none when the server does not know the room.
     #[instrument(skip(self), level = "debug")]
-    pub async fn events(
+    pub async fn events<E: serde::de::DeserializeOwned>(
         &self,
         room_id: &RoomId,
         dir: &str,
         limit: u32,
         filter: &str,
-    ) -> Result<Vec<TimelineEvent>, AdminError> {
+    ) -> Result<Vec<E>, AdminError> {
         let limit = limit.to_string();
-        let messages: Messages = self
+        let messages: Messages<E> = self
             .get(
                 &room_path(room_id, "messages"),
                 &[("dir", dir), ("limit", &limit), ("filter", filter)],
@@ -207,11 +262,11 @@ impl AdminClient {
     }
 
     /// The newest event of the room matching `filter`.
-    pub async fn newest_event(
+    pub async fn newest_event<E: serde::de::DeserializeOwned>(
         &self,
         room_id: &RoomId,
         filter: &str,
-    ) -> Result<Option<TimelineEvent>, AdminError> {
+    ) -> Result<Option<E>, AdminError> {
         Ok(self
             .events(room_id, "b", 1, filter)
             .await?
@@ -225,7 +280,6 @@ impl AdminClient {
     pub async fn forward_extremities(&self, room_id: &RoomId) -> Result<Vec<String>, AdminError> {
         #[derive(Deserialize)]
         struct Extremities {
-            #[serde(default)]
             results: Vec<Extremity>,
         }
         #[derive(Deserialize)]
@@ -238,20 +292,19 @@ impl AdminClient {
         Ok(got.results.into_iter().map(|e| e.event_id).collect())
     }
 
-    /// Timestamp (ms) of the newest event that is not a membership change.
-    /// Encrypted events count; a room with nothing but memberships counts
-    /// from its `m.room.create` event.
-    pub async fn last_activity(&self, room_id: &RoomId) -> Result<Option<i64>, AdminError> {
+    /// The newest event that is not a membership change: its timestamp (ms)
+    /// and id. Encrypted events count; a room with nothing but memberships
+    /// counts from its `m.room.create` event.
+    pub async fn last_activity(&self, room_id: &RoomId) -> Result<Option<Newest>, AdminError> {
         const NOT_MEMBERSHIP: &str = r#"{"not_types":["m.room.member"]}"#;
-        let event = self.newest_event(room_id, NOT_MEMBERSHIP).await?;
-        Ok(event.map(|e| e.origin_server_ts))
+        self.newest_event(room_id, NOT_MEMBERSHIP).await
     }
 
     /// The room's name from its history: Synapse drops the current state of a
     /// room it has left, but the last `m.room.name` event is still readable.
     pub async fn name_from_history(&self, room_id: &RoomId) -> Result<Option<String>, AdminError> {
         const NAME_EVENTS: &str = r#"{"types":["m.room.name"]}"#;
-        let event = self.newest_event(room_id, NAME_EVENTS).await?;
+        let event: Option<TimelineEvent> = self.newest_event(room_id, NAME_EVENTS).await?;
         Ok(event
             .and_then(|e| e.name().map(str::to_owned))
             .filter(|name| !name.is_empty()))
@@ -260,7 +313,6 @@ impl AdminClient {
 
 #[derive(Deserialize)]
 struct Members {
-    #[serde(default)]
     members: Vec<String>,
 }
 
@@ -285,7 +337,7 @@ impl AdminClient {
     /// stays in the history (Synapse 1.163, measured).
     #[instrument(skip(self), level = "debug")]
     pub async fn is_direct(&self, room_id: &RoomId) -> Result<bool, AdminError> {
-        let first = self
+        let first: Vec<TimelineEvent> = self
             .events(room_id, "f", DIRECT_INVITE_WINDOW, MEMBERSHIPS)
             .await?;
         Ok(first.iter().any(TimelineEvent::is_direct_invite))
@@ -295,4 +347,57 @@ impl AdminClient {
 /// `/_synapse/admin/v1/rooms/{room_id}/{tail}`, as path segments.
 fn room_path<'a>(room_id: &'a RoomId, tail: &'a str) -> [&'a str; 6] {
     ["_synapse", "admin", "v1", "rooms", room_id.as_str(), tail]
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::ListedRoom;
+
+    fn full() -> serde_json::Value {
+        json!({"room_id": "!r:example.org", "name": "R", "canonical_alias": null,
+            "joined_members": 2, "joined_local_members": 1, "creator": "@a:example.org",
+            "encryption": null, "public": false, "room_type": null})
+    }
+
+    fn read(value: serde_json::Value) -> ListedRoom {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn a_complete_answer_lacks_nothing() {
+        let room = read(full());
+        assert_eq!(room.missing(), None);
+        assert_eq!(room.rare, None, "nothing rare, nothing boxed");
+        assert_eq!((room.joined_members, room.joined_local_members), (2, 1));
+    }
+
+    #[test]
+    fn an_absent_or_null_field_a_rule_reads_is_marked() {
+        for field in [
+            "joined_local_members",
+            "joined_members",
+            "public",
+            "room_type",
+            "name",
+            "canonical_alias",
+            "creator",
+        ] {
+            let mut absent = full();
+            absent.as_object_mut().unwrap().remove(field);
+            assert_eq!(read(absent).missing(), Some(field), "{field} absent");
+        }
+        for field in ["joined_local_members", "joined_members", "public"] {
+            let mut null = full();
+            null[field] = serde_json::Value::Null;
+            assert_eq!(read(null).missing(), Some(field), "{field} null");
+        }
+        // Null is a real answer for these: no name, no alias, not a space.
+        for field in ["name", "canonical_alias", "room_type", "encryption"] {
+            let mut null = full();
+            null[field] = serde_json::Value::Null;
+            assert_eq!(read(null).missing(), None, "{field} null");
+        }
+    }
 }

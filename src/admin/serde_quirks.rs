@@ -18,12 +18,11 @@ pub fn opt_u64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D
     }
 }
 
-/// A `null` count is read as zero.
-pub fn u64_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    Ok(Option::<u64>::deserialize(d)?.unwrap_or(0))
-}
-
-/// A `null` flag is read as false.
-pub fn bool_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
+/// A key Synapse always sends, null allowed: `Some(None)` for null, and
+/// `None` (the field's `default`) when the key is absent, so that a partial
+/// answer (a proxy's, a misrouted worker's) is told apart from "none".
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
 }

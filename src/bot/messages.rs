@@ -92,6 +92,22 @@ pub fn upload_offer(choice: &Choice, sender: &str, answer: Option<&Answer<'_>>) 
             text.line(line, line);
         }
     }
+    if choice.differ.count > 0 {
+        let line = format!(
+            "{} rows' last_activity, joined_local_members or reason cells differ from what the \
+             scan recorded: each room is re-checked against the scan's record, not the file.",
+            choice.differ.count
+        );
+        text.line(&line, &escape_html(&line));
+        named("Cells that differ:", &choice.differ, &mut text);
+    }
+    if choice.read_now > 0 {
+        let line = format!(
+            "{} rooms were not in the bot's last scan: their facts were read from the server now.",
+            choice.read_now
+        );
+        text.line(&line, &escape_html(&line));
+    }
     if !choice.refused.is_empty() {
         let line = format!("Refused, never deleted ({}):", choice.refused.len());
         text.line(&line, &escape_html(&line));

@@ -117,6 +117,15 @@ async fn upload(world: &World, room: &Room, outcome: &ScanOutcome) {
     if let Err(e) = crate::atomic::write_bytes(&copy, &bytes) {
         warn!(error = %format!("{e:#}"), "could not keep a copy of results.csv");
     }
+    // What an edited copy's re-check will compare against.
+    let record = world
+        .config
+        .bot
+        .data_dir
+        .join(crate::delete::record::BOT_FILE);
+    if let Err(e) = crate::delete::record::save(&outcome.rows, &record) {
+        warn!(error = %format!("{e:#}"), "could not keep the scan's record");
+    }
     if let Err(e) = chat::send_file(room, "results.csv", &mime::TEXT_CSV, bytes).await {
         warn!(error = %e, "upload failed");
         let text = format!(

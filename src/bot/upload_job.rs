@@ -13,6 +13,7 @@ use super::machine::{Input, JobId, Upload};
 use super::world::World;
 use crate::delete::choice::{Choice, choose};
 use crate::delete::input::{Marked, read_marked};
+use crate::delete::record;
 use crate::session::resolve_policy;
 
 /// The largest file read: a results.csv of a million rooms is about 250 MB.
@@ -61,7 +62,19 @@ async fn read(world: &World, upload: Upload) -> Result<Choice, String> {
         .map_err(|e| format!("{e:#}"))?;
     let path = world.config.bot.data_dir.join("results.csv");
     let last = blocking(move || Ok(last_scan(&path))).await?;
-    Ok(choose(file, &policy, last.as_ref()))
+    let mut choice = choose(file, &policy, last.as_ref());
+    // The file chose the rooms; the facts come from the scan's record or
+    // from the server now.
+    let record = world.config.bot.data_dir.join(record::BOT_FILE);
+    let offered = std::mem::take(&mut choice.offered);
+    let concurrency = world.config.scan.concurrency;
+    let settled = record::settle(&world.admin, &policy, &record, concurrency, offered)
+        .await
+        .map_err(|e| format!("the chosen rooms could not be read from the homeserver ({e})"))?;
+    choice.offered = settled.rooms;
+    choice.differ = settled.differ;
+    choice.read_now = settled.read_now;
+    Ok(choice)
 }
 
 /// The last scan's results.csv, kept by the bot; `None` when there is none

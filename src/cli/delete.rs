@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::delete::input::read_candidates;
 use crate::delete::journal::{Entry, Journal};
 use crate::delete::journal_file;
+use crate::delete::record;
 use crate::delete::report::write_report;
 use crate::delete::{Control, Ended, RunEvent, Start, dry_run, execute};
 use crate::session::Session;
@@ -29,14 +30,14 @@ pub async fn command(
 ) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     let journal_path = config.bot.data_dir.join(JOURNAL_FILE);
-    let start = match (journal_file::read(&journal_path)?, from) {
+    let chosen = match (journal_file::read(&journal_path)?, from) {
         (Some(journal), _) if resume => {
             println!(
                 "Resuming the deletion confirmed at {} ({}).",
                 crate::timefmt::rfc3339(journal.confirmed_at),
                 journal.counts()
             );
-            Start::Resume
+            None
         }
         (Some(_), _) => anyhow::bail!(
             "an interrupted deletion is recorded in {}: finish it with `oldrooms delete --config {} --resume`",
@@ -59,20 +60,33 @@ pub async fn command(
                 );
                 return Ok(());
             }
-            if !yes && !confirmed(&rooms, from)? {
-                println!("Nothing was deleted.");
-                return Ok(());
-            }
-            Start::New(Journal::new("command line", now_ms(), None, rooms))
+            Some((rooms, from))
         }
     };
 
     let session = Session::open(&config).await?;
-    let result = delete_all(&session, &config, &journal_path, start).await;
+    let result = async {
+        let start = match chosen {
+            None => Start::Resume,
+            Some((rooms, from)) => {
+                let rooms = settled(&session, &config, rooms).await?;
+                if !yes && !confirmed(&rooms, from)? {
+                    println!("Nothing was deleted.");
+                    return Ok(None);
+                }
+                Start::New(Journal::new("command line", now_ms(), None, rooms))
+            }
+        };
+        delete_all(&session, &config, &journal_path, start)
+            .await
+            .map(Some)
+    }
+    .await;
     session.close().await;
     let journal = match result? {
-        Ended::Finished(journal) => journal,
-        Ended::Stopped { journal, why } => {
+        None => return Ok(()),
+        Some(Ended::Finished(journal)) => journal,
+        Some(Ended::Stopped { journal, why }) => {
             write_file(&journal, report)?;
             anyhow::bail!(
                 "deletion stopped: {why} ({}). The journal {} is kept: finish it with `oldrooms delete --config {} --resume`",
@@ -81,7 +95,7 @@ pub async fn command(
                 config_path.display()
             )
         }
-        Ended::NothingToResume => anyhow::bail!("no interrupted deletion to resume"),
+        Some(Ended::NothingToResume) => anyhow::bail!("no interrupted deletion to resume"),
     };
     write_file(&journal, report)?;
     println!("Deletion finished: {}.", journal.counts());
@@ -89,14 +103,54 @@ pub async fn command(
     Ok(())
 }
 
+/// The file's rows with the facts the re-check will believe: those that
+/// `oldrooms scan` recorded, or the server's now; says where the file's
+/// cells disagree with them.
+async fn settled(
+    session: &Session,
+    config: &Config,
+    rooms: Vec<Entry>,
+) -> anyhow::Result<Vec<Entry>> {
+    let policy = session.policy(config).await?;
+    let record = config.bot.data_dir.join(record::CLI_FILE);
+    let settled = record::settle(
+        &session.client,
+        &policy,
+        &record,
+        config.scan.concurrency,
+        rooms,
+    )
+    .await?;
+    if settled.differ.count > 0 {
+        println!(
+            "{} rows' last_activity, joined_local_members or reason cells differ from what the \
+             scan recorded in {}; each room is re-checked against the record, not the file:",
+            settled.differ.count,
+            record.display()
+        );
+        for room in &settled.differ.first {
+            println!("  {}", crate::plain::shorten(room, 80));
+        }
+    }
+    if settled.read_now > 0 {
+        println!(
+            "{} rooms were not in the scan's record ({}): their facts were read from the server now.",
+            settled.read_now,
+            record.display()
+        );
+    }
+    Ok(settled.rooms)
+}
+
 /// `--dry-run`: the same re-checks and report, with `would-delete` for the
 /// rooms a deletion would delete; nothing is deleted and no journal kept.
 pub async fn dry_run_command(config_path: &Path, from: &Path, report: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     let rooms = read_candidates(from)?;
-    let journal = Journal::new("dry run", now_ms(), None, rooms);
     let session = Session::open(&config).await?;
     let result = async {
+        let rooms = settled(&session, &config, rooms).await?;
+        let journal = Journal::new("dry run", now_ms(), None, rooms);
         let policy = session.policy(&config).await?;
         Ok::<_, anyhow::Error>(
             dry_run(&session.client, &policy, journal, &config.delete.engine).await?,

@@ -49,7 +49,8 @@ SELECT l.room_id, l.name, l.canonical_alias, l.room_type, l.creator,
             WHEN NOT EXISTS (SELECT 1 FROM event_json j WHERE j.event_id = l.last_id)
                  OR EXISTS (SELECT 1 FROM rejections rej WHERE rej.event_id = l.last_id)
               THEN 2
-            ELSE 1 END AS last_state
+            ELSE 1 END AS last_state,
+       l.last_id
 FROM listed l
 ORDER BY l.room_id
 "
@@ -71,6 +72,8 @@ pub(super) mod col {
     /// serve. 2: it may not be, or Synapse would first fetch older history
     /// from other servers (backward extremities): ask the Admin API.
     pub const LAST_STATE: usize = 10;
+    /// The id of the event whose time `TS` is.
+    pub const LAST_ID: usize = 11;
 }
 
 /// Columns of an event whose content we read: its JSON, and 1 when the

@@ -135,11 +135,11 @@ async fn picks_the_event_the_messages_api_would_serve() {
     let text = json!({"body": "hi"});
     // Newest by depth wins over a later stream position.
     f.room("!deep", Some("Deep"));
-    f.event("!deep", 5, "m.room.message", 500, text.clone());
+    let deepest = f.event("!deep", 5, "m.room.message", 500, text.clone());
     f.event("!deep", 4, "m.room.message", 900, text.clone());
     // Memberships do not count; outliers are not in the timeline.
     f.room("!members", None);
-    f.event("!members", 1, "m.room.create", 100, json!({}));
+    let create = f.event("!members", 1, "m.room.create", 100, json!({}));
     f.event(
         "!members",
         2,
@@ -177,22 +177,28 @@ async fn picks_the_event_the_messages_api_would_serve() {
         "!future",
     );
 
+    let at = |ts, id: &str| {
+        Last::At(crate::admin::Newest {
+            ts,
+            event_id: id.into(),
+        })
+    };
     let db = f.open().await.unwrap();
     let mut rooms = db.rooms(&|_| {}).await.unwrap();
     rooms.sort_by(|a, b| a.0.room_id.cmp(&b.0.room_id));
     let got: Vec<(&str, Option<&str>, Last)> = rooms
         .iter()
-        .map(|(r, last)| (r.room_id.as_str(), r.name.as_deref(), *last))
+        .map(|(r, last)| (r.room_id.as_str(), r.name.as_deref(), last.clone()))
         .collect();
     assert_eq!(
         got,
         [
-            ("!deep", Some("Deep"), Last::At(500)),
+            ("!deep", Some("Deep"), at(500, &deepest)),
             ("!empty", None, Last::Nothing),
             ("!future", None, Last::Ask),
             ("!gap", None, Last::Ask),
             ("!lost", None, Last::Ask),
-            ("!members", None, Last::At(100)),
+            ("!members", None, at(100, &create)),
             ("!rejected", None, Last::Ask),
         ]
     );

@@ -23,6 +23,11 @@ pub struct Choice {
     /// How the file differs from the last scan; `None` with no scan to
     /// compare with.
     pub changes: Option<Changes>,
+    /// Offered rows whose cells differ from the scan's record (which the
+    /// re-check believes instead).
+    pub differ: Named,
+    /// Offered rooms the scan did not record, read from the server.
+    pub read_now: usize,
 }
 
 /// The file against the last scan's results.csv.
@@ -46,7 +51,7 @@ pub struct Named {
 }
 
 impl Named {
-    fn add(&mut self, entry: &Entry) {
+    pub(crate) fn add(&mut self, entry: &Entry) {
         self.count += 1;
         if self.first.len() < NAMED {
             self.first.push(label(entry));
@@ -130,6 +135,7 @@ mod tests {
             room_id: id.try_into().unwrap(),
             name: format!("name of {id}"),
             last_activity: Some(1),
+            last_event: None,
             joined_local_members: 0,
             abandoned: true,
             step: Step::Pending,

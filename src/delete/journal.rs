@@ -63,8 +63,12 @@ pub const CANCELLED: &str = "cancelled before deletion: the room was left as it 
 pub struct Entry {
     pub room_id: OwnedRoomId,
     pub name: String,
-    /// Last activity the scan saw (ms); newer activity means "keep".
+    /// Last activity the scan saw (ms).
     pub last_activity: Option<i64>,
+    /// The id of the event behind `last_activity`: another newest event
+    /// means "keep". Absent in journals written before it was recorded.
+    #[serde(default)]
+    pub last_event: Option<String>,
     pub joined_local_members: u64,
     /// The scan found no local person in it (no local member, or only
     /// `policy.ignore_members` ghosts): a local person there now means

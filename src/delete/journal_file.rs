@@ -288,6 +288,7 @@ mod tests {
                 room_id: (*id).try_into().unwrap(),
                 name: String::new(),
                 last_activity: Some(1),
+                last_event: None,
                 joined_local_members: 0,
                 abandoned: false,
                 step: Step::Pending,

@@ -1,17 +1,18 @@
 //! The last look before a deletion: a pure decision from what the scan
 //! recorded and what the server says now.
 
-use crate::admin::ListedRoom;
+use crate::admin::{ListedRoom, Newest};
 use crate::policy::{Members, Policy, RoomFacts, Verdict};
 
 use super::journal::Entry;
 
 /// What the server says about a room now.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Current<'a> {
     /// `None`: the server no longer has the room.
     pub room: Option<&'a ListedRoom>,
-    pub activity: Option<i64>,
+    /// The newest non-membership event, when there is one.
+    pub newest: Option<Newest>,
     /// The member list, when it was read.
     pub members: Option<Members>,
     /// Whether its first invites mark a direct chat, when that was read.
@@ -22,7 +23,7 @@ pub struct Current<'a> {
 pub fn recheck(entry: &Entry, now: Current<'_>, policy: &Policy) -> Result<(), String> {
     let Current {
         room,
-        activity,
+        newest,
         members,
         direct,
     } = now;
@@ -37,23 +38,40 @@ pub fn recheck(entry: &Entry, now: Current<'_>, policy: &Policy) -> Result<(), S
     let facts = RoomFacts {
         members,
         direct,
-        ..RoomFacts::listed(room, Ok(activity.unwrap_or(recorded)))
+        ..RoomFacts::listed(room, Ok(newest.as_ref().map_or(recorded, |n| n.ts)))
     };
     // The admin room and protected rooms are refused here whatever the
     // confirmed set says.
-    if let verdict @ Verdict::Protected(_) = policy.decide(&facts, 0) {
-        return Err(verdict.to_string());
+    match policy.decide(&facts, 0) {
+        verdict @ Verdict::Protected(_) => return Err(verdict.to_string()),
+        // Only an incomplete answer from the server makes it unknown here.
+        Verdict::Unknown(why) => return Err(why.into()),
+        _ => {}
     }
-    match activity {
-        None => return Err("the room's timeline can no longer be read".into()),
-        // results.csv keeps whole seconds, so compare whole seconds.
-        Some(ts) if ts.div_euclid(1000) > recorded.div_euclid(1000) => {
+    let Some(newest) = newest else {
+        return Err("the room's timeline can no longer be read".into());
+    };
+    match entry.last_event.as_deref() {
+        // Any other newest event is new activity, whatever time its sender
+        // (a remote server, a bridge) wrote on it.
+        Some(seen) if seen != &*newest.event_id => {
             return Err(format!(
-                "new activity since the scan (at {})",
-                crate::timefmt::rfc3339(ts)
+                "new activity since the scan: the newest event is now {} (stamped {}), \
+                 not {seen}",
+                newest.event_id,
+                crate::timefmt::rfc3339(newest.ts)
             ));
         }
         Some(_) => {}
+        // A journal written before event ids were recorded: the time is all
+        // there is. results.csv kept whole seconds, so compare whole seconds.
+        None if newest.ts.div_euclid(1000) > recorded.div_euclid(1000) => {
+            return Err(format!(
+                "new activity since the scan (at {})",
+                crate::timefmt::rfc3339(newest.ts)
+            ));
+        }
+        None => {}
     }
     // The list, when read, over Synapse's counts, which can lag behind.
     let people = members.map_or(room.joined_local_members, |m| m.people);
@@ -94,6 +112,7 @@ mod tests {
             room_id: id(room),
             name: String::new(),
             last_activity: Some(1000),
+            last_event: None,
             joined_local_members: local,
             abandoned: local == 0,
             step: Step::Pending,
@@ -113,11 +132,43 @@ mod tests {
     }
 
     fn at(room: Option<&ListedRoom>, activity: Option<i64>) -> Current<'_> {
+        at_event(room, activity, "$newest")
+    }
+
+    fn at_event<'a>(room: Option<&'a ListedRoom>, ts: Option<i64>, id: &str) -> Current<'a> {
         Current {
             room,
-            activity,
+            newest: ts.map(|ts| Newest {
+                ts,
+                event_id: id.into(),
+            }),
             ..Current::default()
         }
+    }
+
+    #[test]
+    fn new_activity_is_another_event_whatever_its_time() {
+        let p = policy();
+        let mut seen = entry("!r", 2);
+        seen.last_event = Some("$seen".into());
+        let room = listed("!r", 2);
+        assert_eq!(
+            recheck(&seen, at_event(Some(&room), Some(1000), "$seen"), &p),
+            Ok(())
+        );
+        // Stamped long before the scan's newest event, by a remote server
+        // or a bridge: still new.
+        let why = recheck(&seen, at_event(Some(&room), Some(5), "$late"), &p).unwrap_err();
+        assert_eq!(
+            why,
+            "new activity since the scan: the newest event is now $late (stamped \
+             1970-01-01T00:00:00Z), not $seen"
+        );
+        // The same event, whatever the clock says of it.
+        assert_eq!(
+            recheck(&seen, at_event(Some(&room), Some(1000), "$seen"), &p),
+            Ok(())
+        );
     }
 
     #[test]
@@ -184,6 +235,17 @@ mod tests {
     }
 
     #[test]
+    fn a_room_described_in_part_is_skipped_naming_the_field() {
+        let p = policy();
+        let mut room = listed("!r", 0);
+        room.mark_missing("joined_local_members");
+        assert_eq!(
+            recheck(&entry("!r", 2), at(Some(&room), Some(1000)), &p).unwrap_err(),
+            "the homeserver's answer did not give the room's joined_local_members"
+        );
+    }
+
+    #[test]
     fn a_ghost_room_is_kept_when_a_person_came_back() {
         let p = Policy {
             ignore_members: crate::policy::Patterns::new(vec!["^@_bridge_".into()]).unwrap(),
@@ -228,7 +290,7 @@ mod tests {
             ..at(Some(&room), Some(1000))
         };
         assert_eq!(
-            recheck(&entry("!dm", 2), dm, &p).unwrap_err(),
+            recheck(&entry("!dm", 2), dm.clone(), &p).unwrap_err(),
             "protected: direct chat"
         );
         assert_eq!(recheck(&entry("!dm", 2), dm, &policy()), Ok(()));

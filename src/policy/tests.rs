@@ -27,6 +27,7 @@ fn facts(room_id: &RoomId) -> RoomFacts<'_> {
         members: None,
         direct: false,
         last_activity: Ok(NOW),
+        missing: None,
     }
 }
 
@@ -150,6 +151,7 @@ fn exhaustive_against_the_stated_rule() {
                                             members: None,
                                             direct: false,
                                             last_activity: activity,
+                                            missing: None,
                                         };
                                         let got = p.decide(&f, NOW);
                                         let want = expected(&p, &f);
@@ -392,4 +394,30 @@ fn direct_chats_are_kept_when_asked() {
         ..policy()
     };
     assert_eq!(p.decide(&dm, NOW).to_string(), "protected: direct chat");
+}
+
+#[test]
+fn a_room_the_homeserver_described_in_part_is_kept() {
+    let p = policy();
+    let room = id("!r");
+    let partial = RoomFacts {
+        joined_local_members: 0,
+        joined_members: 0,
+        last_activity: days_ago(1000),
+        missing: Some("joined_local_members"),
+        ..facts(&room)
+    };
+    assert_eq!(
+        p.decide(&partial, NOW).to_string(),
+        "unknown: the homeserver's answer did not give the room's joined_local_members"
+    );
+    let admin = id("!admin:example.org");
+    let partial_admin = RoomFacts {
+        room_id: &admin,
+        ..partial
+    };
+    assert_eq!(
+        p.decide(&partial_admin, NOW),
+        Verdict::Protected(Protection::AdminRoom)
+    );
 }

@@ -24,6 +24,7 @@ fn row(id: &str, name: Option<&str>, verdict: Verdict, last: Option<i64>) -> Row
             ),
         },
         last_activity: last,
+        last_event: None,
         verdict,
     }
 }

@@ -10,14 +10,17 @@ use std::path::Path;
 
 use tracing::warn;
 
-const HEADER: &str = "oldrooms scan cache v1";
+use crate::admin::Newest;
+
+/// v2 adds the newest event's id (a v1 file is read as no cache).
+const HEADER: &str = "oldrooms scan cache v2";
 
 /// What was recorded for one room.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
     pub extremities: u64,
     /// `None`: the room had no event that is not a membership change.
-    pub last_activity: Option<i64>,
+    pub last: Option<Newest>,
 }
 
 #[derive(Debug, Default)]
@@ -27,7 +30,7 @@ pub struct Cache {
 
 impl Cache {
     pub fn get(&self, room_id: &str) -> Option<Recorded> {
-        self.rooms.get(room_id).copied()
+        self.rooms.get(room_id).cloned()
     }
 
     pub fn insert(&mut self, room_id: &str, recorded: Recorded) {
@@ -73,8 +76,17 @@ impl Cache {
         let mut out = Vec::with_capacity(self.rooms.len() * 80);
         writeln!(out, "{HEADER}")?;
         for (id, r) in &self.rooms {
-            let last = r.last_activity.map_or("-".to_owned(), |t| t.to_string());
-            writeln!(out, "{id}\t{:016x}\t{last}", r.extremities)?;
+            match &r.last {
+                None => writeln!(out, "{id}\t{:016x}\t-", r.extremities)?,
+                // An id that would break the line is not kept: that room is
+                // read in full next time.
+                Some(last) if last.event_id.contains(['\t', '\n', '\r']) => {}
+                Some(last) => writeln!(
+                    out,
+                    "{id}\t{:016x}\t{}\t{}",
+                    r.extremities, last.ts, last.event_id
+                )?,
+            }
         }
         crate::atomic::write_bytes(path, &out)
     }
@@ -84,17 +96,17 @@ fn parse(line: &str) -> Option<(String, Recorded)> {
     let mut parts = line.split('\t');
     let id = parts.next()?.to_owned();
     let extremities = u64::from_str_radix(parts.next()?, 16).ok()?;
-    let last_activity = match parts.next()? {
+    let last = match parts.next()? {
         "-" => None,
-        t => Some(t.parse().ok()?),
+        t => Some(Newest {
+            ts: t.parse().ok()?,
+            event_id: parts.next().filter(|e| !e.is_empty())?.into(),
+        }),
     };
-    parts.next().is_none().then_some((
-        id,
-        Recorded {
-            extremities,
-            last_activity,
-        },
-    ))
+    parts
+        .next()
+        .is_none()
+        .then_some((id, Recorded { extremities, last }))
 }
 
 /// FNV-1a of the sorted event ids: the same set, the same fingerprint,
@@ -123,14 +135,17 @@ mod tests {
         let mut cache = Cache::default();
         let a = Recorded {
             extremities: 7,
-            last_activity: Some(1_600_000_000_000),
+            last: Some(Newest {
+                ts: 1_600_000_000_000,
+                event_id: "$ev:x".into(),
+            }),
         };
         let b = Recorded {
             extremities: u64::MAX,
-            last_activity: None,
+            last: None,
         };
-        cache.insert("!a:x", a);
-        cache.insert("!b", b);
+        cache.insert("!a:x", a.clone());
+        cache.insert("!b", b.clone());
         cache.save(&path).unwrap();
         let back = Cache::load(&path);
         assert_eq!(
@@ -138,7 +153,12 @@ mod tests {
             (2, Some(a), Some(b))
         );
         let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::write(&path, format!("{text}!c\tzz\t1\n")).unwrap();
+        std::fs::write(&path, format!("{text}!c\tzz\t1\t$e\n")).unwrap();
+        assert!(Cache::load(&path).is_empty());
+        // A time without its event id is damage too.
+        std::fs::write(&path, format!("{text}!c\t07\t1\n")).unwrap();
+        assert!(Cache::load(&path).is_empty());
+        std::fs::write(&path, "oldrooms scan cache v1\n!a\t07\t1\n").unwrap();
         assert!(Cache::load(&path).is_empty());
         std::fs::write(&path, "something else\n").unwrap();
         assert!(Cache::load(&path).is_empty());

@@ -20,5 +20,6 @@ mod database;
 mod delete_bot;
 mod delete_cli;
 mod outage;
+mod recheck;
 mod scenario;
 mod schedule_bot;

@@ -21,6 +21,15 @@ pub(crate) fn results_csv(dir: &std::path::Path) -> std::path::PathBuf {
     }
     let path = dir.join("results.csv");
     std::fs::write(&path, text).unwrap();
+    // What `oldrooms scan` recorded beside its journal: the newest event
+    // `messages_at` answers, at the file's time.
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut record = "oldrooms scan record v1\n".to_owned();
+    for id in ROOMS {
+        record.push_str(&format!("{id}\t1577836800000\t$e\t1\t0\n"));
+    }
+    std::fs::write(data.join("cli-scan-record.tsv"), record).unwrap();
     path
 }
 

@@ -216,6 +216,55 @@ async fn bad_token_and_non_admin_token_say_so() {
 }
 
 #[tokio::test]
+async fn a_login_answer_that_does_not_decode_never_shows_its_token() {
+    const ISSUED: &str = "syt_issued_by_the_login_5678";
+    let bodies = [
+        // A field of the wrong type beside a real token.
+        format!(
+            r#"{{"access_token": "{ISSUED}", "user_id": "{}", "device_id": 7}}"#,
+            crate::ADMIN
+        ),
+        // Cut short by a proxy.
+        format!(
+            r#"{{"user_id": "{}", "access_token": "{ISSUED}"#,
+            crate::ADMIN
+        ),
+    ];
+    for body in bodies {
+        let server = wiremock::MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/_matrix/client/v3/login"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(body.clone()))
+            .mount(&server)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let text = crate::common::config_text(
+            &server.uri(),
+            crate::ADMIN,
+            "password = \"hunter2-not-shown\"",
+            "",
+        );
+        let config = crate::common::write_config(dir.path(), &text);
+        let output = dir.path().join("results.csv");
+        for format in ["text", "json"] {
+            let mut command = args(&config, &output);
+            command.extend(["--log-format", format]);
+            let run = oldrooms(&command, &[]).await;
+            assert_eq!(run.code(), Some(1), "{run:?}");
+            let all = format!("{}{}", run.stdout, run.stderr);
+            assert!(all.contains("/_matrix/client/v3/login"), "{all}");
+            assert!(all.contains("not quoted"), "{all}");
+            assert!(
+                !all.contains(ISSUED),
+                "the token was shown for {body}:\n{all}"
+            );
+            assert!(!all.contains("hunter2"), "{all}");
+        }
+        assert!(!output.exists());
+    }
+}
+
+#[tokio::test]
 async fn an_unreachable_homeserver_is_one_line() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

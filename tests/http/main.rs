@@ -14,6 +14,7 @@ mod delete_faults;
 mod faults;
 mod incremental;
 mod outage;
+mod partial;
 mod production;
 mod progress;
 

@@ -32,6 +32,7 @@ impl Machine {
                 room_id: r.room.room_id.clone(),
                 name: r.room.name.as_deref().unwrap_or_default().to_owned(),
                 last_activity: r.last_activity,
+                last_event: r.last_event.as_deref().map(str::to_owned),
                 joined_local_members: r.room.joined_local_members,
                 abandoned: r.verdict.kind() == crate::policy::ReasonKind::Abandoned,
                 step: Step::Pending,

@@ -65,6 +65,7 @@ pub fn scan_result(ids: &[String]) -> Box<ScanResult> {
             rare: None,
         },
         last_activity: Some(1_000),
+        last_event: Some("$e".into()),
         verdict,
     };
     let mut rows: Vec<Row> = ids
@@ -109,6 +110,7 @@ pub fn uploaded(ids: &[String]) -> Box<crate::delete::choice::Choice> {
             room_id: id.as_str().try_into().unwrap(),
             name: String::new(),
             last_activity: Some(1_000),
+            last_event: Some("$e".into()),
             joined_local_members: 1,
             abandoned: false,
             step: crate::delete::journal::Step::Pending,

@@ -167,6 +167,7 @@ fn read_row(record: &csv::StringRecord, c: &Columns) -> Result<Row, String> {
         room_id,
         name: unneutralize(&record[c.name]).to_owned(),
         last_activity,
+        last_event: None,
         joined_local_members,
         // Abandoned rooms had no local person; one back means "keep".
         abandoned: record[c.reason].starts_with("abandoned"),

@@ -5,6 +5,7 @@ fn entry(id: &str) -> Entry {
         room_id: OwnedRoomId::try_from(id).unwrap(),
         name: "n".into(),
         last_activity: Some(5),
+        last_event: Some("$e5".into()),
         joined_local_members: 0,
         abandoned: false,
         step: Step::Pending,
