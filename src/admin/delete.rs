@@ -50,13 +50,44 @@ pub struct ShutdownRoom {
     pub failed_to_kick_users: Vec<String>,
 }
 
-#[derive(Deserialize)]
-struct RoomDeleteStatuses {
-    #[serde(default)]
-    results: Vec<DeleteStatus>,
+/// A deletion task as the Scheduled Tasks API lists it, whatever its state
+/// (the room's delete status leaves out a task that is only scheduled).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeleteTask {
+    /// The task's id, which is the deletion's `delete_id`.
+    pub id: String,
+    pub status: DeleteState,
+    /// When Synapse last updated the task (its clock, ms): at or after the
+    /// moment it was created.
+    pub timestamp_ms: i64,
 }
 
+#[derive(Deserialize)]
+struct Tasks {
+    scheduled_tasks: Vec<DeleteTask>,
+}
+
+/// Synapse's name for the task that the Delete Room API v2 schedules.
+const DELETE_ACTION: &str = "shutdown_and_purge_room";
+
 impl AdminClient {
+    /// Every deletion task Synapse remembers for a room (a week), scheduled
+    /// ones included, from the Scheduled Tasks API.
+    /// <https://element-hq.github.io/synapse/latest/admin_api/scheduled_tasks.html>
+    #[instrument(skip(self), level = "debug")]
+    pub async fn room_delete_tasks(&self, room_id: &RoomId) -> Result<Vec<DeleteTask>, AdminError> {
+        let tasks: Tasks = self
+            .get(
+                &["_synapse", "admin", "v1", "scheduled_tasks"],
+                &[
+                    ("resource_id", room_id.as_str()),
+                    ("action_name", DELETE_ACTION),
+                ],
+            )
+            .await?;
+        Ok(tasks.scheduled_tasks)
+    }
+
     /// Starts deleting a room: members kicked, history purged, no notice
     /// room (`new_room_user_id` unset). Returns the task's `delete_id`.
     #[instrument(skip(self), level = "debug")]
@@ -78,27 +109,5 @@ impl AdminClient {
             delete_id,
         ];
         self.get(&segs, &[]).await
-    }
-
-    /// Every deletion task Synapse remembers for a room (kept a week); empty
-    /// when there is none, or while the only one is still scheduled.
-    #[instrument(skip(self), level = "debug")]
-    pub async fn room_delete_statuses(
-        &self,
-        room_id: &RoomId,
-    ) -> Result<Vec<DeleteStatus>, AdminError> {
-        let segs = [
-            "_synapse",
-            "admin",
-            "v2",
-            "rooms",
-            room_id.as_str(),
-            "delete_status",
-        ];
-        match self.get::<RoomDeleteStatuses>(&segs, &[]).await {
-            Ok(s) => Ok(s.results),
-            Err(e) if e.is_not_found() => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
     }
 }

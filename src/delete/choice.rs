@@ -139,6 +139,7 @@ mod tests {
             joined_local_members: 0,
             abandoned: true,
             step: Step::Pending,
+            submitting_since: None,
         }
     }
 

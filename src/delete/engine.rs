@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use super::journal::{Outcome, Step};
 use super::{Control, DeleteSettings, JournalFile, RunEvent, recheck_room};
-use crate::admin::{AdminClient, AdminError, DeleteState};
+use crate::admin::{AdminClient, AdminError, DeleteState, DeleteTask};
 use crate::policy::Policy;
 
 /// Why the run stops before the end: the journal stays for a resume.
@@ -171,7 +171,10 @@ async fn process(
                 Next::Stop => return Ok(()),
             },
             Step::Submitting => {
-                let Some(adopted) = stopper.until(adopt_or_retry(client, &entry.room_id)).await
+                let since = entry.submitting_since;
+                let Some(adopted) = stopper
+                    .until(adopt_or_retry(client, &entry.room_id, since))
+                    .await
                 else {
                     return Ok(());
                 };
@@ -249,7 +252,7 @@ async fn pending(
     }
     let claimed = file
         .record(|j| {
-            let record = j.claim_submit(i);
+            let record = j.claim_submit(i, crate::timefmt::now_ms());
             (Some(record), j.rooms[i].step == Step::Submitting)
         })
         .await
@@ -316,15 +319,22 @@ async fn submit(
     }
 }
 
-/// After a crash between "submitting" and "submitted": adopt the task
-/// Synapse already has for the room, or go back to the re-check.
+/// How far this host's clock may run ahead of Synapse's when a task is
+/// judged ours by its time.
+const CLOCK_SLACK_MS: i64 = 5_000;
+
+/// After a crash (or a stop, or a cancel) between "submitting" and
+/// "submitted": adopt the deletion task that Synapse created for the room
+/// after the room was marked submitting, scheduled ones included; with
+/// none, back to the re-check (where a cancel leaves the room as it is).
 async fn adopt_or_retry(
     client: &AdminClient,
     room_id: &matrix_sdk::ruma::RoomId,
+    since: Option<i64>,
 ) -> Result<Step, AdminError> {
     let find = || async {
-        let tasks = client.room_delete_statuses(room_id).await?;
-        Ok::<_, AdminError>(tasks.into_iter().rev().find_map(|t| t.delete_id))
+        let tasks = client.room_delete_tasks(room_id).await?;
+        Ok::<_, AdminError>(ours(&tasks, since))
     };
     let step = |found: Option<String>| found.map(|delete_id| Step::Submitted { delete_id });
     match find().await {
@@ -333,14 +343,25 @@ async fn adopt_or_retry(
         Err(e) if e.is_fatal() => return Err(e),
         Err(e) => return Ok(unreadable_status(&e)),
     }
-    // Synapse hides a task while it is only scheduled; give it a moment
-    // before deciding that there is none.
+    // A request cut off in flight may still be creating its task.
     tokio::time::sleep(Duration::from_secs(2)).await;
     match find().await {
         Ok(found) => Ok(step(found).unwrap_or(Step::Pending)),
         Err(e) if e.is_fatal() => Err(e),
         Err(e) => Ok(unreadable_status(&e)),
     }
+}
+
+/// The newest task Synapse touched after `since` (a task's time is its
+/// last update, never before its creation): an older one (Synapse keeps
+/// finished tasks a week) is not ours. A journal from before `since` was
+/// recorded takes the newest.
+fn ours(tasks: &[DeleteTask], since: Option<i64>) -> Option<String> {
+    tasks
+        .iter()
+        .filter(|t| since.is_none_or(|s| t.timestamp_ms >= s.saturating_sub(CLOCK_SLACK_MS)))
+        .max_by_key(|t| t.timestamp_ms)
+        .map(|t| t.id.clone())
 }
 
 fn unreadable_status(e: &AdminError) -> Step {
@@ -404,5 +425,33 @@ async fn wait_for(
             Err(e) => warn!(delete_id, error = %e, "deletion status unavailable; polling on"),
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: &str, at: i64) -> DeleteTask {
+        DeleteTask {
+            id: id.into(),
+            status: DeleteState::Complete,
+            timestamp_ms: at,
+        }
+    }
+
+    #[test]
+    fn only_a_task_from_after_submitting_is_ours() {
+        let week_old = task("old", 1_000);
+        let fresh = task("fresh", 100_000);
+        assert_eq!(ours(&[week_old.clone()], Some(90_000)), None);
+        assert_eq!(
+            ours(&[week_old.clone(), fresh.clone()], Some(90_000)).as_deref(),
+            Some("fresh")
+        );
+        // This host's clock a little ahead of Synapse's.
+        assert_eq!(ours(&[task("skewed", 88_000)], Some(90_000)).as_deref(), Some("skewed"));
+        // A journal from before the time was recorded.
+        assert_eq!(ours(&[week_old, fresh], None).as_deref(), Some("fresh"));
     }
 }

@@ -77,6 +77,11 @@ pub struct Entry {
     pub abandoned: bool,
     #[serde(skip, default = "pending")]
     pub step: Step,
+    /// When the room last moved to `Submitting` (ms, this host's clock):
+    /// only a deletion task Synapse created after it is ours to adopt.
+    /// `None` in journals written before it was recorded.
+    #[serde(skip)]
+    pub submitting_since: Option<i64>,
 }
 
 fn pending() -> Step {
@@ -87,8 +92,14 @@ fn pending() -> Step {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Record {
-    /// Room `room` (its index in the header) moves to `step`.
-    Step { room: usize, step: Step },
+    /// Room `room` (its index in the header) moves to `step`, at `at` (ms)
+    /// for `Submitting`.
+    Step {
+        room: usize,
+        step: Step,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<i64>,
+    },
     /// No room is submitted after this line.
     Cancelled,
 }
@@ -142,7 +153,7 @@ impl Journal {
     pub fn apply(&mut self, record: &Record) -> Result<(), String> {
         match record {
             Record::Cancelled => self.cancelled = true,
-            Record::Step { room, step } => {
+            Record::Step { room, step, at } => {
                 let entry = self
                     .rooms
                     .get_mut(*room)
@@ -150,6 +161,9 @@ impl Journal {
                 self.tally.add(&entry.step, -1);
                 self.tally.add(step, 1);
                 entry.step = step.clone();
+                if *step == Step::Submitting {
+                    entry.submitting_since = *at;
+                }
             }
         }
         Ok(())
@@ -157,25 +171,28 @@ impl Journal {
 
     /// Moves room `i` to `step`; the record to write first.
     pub fn set(&mut self, i: usize, step: Step) -> Record {
-        let record = Record::Step { room: i, step };
+        self.set_at(i, step, None)
+    }
+
+    fn set_at(&mut self, i: usize, step: Step, at: Option<i64>) -> Record {
+        let record = Record::Step { room: i, step, at };
         // Indices come from this journal's own rooms.
         let _ = self.apply(&record);
         record
     }
 
-    /// The decision just before a room is sent to Synapse, taken together
-    /// with the cancel under one lock: `Submitting` unless the run is
-    /// cancelled, then the room is left as it is.
-    pub fn claim_submit(&mut self, i: usize) -> Record {
-        let step = if self.cancelled {
-            Step::Done {
+    /// The decision just before a room is sent to Synapse at `now` (ms),
+    /// taken together with the cancel under one lock: `Submitting` unless
+    /// the run is cancelled, then the room is left as it is.
+    pub fn claim_submit(&mut self, i: usize, now: i64) -> Record {
+        if self.cancelled {
+            let left = Step::Done {
                 outcome: Outcome::Skipped,
                 detail: CANCELLED.to_owned(),
-            }
-        } else {
-            Step::Submitting
-        };
-        self.set(i, step)
+            };
+            return self.set(i, left);
+        }
+        self.set_at(i, Step::Submitting, Some(now))
     }
 
     /// Marks the run cancelled; `None` when it already was.

@@ -292,6 +292,7 @@ mod tests {
                 joined_local_members: 0,
                 abandoned: false,
                 step: Step::Pending,
+                submitting_since: None,
             })
             .collect();
         Journal::new("@a:b", 7, None, rooms)
@@ -302,7 +303,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
         let file = JournalFile::create(&path, journal()).unwrap();
-        file.record(|j| (Some(j.claim_submit(0)), ()))
+        file.record(|j| (Some(j.claim_submit(0, 7)), ()))
             .await
             .unwrap();
         file.record(|j| (j.cancel(), ())).await.unwrap();
@@ -322,7 +323,7 @@ mod tests {
         bytes.extend_from_slice(b"{\"step\":{\"room\":1,\"st");
         std::fs::write(&path, &bytes).unwrap();
         let once = JournalFile::resume(&path).unwrap().unwrap();
-        once.record(|j| (Some(j.claim_submit(1)), ()))
+        once.record(|j| (Some(j.claim_submit(1, 7)), ()))
             .await
             .unwrap();
         let after = once.snapshot();

@@ -116,6 +116,7 @@ mod tests {
             joined_local_members: local,
             abandoned: local == 0,
             step: Step::Pending,
+            submitting_since: None,
         }
     }
 

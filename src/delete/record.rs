@@ -304,6 +304,7 @@ mod tests {
             joined_local_members: 0,
             abandoned: true,
             step: super::super::journal::Step::Pending,
+            submitting_since: None,
         };
         assert!(!disagrees(&file, &facts), "the same second");
         file.abandoned = false;

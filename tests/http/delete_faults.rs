@@ -44,6 +44,12 @@ pub(crate) async fn rooms_and_statuses(server: &MockServer) {
             .await;
     }
     messages_at(server, 1_577_836_800_000).await;
+    // No deletion task of any room, until one is submitted.
+    Mock::given(method("GET"))
+        .and(path("/_synapse/admin/v1/scheduled_tasks"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"scheduled_tasks": []})))
+        .mount(server)
+        .await;
     Mock::given(method("GET"))
         .and(path_regex(r"^/_synapse/admin/v2/rooms/delete_status/.+$"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "complete"})))

@@ -8,6 +8,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod adopt;
 mod config_errors;
 mod costs;
 mod delete_faults;

@@ -140,7 +140,7 @@ async fn a_cancel_while_waiting_for_the_homeserver_sends_no_deletion() {
     let unavailable = || ResponseTemplate::new(503).set_body_string("<html>503</html>");
     for (verb, p) in [
         ("DELETE", r"^/_synapse/admin/v2/rooms/[^/]+$"),
-        ("GET", r"^/_synapse/admin/v2/rooms/[^/]+/delete_status$"),
+        ("GET", "^/_synapse/admin/v1/scheduled_tasks$"),
         ("GET", "^/_synapse/admin/v1/server_version$"),
     ] {
         Mock::given(method(verb))

@@ -36,6 +36,7 @@ impl Machine {
                 joined_local_members: r.room.joined_local_members,
                 abandoned: r.verdict.kind() == crate::policy::ReasonKind::Abandoned,
                 step: Step::Pending,
+                submitting_since: None,
             })
             .collect();
         if rooms.is_empty() {

@@ -600,7 +600,7 @@ impl Sim {
             ),
             Step::Pending => {
                 self.claimed.insert(i);
-                journal.claim_submit(i)
+                journal.claim_submit(i, 7)
             }
             Step::Submitting if !self.claimed.contains(&i) => {
                 if self.o.submitted.contains(&room) {

@@ -114,6 +114,7 @@ pub fn uploaded(ids: &[String]) -> Box<crate::delete::choice::Choice> {
             joined_local_members: 1,
             abandoned: false,
             step: crate::delete::journal::Step::Pending,
+            submitting_since: None,
         })
         .collect();
     Box::new(crate::delete::choice::Choice {

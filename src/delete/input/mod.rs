@@ -172,6 +172,7 @@ fn read_row(record: &csv::StringRecord, c: &Columns) -> Result<Row, String> {
         // Abandoned rooms had no local person; one back means "keep".
         abandoned: record[c.reason].starts_with("abandoned"),
         step: Step::Pending,
+        submitting_since: None,
     }))
 }
 

@@ -9,6 +9,7 @@ fn entry(id: &str) -> Entry {
         joined_local_members: 0,
         abandoned: false,
         step: Step::Pending,
+        submitting_since: None,
     }
 }
 
@@ -32,7 +33,7 @@ fn replay_gives_back_every_step_and_the_cancel() {
     let mut j = Journal::new("@a:b", 7, None, vec![entry("!a"), entry("!b"), entry("!c")]);
     let header = j.clone();
     let records = vec![
-        j.claim_submit(0),
+        j.claim_submit(0, 7),
         j.set(
             0,
             Step::Submitted {
@@ -40,9 +41,9 @@ fn replay_gives_back_every_step_and_the_cancel() {
             },
         ),
         j.set(0, deleted()),
-        j.claim_submit(1),
+        j.claim_submit(1, 7),
         j.cancel().unwrap(),
-        j.claim_submit(2),
+        j.claim_submit(2, 7),
     ];
     assert_eq!(j.cancel(), None, "a second cancel writes nothing");
     let replayed = replay(&file_of(&header, &records)).unwrap();
@@ -66,7 +67,7 @@ fn replay_gives_back_every_step_and_the_cancel() {
 fn a_line_cut_by_a_crash_is_ignored_but_damage_is_an_error() {
     let mut j = Journal::new("@a:b", 7, None, vec![entry("!a")]);
     let header = j.clone();
-    let mut bytes = file_of(&header, &[j.claim_submit(0)]);
+    let mut bytes = file_of(&header, &[j.claim_submit(0, 7)]);
     let full = bytes.clone();
     bytes.extend_from_slice(b"{\"step\":{\"room\":0,\"st");
     assert_eq!(replay(&bytes).unwrap(), replay(&full).unwrap());
@@ -78,6 +79,7 @@ fn a_line_cut_by_a_crash_is_ignored_but_damage_is_an_error() {
     out_of_range.extend(record_line(&Record::Step {
         room: 9,
         step: Step::Pending,
+        at: None,
     }));
     assert!(replay(&out_of_range).unwrap_err().contains("index 9"));
     assert!(replay(b"{\"version\": 1, \"rooms\": [").is_err());
@@ -95,7 +97,7 @@ fn the_journal_grows_by_a_few_lines_per_room() {
     let mut j = Journal::new("@admin:example.com", 7, None, rooms);
     let mut bytes = j.header_line().len();
     for i in 0..j.rooms.len() {
-        bytes += record_line(&j.claim_submit(i)).len();
+        bytes += record_line(&j.claim_submit(i, 7)).len();
         let delete_id = "abcdefghijklmnopqrstuvwx".to_owned();
         bytes += record_line(&j.set(i, Step::Submitted { delete_id })).len();
         bytes += record_line(&j.set(i, deleted())).len();
@@ -124,10 +126,12 @@ fn counts_follow_every_change_of_step() {
         Record::Step {
             room: 0,
             step: deleted(),
+            at: None,
         },
         Record::Step {
             room: 2,
             step: deleted(),
+            at: None,
         },
     ];
     let replayed = replay(&file_of(
@@ -136,4 +140,21 @@ fn counts_follow_every_change_of_step() {
     ))
     .unwrap();
     assert_eq!(replayed.counts().deleted, 2);
+}
+
+#[test]
+fn the_time_of_submitting_is_kept_and_replayed() {
+    let mut j = Journal::new("t", 0, None, vec![entry("!a"), entry("!b")]);
+    let record = j.claim_submit(0, 1_234);
+    assert_eq!(j.rooms[0].submitting_since, Some(1_234));
+    let text = String::from_utf8(record_line(&record)).unwrap();
+    assert_eq!(text, "{\"step\":{\"room\":0,\"step\":\"submitting\",\"at\":1234}}\n");
+    let header = Journal::new("t", 0, None, vec![entry("!a"), entry("!b")]);
+    let old_style = b"{\"step\":{\"room\":1,\"step\":\"submitting\"}}\n";
+    let mut bytes = file_of(&header, &[record]);
+    bytes.extend_from_slice(old_style);
+    let replayed = replay(&bytes).unwrap();
+    assert_eq!(replayed.rooms[0].submitting_since, Some(1_234));
+    assert_eq!(replayed.rooms[1].step, Step::Submitting);
+    assert_eq!(replayed.rooms[1].submitting_since, None);
 }
