@@ -2,6 +2,7 @@
 //! sees with a good, a wrong or a non-admin credential.
 
 use crate::common::{config_text, oldrooms, write_config};
+use crate::matrix::wait_member_counts;
 use crate::synapse::{Homeserver, unique};
 
 fn path(p: &std::path::Path) -> &str {
@@ -194,6 +195,10 @@ async fn an_incremental_scan_gives_the_full_scans_results() {
             std::fs::read_to_string(&output).unwrap()
         }
     };
+    // The scans read member counts from statistics Synapse updates in the
+    // background: first wait until they have every room with its creator.
+    let counts: Vec<(&str, u64, u64)> = rooms.iter().map(|r| (r.as_str(), 1, 1)).collect();
+    wait_member_counts(&hs, &counts).await;
     scan("first.csv", true).await;
     let recorded = std::fs::read_to_string(&cache).unwrap();
     assert_eq!(
@@ -205,6 +210,9 @@ async fn an_incremental_scan_gives_the_full_scans_results() {
     hs.message(&rooms[1], &alice, "back again", None).await;
     hs.join(&rooms[3], &bob).await;
     hs.leave(&rooms[4], &alice).await;
+    // Both scans must see the join and the leave, not one scan the counts
+    // from before them and the other those from after.
+    wait_member_counts(&hs, &[(rooms[3].as_str(), 2, 2), (rooms[4].as_str(), 0, 0)]).await;
     let incremental = scan("incremental.csv", true).await;
     let full = scan("full.csv", false).await;
     assert_eq!(incremental, full);

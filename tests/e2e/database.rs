@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use crate::common::{Csv, config_text, oldrooms, write_config};
+use crate::matrix::{wait_member_counts, wait_room_details};
 use crate::synapse::{Homeserver, Synapse, unique};
 
 use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
@@ -71,6 +72,32 @@ async fn the_database_path_writes_the_api_paths_csv() {
     // Busy, but only with a bridge bot that policy.ignore_members ignores.
     let haunted = hs.create_room(&ghost, named("Bridged")).await;
     hs.message(&haunted, &ghost, "still here", None).await;
+
+    // The scans read member counts and names from statistics Synapse
+    // updates in the background, in the order of the events: wait until
+    // they are what the rooms above were made to be, so that every scan
+    // below reads the same.
+    wait_member_counts(
+        &hs,
+        &[
+            (active.as_str(), 1, 1),
+            (inactive.as_str(), 1, 1),
+            (abandoned.as_str(), 0, 0),
+            (redacted.as_str(), 0, 0),
+            (dm.as_str(), 1, 1),
+            (space.as_str(), 1, 1),
+            (public.as_str(), 1, 1),
+            (encrypted.as_str(), 1, 1),
+            (churn.as_str(), 1, 1),
+            (haunted.as_str(), 1, 1),
+        ],
+    )
+    .await;
+    // The last state event above: once it is in, so is all before it.
+    wait_room_details(&hs, &haunted, "the name Bridged", |d| {
+        d["name"] == "Bridged"
+    })
+    .await;
 
     let dir = tempfile::tempdir().unwrap();
     let policy = "[policy]\nkeep_direct = true\nignore_members = [\"^@bridgebot\"]\n";

@@ -9,18 +9,26 @@ use crate::delete_bot::world_with;
 use crate::delete_cli::exists;
 use crate::matrix::{Seen, poll, wait_joined};
 
-/// The next run saved in the bot's data directory.
-fn saved_next(data: &std::path::Path) -> i64 {
+use oldrooms::timefmt::now_ms;
+
+/// The schedule saved in the bot's data directory: the next run, and
+/// whether a scheduled scan was running.
+fn saved(data: &std::path::Path) -> (i64, bool) {
     let text = std::fs::read_to_string(data.join("schedule.json")).unwrap();
     let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
-    saved["next_ms"].as_i64().unwrap()
+    (
+        saved["next_ms"].as_i64().unwrap(),
+        saved["running"].as_bool().unwrap_or(false),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_scan_offers_survives_a_restart_and_deletes_nothing() {
     let w = world_with(&[], "", true, "").await;
     let text = std::fs::read_to_string(&w.config).unwrap();
-    std::fs::write(&w.config, format!("{text}\n[schedule]\nevery = \"20s\"\n")).unwrap();
+    // A period much longer than a scan and its posting: the second run must
+    // not start before the stop below (checked there).
+    std::fs::write(&w.config, format!("{text}\n[schedule]\nevery = \"60s\"\n")).unwrap();
     w.old_room("protected", Some("keep")).await;
     let old = [
         w.old_room("old one", None).await,
@@ -37,18 +45,18 @@ async fn a_scheduled_scan_offers_survives_a_restart_and_deletes_nothing() {
         "{}",
         status.body
     );
-    assert!(
-        status.body.contains("(every 20 seconds)"),
-        "{}",
-        status.body
-    );
+    assert!(status.body.contains("(every 1 minute)"), "{}", status.body);
 
-    // Nobody asks: the scan runs when due and posts everything.
+    // Nobody asks: the scan runs when due (a period after the start) and
+    // posts everything. The deadline only guards a hang.
     let offer = w
         .human
-        .wait_for(&w.bot_user, "the scheduled scan's offer", |m| {
-            m.body.starts_with("Delete these")
-        })
+        .wait_for_within(
+            &w.bot_user,
+            "the scheduled scan's offer",
+            Duration::from_secs(300),
+            |m| m.body.starts_with("Delete these"),
+        )
         .await;
     assert!(
         offer
@@ -60,21 +68,35 @@ async fn a_scheduled_scan_offers_survives_a_restart_and_deletes_nothing() {
     let posted = |what: fn(&Seen) -> bool| w.bot_messages().iter().filter(|m| what(m)).count();
     assert_eq!(posted(|m| m.file.is_some()), 1, "results.csv");
     assert_eq!(posted(|m| m.image.is_some()), 1, "the chart");
+    let stopped_at = now_ms();
     bot.stop().await;
 
-    // The next run was saved before the scan: a restart keeps it.
-    let next = saved_next(&data);
-    let before = w.bot_messages().len();
+    // The next run was saved before the scan: a restart keeps it. What
+    // follows holds only if, at the stop, no second run had started and
+    // none was due yet.
+    let (next, running) = saved(&data);
+    assert!(
+        !running && next > stopped_at,
+        "the next scheduled run (at {next}, running: {running}) had come before the stop at \
+         {stopped_at}: the machine took longer than the period; make it longer"
+    );
+    // Only what the restarted bot says: the first bot's messages may reach
+    // the human's client after the stop.
+    let later = || -> Vec<Seen> {
+        w.bot_messages()
+            .into_iter()
+            .filter(|m| m.ts >= stopped_at)
+            .collect()
+    };
     let bot = w.start_bot();
-    let one_line = poll(Duration::from_secs(90), || {
-        w.bot_messages()[before..]
-            .iter()
+    let one_line = poll(Duration::from_secs(300), || {
+        later()
+            .into_iter()
             .find(|m| m.body.starts_with("Scheduled scan: the same 2 rooms"))
-            .cloned()
     })
     .await;
     let one_line = one_line.unwrap_or_else(|| panic!("no second run; log:\n{}", bot.log_text()));
-    let after: Vec<Seen> = w.bot_messages()[before..].to_vec();
+    let after: Vec<Seen> = later();
     let scans: Vec<&Seen> = after
         .iter()
         .filter(|m| m.body.starts_with("Scanning all rooms"))

@@ -218,7 +218,20 @@ impl Human {
         what: &str,
         matches: impl Fn(&Seen) -> bool,
     ) -> Seen {
-        let found = poll(Duration::from_secs(60), || {
+        self.wait_for_within(sender, what, Duration::from_secs(60), matches)
+            .await
+    }
+
+    /// [`Self::wait_for`] with a deadline of `timeout`: only a guard against
+    /// hanging, for what takes long (real purges, a rate-limited bot).
+    pub async fn wait_for_within(
+        &self,
+        sender: &OwnedUserId,
+        what: &str,
+        timeout: Duration,
+        matches: impl Fn(&Seen) -> bool,
+    ) -> Seen {
+        let found = poll(timeout, || {
             self.seen_from(sender).into_iter().find(|s| matches(s))
         })
         .await;
@@ -299,7 +312,8 @@ impl BotProcess {
             .arg(pid.to_string())
             .status()
             .unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        // Twice the bot's own shutdown grace and flush: only a guard.
+        let status = tokio::time::timeout(Duration::from_secs(40), child.wait())
             .await
             .expect("the bot did not stop on SIGTERM")
             .unwrap();
@@ -337,6 +351,52 @@ pub async fn wait_joined(
             bot.log_text()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until Synapse's room statistics give each `(room, joined_members,
+/// joined_local_members)` its counts (Room Details API). Synapse updates
+/// those statistics in the background, after the join or leave that changes
+/// them, and the List Room API (and so a scan) reads them: a scan right
+/// after a join or a leave may see the counts from before it.
+pub async fn wait_member_counts(hs: &Homeserver, expected: &[(&str, u64, u64)]) {
+    for &(room, joined, local) in expected {
+        wait_room_details(
+            hs,
+            room,
+            &format!("(joined, local) = ({joined}, {local})"),
+            |d| {
+                (
+                    d["joined_members"].as_u64(),
+                    d["joined_local_members"].as_u64(),
+                ) == (Some(joined), Some(local))
+            },
+        )
+        .await;
+    }
+}
+
+/// Waits until `room`'s Room Details (from the statistics Synapse updates
+/// in the background, in the order of the events) pass `check`.
+pub async fn wait_room_details(
+    hs: &Homeserver,
+    room: &str,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let details = hs
+            .admin_get(&["_synapse", "admin", "v1", "rooms", room])
+            .await;
+        if check(&details) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{room}: Synapse's room statistics never had {what}; room details: {details:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
