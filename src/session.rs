@@ -8,6 +8,7 @@ use tracing::{info, warn};
 
 use crate::admin::{AdminClient, AdminError};
 use crate::config::{Config, Credential};
+use crate::pins::{self, Pins};
 use crate::policy::Policy;
 
 /// An authenticated client. Close it: a password session logs out.
@@ -68,19 +69,51 @@ impl Session {
 }
 
 /// The `[policy]` settings with `bot.admin_room` and every protected alias
-/// resolved to a room id. An alias that does not resolve is a config error.
+/// resolved to room ids, pinned (see [`crate::pins`]): a room an alias
+/// named stays protected when the alias moves or vanishes. Changes are
+/// logged; [`resolve_policy_told`] also hands them back, to tell the admins.
 pub async fn resolve_policy(client: &AdminClient, config: &Config) -> anyhow::Result<Policy> {
+    let (policy, news) = resolve_policy_told(client, config).await?;
+    for line in news {
+        warn!(notice = %line, "a protected room's alias changed");
+    }
+    Ok(policy)
+}
+
+/// [`resolve_policy`], with the alias changes not yet told.
+pub async fn resolve_policy_told(
+    client: &AdminClient,
+    config: &Config,
+) -> anyhow::Result<(Policy, Vec<String>)> {
+    let path = config.bot.data_dir.join(pins::FILE);
+    let mut pins = load_pins(&path);
+    let before = pins.clone();
+    let mut news = Vec::new();
+    let mut protected_rooms = std::collections::HashSet::new();
     let admin_room = match &config.bot.admin_room {
-        Some(room) => Some(resolve_room(client, config, "bot.admin_room", room).await?),
+        Some(room) => {
+            let rooms = pinned(client, config, &mut pins, "bot.admin_room", room, &mut news);
+            let mut rooms = rooms.await?.into_iter();
+            // The room the alias first named is the admin room; any it
+            // named since is protected too.
+            let first = rooms.next();
+            protected_rooms.extend(rooms);
+            first
+        }
         None => None,
     };
-    let mut protected_rooms = std::collections::HashSet::new();
     for (i, room) in config.policy.protected_rooms.iter().enumerate() {
         let key = format!("policy.protected_rooms[{i}]");
-        protected_rooms.insert(resolve_room(client, config, &key, room).await?);
+        let rooms = pinned(client, config, &mut pins, &key, room, &mut news).await?;
+        protected_rooms.extend(rooms);
+    }
+    if pins != before
+        && let Err(e) = save_pins(&path, &pins)
+    {
+        warn!(path = %path.display(), error = %format!("{e:#}"), "could not keep the pinned rooms");
     }
     let p = &config.policy;
-    Ok(Policy {
+    let policy = Policy {
         inactive_days: p.inactive_days,
         delete_abandoned: p.delete_abandoned,
         include_spaces: p.include_spaces,
@@ -93,30 +126,59 @@ pub async fn resolve_policy(client: &AdminClient, config: &Config) -> anyhow::Re
         max_ghosts: p.max_ghosts,
         keep_direct: p.keep_direct,
         server_name: config.user_id.server_name().to_owned(),
-    })
+    };
+    Ok((policy, news))
 }
 
-/// A room id as is, or the room an alias points to; `key` names the config
-/// key in the error when the alias does not resolve.
-pub async fn resolve_room(
+/// The rooms `room` (the config's `key`) protects: itself when it is a room
+/// id; for an alias, every room it has named. An alias that never resolved
+/// is a config error; one that stopped resolving is not.
+async fn pinned(
     client: &AdminClient,
     config: &Config,
+    pins: &mut Pins,
     key: &str,
     room: &RoomOrAliasId,
-) -> anyhow::Result<OwnedRoomId> {
+    news: &mut Vec<String>,
+) -> anyhow::Result<Vec<OwnedRoomId>> {
     let alias = match <&matrix_sdk::ruma::RoomAliasId>::try_from(room) {
         Ok(alias) => alias,
-        Err(room_id) => return Ok(room_id.to_owned()),
+        Err(room_id) => return Ok(vec![room_id.to_owned()]),
     };
-    let resolved = client
+    let now = client
         .resolve_alias(alias)
         .await
         .with_context(|| format!("resolving {key} ({alias})"))?;
-    resolved.ok_or_else(|| {
-        config
-            .invalid(key, format!("the alias {alias} does not resolve to a room"))
-            .into()
-    })
+    let protects = pins.pin(key, alias.as_str(), now).ok_or_else(|| {
+        anyhow::Error::from(
+            config.invalid(key, format!("the alias {alias} does not resolve to a room")),
+        )
+    })?;
+    news.extend(protects.news);
+    Ok(protects.rooms)
+}
+
+/// The pins on disk; none when there is no file yet. A damaged file is
+/// not read (logged): the aliases are pinned afresh from what they name now.
+fn load_pins(path: &std::path::Path) -> Pins {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            warn!(path = %path.display(), error = %e, "the pinned rooms could not be read");
+            Pins::default()
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Pins::default(),
+        Err(e) => {
+            warn!(path = %path.display(), error = %e, "the pinned rooms could not be read");
+            Pins::default()
+        }
+    }
+}
+
+fn save_pins(path: &std::path::Path, pins: &Pins) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    crate::atomic::write_bytes(path, &serde_json::to_vec_pretty(pins)?)
 }
 
 /// Checks that the token belongs to `auth.user_id` and that it is a server

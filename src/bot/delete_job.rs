@@ -13,7 +13,6 @@ use super::world::World;
 use crate::delete::journal::{Counts, Journal};
 use crate::delete::report::write_report;
 use crate::delete::{Control, Ended, RunEvent, Start, execute};
-use crate::session::resolve_policy;
 
 pub async fn run(world: Arc<World>, job: JobId, start: DeletionStart, control: Control) {
     let resume = matches!(start, DeletionStart::Resume);
@@ -41,7 +40,7 @@ async fn delete(
     control: Control,
 ) -> DeletionEnd {
     let config = &world.config;
-    let base = match resolve_policy(&world.admin, config).await {
+    let base = match world.policy().await {
         Ok(p) => p,
         Err(e) => {
             return DeletionEnd::Refused(format!("cannot re-check the rooms ({e:#})"));

@@ -12,7 +12,6 @@ use super::messages::dry_run_summary;
 use super::world::World;
 use crate::delete::dry_run;
 use crate::delete::journal::Journal;
-use crate::session::resolve_policy;
 
 pub async fn run(world: Arc<World>, job: JobId, rooms: Journal, mut cancel: watch::Receiver<bool>) {
     if let Some(room) = world.room() {
@@ -38,6 +37,6 @@ pub async fn run(world: Arc<World>, job: JobId, rooms: Journal, mut cancel: watc
 }
 
 async fn check(world: &World, rooms: Journal) -> anyhow::Result<Journal> {
-    let base = resolve_policy(&world.admin, &world.config).await?;
+    let base = world.policy().await?;
     Ok(dry_run(&world.admin, &base, rooms, &world.config.delete.engine).await?)
 }

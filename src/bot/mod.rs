@@ -36,7 +36,7 @@ use tracing::info;
 use crate::admin::AdminClient;
 use crate::config::{Config, reaction_key};
 use crate::delete::journal_file;
-use crate::session::{resolve_room, verify_admin};
+use crate::session::{resolve_policy_told, verify_admin};
 
 /// Runs the bot until `shutdown` completes (even during start-up) or the
 /// homeserver no longer accepts its session. A homeserver that is down only
@@ -133,7 +133,14 @@ async fn start(config: Config) -> anyhow::Result<(Client, Ready)> {
     let login::LoggedIn { client, token } = login::login(&config).await?;
     let admin = AdminClient::new(config.homeserver.clone(), token, config.scan.http)?;
     verify_admin(&admin, &config).await?;
-    let admin_room = resolve_room(&admin, &config, "bot.admin_room", &admin_room).await?;
+    // Every alias is resolved and pinned at start; the admin room is the
+    // room its alias first named.
+    let (policy, news) = resolve_policy_told(&admin, &config).await?;
+    let Some(admin_room) = policy.admin_room else {
+        return Err(config
+            .invalid("bot.admin_room", format!("{admin_room} names no room"))
+            .into());
+    };
     let own_user = config.user_id.clone();
     if config.bot.lift_own_ratelimit {
         admin
@@ -177,6 +184,7 @@ async fn start(config: Config) -> anyhow::Result<(Client, Ready)> {
     );
     handlers::forward_pending_invites(&forward, &client).await;
     handlers::join_admin_room(&admin_room, &client).await;
+    world.tell(&news).await;
     inbox.send(machine::Input::Started(journal));
     client.add_event_handler_context(forward);
     client.add_event_handler(handlers::on_message);

@@ -15,7 +15,6 @@ use crate::plain::ago;
 use crate::policy::Policy;
 use crate::scan::cache::Cache;
 use crate::scan::{Progress, ScanOutcome, scan_incremental, scan_via_database};
-use crate::session::resolve_policy;
 
 /// Each room's last activity with its forward extremities, in
 /// `bot.data_dir`: the next scan reads again only rooms with new events.
@@ -89,7 +88,7 @@ async fn scan_rooms(
     progress: &Mutex<Option<Progress>>,
 ) -> ScanEnd {
     let config = &world.config;
-    let policy = match resolve_policy(&world.admin, config).await {
+    let policy = match world.policy().await {
         Ok(p) => args.apply(p),
         Err(e) => return ScanEnd::Failed(format!("{e:#}")),
     };

@@ -14,7 +14,6 @@ use super::world::World;
 use crate::delete::choice::{Choice, choose};
 use crate::delete::input::{Marked, read_marked};
 use crate::delete::record;
-use crate::session::resolve_policy;
 
 /// The largest file read: a results.csv of a million rooms is about 250 MB.
 const MAX_BYTES: u64 = 512 * 1024 * 1024;
@@ -57,9 +56,7 @@ async fn read(world: &World, upload: Upload) -> Result<Choice, String> {
     }
     let name = upload.name.clone();
     let file = blocking(move || read_marked(&name, &bytes).map_err(|e| e.to_string())).await?;
-    let policy = resolve_policy(&world.admin, &world.config)
-        .await
-        .map_err(|e| format!("{e:#}"))?;
+    let policy = world.policy().await.map_err(|e| format!("{e:#}"))?;
     let path = world.config.bot.data_dir.join("results.csv");
     let last = blocking(move || Ok(last_scan(&path))).await?;
     let mut choice = choose(file, &policy, last.as_ref());

@@ -44,6 +44,25 @@ impl World {
         self.client.get_room(&self.admin_room)
     }
 
+    /// The policy with every alias resolved through the pins; a protected
+    /// alias that moved or vanished since is told in the admin room, once.
+    pub async fn policy(&self) -> anyhow::Result<crate::policy::Policy> {
+        let (policy, news) = crate::session::resolve_policy_told(&self.admin, &self.config).await?;
+        self.tell(&news).await;
+        Ok(policy)
+    }
+
+    /// Says each line in the admin room (and in the log, should the bot not
+    /// be in the room).
+    pub async fn tell(&self, lines: &[String]) {
+        for line in lines {
+            warn!(notice = %line, "a protected room's alias changed");
+            if let Some(room) = self.room() {
+                say_now(&room, line).await;
+            }
+        }
+    }
+
     pub fn journal_path(&self) -> std::path::PathBuf {
         self.config.bot.data_dir.join(JOURNAL_FILE)
     }

@@ -15,20 +15,35 @@ use crate::delete::journal_file;
 use crate::delete::record;
 use crate::delete::report::write_report;
 use crate::delete::{Control, Ended, RunEvent, Start, dry_run, execute};
+use crate::policy::Policy;
+use crate::scan_args::ScanArgs;
 use crate::session::Session;
 use crate::timefmt::now_ms;
 
 /// The command line's own journal, apart from the bot's.
 const JOURNAL_FILE: &str = "cli-deletion-journal.jsonl";
 
+/// What `oldrooms delete` reads and writes.
+pub struct Files<'a> {
+    pub from: Option<&'a Path>,
+    pub report: &'a Path,
+}
+
 pub async fn command(
     config_path: &Path,
-    from: Option<&Path>,
+    files: &Files<'_>,
     yes: bool,
     resume: bool,
-    report: &Path,
+    options: &ScanArgs,
 ) -> anyhow::Result<()> {
+    let (from, report) = (files.from, files.report);
     let config = Config::load(config_path)?;
+    if resume && *options != ScanArgs::default() {
+        anyhow::bail!(
+            "a resumed deletion re-checks with the options it was confirmed with: leave the scan \
+             options out of --resume"
+        );
+    }
     let journal_path = config.bot.data_dir.join(JOURNAL_FILE);
     let chosen = match (journal_file::read(&journal_path)?, from) {
         (Some(journal), _) if resume => {
@@ -69,12 +84,14 @@ pub async fn command(
         let start = match chosen {
             None => Start::Resume,
             Some((rooms, from)) => {
-                let rooms = settled(&session, &config, rooms).await?;
-                if !yes && !confirmed(&rooms, from)? {
+                let policy = options.apply(session.policy(&config).await?);
+                let rooms = settled(&session, &config, &policy, rooms).await?;
+                if !yes && !confirmed(&rooms, from, options)? {
                     println!("Nothing was deleted.");
                     return Ok(None);
                 }
-                Start::New(Journal::new("command line", now_ms(), None, rooms))
+                let rules = Some(policy.options());
+                Start::New(Journal::new("command line", now_ms(), rules, rooms))
             }
         };
         delete_all(&session, &config, &journal_path, start)
@@ -109,13 +126,13 @@ pub async fn command(
 async fn settled(
     session: &Session,
     config: &Config,
+    policy: &Policy,
     rooms: Vec<Entry>,
 ) -> anyhow::Result<Vec<Entry>> {
-    let policy = session.policy(config).await?;
     let record = config.bot.data_dir.join(record::CLI_FILE);
     let settled = record::settle(
         &session.client,
-        &policy,
+        policy,
         &record,
         config.scan.concurrency,
         rooms,
@@ -144,14 +161,19 @@ async fn settled(
 
 /// `--dry-run`: the same re-checks and report, with `would-delete` for the
 /// rooms a deletion would delete; nothing is deleted and no journal kept.
-pub async fn dry_run_command(config_path: &Path, from: &Path, report: &Path) -> anyhow::Result<()> {
+pub async fn dry_run_command(
+    config_path: &Path,
+    from: &Path,
+    report: &Path,
+    options: &ScanArgs,
+) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     let rooms = read_candidates(from)?;
     let session = Session::open(&config).await?;
     let result = async {
-        let rooms = settled(&session, &config, rooms).await?;
-        let journal = Journal::new("dry run", now_ms(), None, rooms);
-        let policy = session.policy(&config).await?;
+        let policy = options.apply(session.policy(&config).await?);
+        let rooms = settled(&session, &config, &policy, rooms).await?;
+        let journal = Journal::new("dry run", now_ms(), Some(policy.options()), rooms);
         Ok::<_, anyhow::Error>(
             dry_run(&session.client, &policy, journal, &config.delete.engine).await?,
         )
@@ -217,12 +239,18 @@ async fn delete_all(
 }
 
 /// Shows what will go and asks for the number of rooms.
-fn confirmed(rooms: &[Entry], from: &Path) -> anyhow::Result<bool> {
+fn confirmed(rooms: &[Entry], from: &Path, options: &ScanArgs) -> anyhow::Result<bool> {
     println!(
         "{} rooms are marked should_delete=yes in {}. Each is re-checked just before it is deleted.",
         rooms.len(),
         from.display()
     );
+    if *options == ScanArgs::default() {
+        println!(
+            "The re-check applies [policy] as configured: a space, a public room or a room it \
+             excludes is kept unless you give the scan's options (e.g. --include-public)."
+        );
+    }
     for room in rooms.iter().take(10) {
         let name = crate::plain::shorten(&room.name, 60);
         println!("  {} {}", room.room_id, name);

@@ -87,6 +87,10 @@ pub enum Command {
         /// Where to write the report.
         #[arg(long, value_name = "FILE", default_value = "deletion-report.csv")]
         report: PathBuf,
+        /// The rules each room is re-checked with: give the options the scan
+        /// was run with (a resumed deletion keeps those it was confirmed with).
+        #[command(flatten)]
+        options: crate::scan_args::ScanArgs,
     },
     /// Check that the homeserver answers and the account is a server admin.
     Check {
@@ -124,10 +128,19 @@ pub async fn run(cli: Cli) -> ExitCode {
             resume,
             dry_run,
             report,
-        } => match (dry_run, from) {
-            (true, Some(from)) => delete::dry_run_command(&config, &from, &report).await,
-            (_, from) => delete::command(&config, from.as_deref(), yes, resume, &report).await,
-        },
+            options,
+        } => {
+            let files = delete::Files {
+                from: from.as_deref(),
+                report: &report,
+            };
+            match (dry_run, from.as_deref()) {
+                (true, Some(from)) => {
+                    delete::dry_run_command(&config, from, &report, &options).await
+                }
+                _ => delete::command(&config, &files, yes, resume, &options).await,
+            }
+        }
         Command::Run { config } => match Config::load(&config) {
             Ok(config) => crate::bot::run(config, shutdown_signal()).await,
             Err(e) => Err(e.into()),

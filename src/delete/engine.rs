@@ -444,13 +444,16 @@ mod tests {
     fn only_a_task_from_after_submitting_is_ours() {
         let week_old = task("old", 1_000);
         let fresh = task("fresh", 100_000);
-        assert_eq!(ours(&[week_old.clone()], Some(90_000)), None);
+        assert_eq!(ours(std::slice::from_ref(&week_old), Some(90_000)), None);
         assert_eq!(
             ours(&[week_old.clone(), fresh.clone()], Some(90_000)).as_deref(),
             Some("fresh")
         );
         // This host's clock a little ahead of Synapse's.
-        assert_eq!(ours(&[task("skewed", 88_000)], Some(90_000)).as_deref(), Some("skewed"));
+        assert_eq!(
+            ours(&[task("skewed", 88_000)], Some(90_000)).as_deref(),
+            Some("skewed")
+        );
         // A journal from before the time was recorded.
         assert_eq!(ours(&[week_old, fresh], None).as_deref(), Some("fresh"));
     }

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::common::{Csv, config_text, oldrooms, write_config};
 use crate::delete_cli::exists;
-use crate::synapse::{Homeserver, unique};
+use crate::synapse::{Homeserver, Synapse, unique};
 
 use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
 
@@ -37,7 +37,10 @@ fn edit(path: &std::path::Path, chosen: &[&str], cells: &[(&str, &str, &str)]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_recheck_believes_the_server_not_the_file_nor_a_senders_clock() {
-    let hs = Homeserver::new();
+    // Its own Synapse: the deletion must not race other tests' scans of
+    // the shared one.
+    let synapse: &'static Synapse = Box::leak(Box::new(Synapse::start()));
+    let hs = Homeserver::on(synapse);
     let names = [unique("alice"), unique("ghost")];
     for name in &names {
         hs.register(name).await;
@@ -163,4 +166,174 @@ async fn the_recheck_believes_the_server_not_the_file_nor_a_senders_clock() {
     for room in [&future, &backdated, &haunted, &archive] {
         assert!(exists(&hs, room).await, "{room} was deleted");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protected_room_stays_protected_when_its_alias_moves_or_vanishes() {
+    let synapse: &'static Synapse = Box::leak(Box::new(Synapse::start()));
+    let hs = Homeserver::on(synapse);
+    let alice = unique("alice");
+    hs.register(&alice).await;
+    let alice = hs.user_id(&alice);
+    let old = now_ms() - 400 * DAY;
+    let local = unique("keep");
+    let alias = format!("#{local}:{}", hs.s.server_name);
+    let body = json!({"name": "pinned: protected", "preset": "private_chat",
+        "room_alias_name": local});
+    let kept = hs.create_room(&alice, body).await;
+    hs.message(&kept, &alice, "long ago", Some(old)).await;
+    let other = hs
+        .create_room(&alice, json!({"name": "pinned: other"}))
+        .await;
+    hs.message(&other, &alice, "long ago", Some(old)).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[bot]\ndata_dir = \"{}\"\n[policy]\nprotected_rooms = [\"{alias}\"]\n\
+         [delete]\npoll_interval_ms = 200\n",
+        dir.path().join("data").display(),
+    );
+    let secret = format!("access_token = \"{}\"", hs.admin_token().await);
+    let config = write_config(
+        dir.path(),
+        &config_text(&hs.s.url, &hs.s.admin_user, &secret, &extra),
+    );
+    let config = config.to_str().unwrap().to_owned();
+    let results = dir.path().join("results.csv");
+    let results_arg = results.to_str().unwrap().to_owned();
+    let scan = || async {
+        let run = oldrooms(
+            &["scan", "--config", &config, "--output", &results_arg],
+            &[],
+        )
+        .await;
+        assert_eq!(run.code(), Some(0), "{run:?}");
+        (Csv::read(&results), run)
+    };
+    const LISTED: &str = "protected: listed in policy.protected_rooms";
+    let (csv, _) = scan().await;
+    assert_eq!(csv.row(&kept)["reason"], LISTED);
+    assert_eq!(csv.row(&other)["should_delete"], "yes");
+
+    // A room moderator points the alias at another room.
+    hs.move_alias(&alias, &alice, Some(&other)).await;
+    let (csv, run) = scan().await;
+    assert_eq!(csv.row(&kept)["reason"], LISTED, "the pinned room");
+    assert_eq!(csv.row(&other)["reason"], LISTED, "the alias's new room");
+    assert!(
+        run.stderr
+            .contains(&format!("now points to {other}, no longer to {kept}")),
+        "{}",
+        run.stderr
+    );
+    // Then deletes it: the scan does not fail, both stay protected.
+    hs.move_alias(&alias, &alice, None).await;
+    let (csv, run) = scan().await;
+    assert_eq!(csv.row(&kept)["reason"], LISTED);
+    assert_eq!(csv.row(&other)["reason"], LISTED);
+    assert!(
+        run.stderr.contains("no longer resolves to a room"),
+        "{}",
+        run.stderr
+    );
+
+    // A file that chooses both deletes neither.
+    edit(&results, &[&kept, &other], &[]);
+    let report = dir.path().join("deletion-report.csv");
+    let report_arg = report.to_str().unwrap().to_owned();
+    let run = oldrooms(
+        &[
+            "delete",
+            "--config",
+            &config,
+            "--from",
+            &results_arg,
+            "--report",
+            &report_arg,
+            "--yes",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let report = Csv::read(&report);
+    for room in [&kept, &other] {
+        assert_eq!(report.row(room)["outcome"], "skipped", "{room}");
+        assert!(exists(&hs, room).await, "{room} was deleted");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deletion_rechecks_with_the_options_the_scan_ran_with() {
+    let synapse: &'static Synapse = Box::leak(Box::new(Synapse::start()));
+    let hs = Homeserver::on(synapse);
+    let alice = unique("alice");
+    hs.register(&alice).await;
+    let alice = hs.user_id(&alice);
+    let old = now_ms() - 400 * DAY;
+    let public = json!({"name": "options: public", "preset": "public_chat",
+        "visibility": "public"});
+    let public = hs.create_room(&alice, public).await;
+    hs.message(&public, &alice, "long ago", Some(old)).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[bot]\ndata_dir = \"{}\"\n[delete]\npoll_interval_ms = 200\n",
+        dir.path().join("data").display(),
+    );
+    let secret = format!("access_token = \"{}\"", hs.admin_token().await);
+    let config = write_config(
+        dir.path(),
+        &config_text(&hs.s.url, &hs.s.admin_user, &secret, &extra),
+    );
+    let config = config.to_str().unwrap().to_owned();
+    let results = dir.path().join("results.csv");
+    let results_arg = results.to_str().unwrap().to_owned();
+    let scan = [
+        "scan",
+        "--config",
+        &config,
+        "--output",
+        &results_arg,
+        "--include-public",
+    ];
+    let run = oldrooms(&scan, &[]).await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert_eq!(Csv::read(&results).row(&public)["should_delete"], "yes");
+    edit(&results, &[&public], &[]);
+
+    let report = dir.path().join("deletion-report.csv");
+    let report_arg = report.to_str().unwrap().to_owned();
+    let delete = |extra: &'static [&'static str]| {
+        let mut args = vec![
+            "delete",
+            "--config",
+            &config,
+            "--from",
+            &results_arg,
+            "--report",
+            &report_arg,
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    // Without the scan's option the prompt says what the re-check will keep.
+    let run = oldrooms(&delete(&[]), &[]).await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert!(run.stdout.contains("--include-public"), "{}", run.stdout);
+    assert!(exists(&hs, &public).await);
+    // With it, the re-check applies what the scan applied.
+    let run = oldrooms(&delete(&["--include-public", "--yes"]), &[]).await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let report = Csv::read(&report);
+    assert_eq!(
+        report.row(&public)["outcome"],
+        "deleted",
+        "{:?}",
+        report.row(&public)
+    );
+    assert!(
+        !exists(&hs, &public).await,
+        "the public room is still there"
+    );
 }

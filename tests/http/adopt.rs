@@ -82,7 +82,10 @@ async fn a_days_old_task_of_the_room_is_not_adopted() {
         "result": {}, "error": null});
     tasks_of_first_room(&server, json!([old])).await;
     Mock::given(method("GET"))
-        .and(path(format!("/_synapse/admin/v2/rooms/{}/delete_status", ROOMS[0])))
+        .and(path(format!(
+            "/_synapse/admin/v2/rooms/{}/delete_status",
+            ROOMS[0]
+        )))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": [
             {"delete_id": "old", "status": "complete"}]})))
         .mount(&server)
@@ -111,7 +114,10 @@ async fn a_task_synapse_holds_back_is_waited_for_not_reported_left() {
         "result": null, "error": null});
     tasks_of_first_room(&server, json!([queued])).await;
     Mock::given(method("GET"))
-        .and(path(format!("/_synapse/admin/v2/rooms/{}/delete_status", ROOMS[0])))
+        .and(path(format!(
+            "/_synapse/admin/v2/rooms/{}/delete_status",
+            ROOMS[0]
+        )))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"results": []})))
         .mount(&server)
         .await;
@@ -132,5 +138,8 @@ async fn a_task_synapse_holds_back_is_waited_for_not_reported_left() {
     let submitted = requests_to(&server, &format!("/_synapse/admin/v2/rooms/{}", ROOMS[0])).await;
     assert_eq!(submitted, 0, "nothing is sent after a cancel");
     let polled = requests_to(&server, "/_synapse/admin/v2/rooms/delete_status/queued").await;
-    assert!(polled >= 4, "the queued task was not waited for ({polled} polls)");
+    assert!(
+        polled >= 4,
+        "the queued task was not waited for ({polled} polls)"
+    );
 }

@@ -248,6 +248,19 @@ impl Homeserver {
         self.call(method, url, &self.s.as_token, Some(body)).await
     }
 
+    /// As `user` (who may edit it), removes `alias` (`#name:server`) and,
+    /// with `to`, points it at that room instead.
+    pub async fn move_alias(&self, alias: &str, user: &str, to: Option<&str>) {
+        let segs = ["_matrix", "client", "v3", "directory", "room", alias];
+        self.as_user(reqwest::Method::DELETE, &segs, user, None, json!({}))
+            .await;
+        if let Some(room) = to {
+            let body = json!({"room_id": room});
+            self.as_user(reqwest::Method::PUT, &segs, user, None, body)
+                .await;
+        }
+    }
+
     /// Registers a local user (no-op if it exists); returns its access token.
     pub async fn register(&self, localpart: &str) -> String {
         let url = self.url(&["_matrix", "client", "v3", "register"], &[]);

@@ -148,7 +148,10 @@ fn the_time_of_submitting_is_kept_and_replayed() {
     let record = j.claim_submit(0, 1_234);
     assert_eq!(j.rooms[0].submitting_since, Some(1_234));
     let text = String::from_utf8(record_line(&record)).unwrap();
-    assert_eq!(text, "{\"step\":{\"room\":0,\"step\":\"submitting\",\"at\":1234}}\n");
+    assert_eq!(
+        text,
+        "{\"step\":{\"room\":0,\"step\":\"submitting\",\"at\":1234}}\n"
+    );
     let header = Journal::new("t", 0, None, vec![entry("!a"), entry("!b")]);
     let old_style = b"{\"step\":{\"room\":1,\"step\":\"submitting\"}}\n";
     let mut bytes = file_of(&header, &[record]);
