@@ -109,19 +109,9 @@ pub struct BotSettings {
 /// `[policy]` before aliases are resolved (that needs the homeserver).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicySettings {
-    pub inactive_days: u32,
-    pub delete_abandoned: bool,
-    pub include_spaces: bool,
-    pub include_public: bool,
+    /// The knobs, patterns checked at load.
+    pub rules: crate::policy::Rules,
     pub protected_rooms: Vec<OwnedRoomOrAliasId>,
-    /// Regular expressions, checked at load.
-    pub exclude: crate::policy::Patterns,
-    /// Server names.
-    pub exclude_servers: Vec<String>,
-    /// Regular expressions over user ids, checked at load.
-    pub ignore_members: crate::policy::Patterns,
-    pub max_ghosts: u64,
-    pub keep_direct: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,16 +351,18 @@ impl Config {
                 health_listen,
             },
             policy: PolicySettings {
-                inactive_days: raw.policy.inactive_days,
-                delete_abandoned: raw.policy.delete_abandoned,
-                include_spaces: raw.policy.include_spaces,
-                include_public: raw.policy.include_public,
+                rules: crate::policy::Rules {
+                    inactive_days: raw.policy.inactive_days,
+                    delete_abandoned: raw.policy.delete_abandoned,
+                    include_spaces: raw.policy.include_spaces,
+                    include_public: raw.policy.include_public,
+                    exclude,
+                    exclude_servers: raw.policy.exclude_servers.clone(),
+                    ignore_members,
+                    max_ghosts: raw.policy.max_ghosts,
+                    keep_direct: raw.policy.keep_direct,
+                },
                 protected_rooms,
-                exclude,
-                exclude_servers: raw.policy.exclude_servers.clone(),
-                ignore_members,
-                max_ghosts: raw.policy.max_ghosts,
-                keep_direct: raw.policy.keep_direct,
             },
             scan: ScanSettings {
                 concurrency: s.concurrency,

@@ -9,35 +9,41 @@ use matrix_sdk::ruma::{OwnedRoomId, OwnedServerName, RoomId};
 use crate::admin::ListedRoom;
 use crate::timefmt::{MS_PER_DAY, whole_days};
 
-mod options;
-pub use options::{DEFAULT_MAX_GHOSTS, Patterns, ScanOptions, valid_pattern};
+mod rules;
+pub use rules::{DEFAULT_MAX_GHOSTS, Patterns, Rules, valid_pattern};
 
-/// The validated `[policy]` settings, with aliases already resolved to ids.
+/// The policy a scan or a re-check applies: the rules, and the rooms
+/// protected by name (aliases already resolved to ids).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
-    pub inactive_days: u32,
-    pub delete_abandoned: bool,
-    pub include_spaces: bool,
-    pub include_public: bool,
+    pub rules: Rules,
     /// `protected_rooms`, resolved.
     pub protected_rooms: HashSet<OwnedRoomId>,
     /// `bot.admin_room`, resolved: always protected.
     pub admin_room: Option<OwnedRoomId>,
-    /// `exclude`: rooms whose id, alias or name matches are protected.
-    pub exclude: Patterns,
-    /// `exclude_servers`: rooms created by users of these servers are
-    /// protected.
-    pub exclude_servers: Vec<String>,
-    /// `ignore_members`: user ids that do not count as people (bridge
-    /// puppets, bots).
-    pub ignore_members: Patterns,
-    /// `max_ghosts`: rooms with more local members are not read for ghosts.
-    pub max_ghosts: u64,
-    /// `keep_direct`: direct chats are protected.
-    pub keep_direct: bool,
     /// The homeserver's name (the admin account's), which tells local
     /// members from remote ones.
     pub server_name: OwnedServerName,
+}
+
+impl Policy {
+    /// This policy with other rules; the admin room and the protected rooms
+    /// stay this policy's own, so they are always refused.
+    pub fn with_rules(&self, rules: Rules) -> Policy {
+        Policy {
+            rules,
+            ..self.clone()
+        }
+    }
+
+    /// The rules a deletion re-checks with: those recorded with it, or this
+    /// policy's own when there are none (a journal from before they were).
+    pub fn for_run(&self, rules: Option<Rules>) -> Policy {
+        match rules {
+            Some(rules) => self.with_rules(rules),
+            None => self.clone(),
+        }
+    }
 }
 
 /// What the policy looks at. Everything comes from the Admin API.
@@ -224,10 +230,11 @@ impl Policy {
     /// Whether reading the member list could turn this verdict into
     /// `abandoned`: only rooms kept as active, with few local members.
     pub fn worth_counting_ghosts(&self, room: &RoomFacts<'_>, verdict: &Verdict) -> bool {
+        let r = &self.rules;
         matches!(verdict, Verdict::Active { .. })
-            && self.delete_abandoned
-            && !self.ignore_members.is_empty()
-            && (1..=self.max_ghosts).contains(&room.joined_local_members)
+            && r.delete_abandoned
+            && !r.ignore_members.is_empty()
+            && (1..=r.max_ghosts).contains(&room.joined_local_members)
     }
 
     /// Sorts a member list (user ids): local people, local ghosts, remote.
@@ -239,7 +246,7 @@ impl Policy {
                 .is_some_and(|(_, s)| s == self.server_name.as_str());
             if !local {
                 m.remote += 1;
-            } else if self.ignore_members.matches_user(user) {
+            } else if self.rules.ignore_members.matches_user(user) {
                 m.ghosts += 1;
             } else {
                 m.people += 1;
@@ -249,6 +256,7 @@ impl Policy {
     }
 
     pub fn decide(&self, room: &RoomFacts<'_>, now_ms: i64) -> Verdict {
+        let r = &self.rules;
         if self.admin_room.as_deref() == Some(room.room_id) {
             return Verdict::Protected(Protection::AdminRoom);
         }
@@ -259,20 +267,20 @@ impl Policy {
             return Verdict::Unknown(lacking(field).into());
         }
         let texts = [Some(room.room_id.as_str()), room.canonical_alias, room.name];
-        if let Some(pattern) = self.exclude.first_match(texts.into_iter().flatten()) {
+        if let Some(pattern) = r.exclude.first_match(texts.into_iter().flatten()) {
             return Verdict::Protected(Protection::Excluded(pattern.into()));
         }
         let server = room.creator.and_then(|c| c.split_once(':')).map(|(_, s)| s);
-        if let Some(server) = server.filter(|s| self.exclude_servers.iter().any(|x| x == s)) {
+        if let Some(server) = server.filter(|s| r.exclude_servers.iter().any(|x| x == s)) {
             return Verdict::Protected(Protection::Server(server.into()));
         }
-        if room.is_space && !self.include_spaces {
+        if room.is_space && !r.include_spaces {
             return Verdict::Protected(Protection::Space);
         }
-        if room.public && !self.include_public {
+        if room.public && !r.include_public {
             return Verdict::Protected(Protection::Public);
         }
-        if room.direct && self.keep_direct {
+        if room.direct && r.keep_direct {
             return Verdict::Protected(Protection::Direct);
         }
         // The re-check before deletion compares against the recorded activity,
@@ -289,18 +297,18 @@ impl Policy {
                 .joined_members
                 .saturating_sub(room.joined_local_members),
         });
-        if self.delete_abandoned && members.people == 0 {
+        if r.delete_abandoned && members.people == 0 {
             return Verdict::Abandoned {
                 remote_members: members.remote,
                 ghosts: members.ghosts,
             };
         }
         let days = whole_days(last, now_ms);
-        let limit_ms = i64::from(self.inactive_days) * MS_PER_DAY;
+        let limit_ms = i64::from(r.inactive_days) * MS_PER_DAY;
         if now_ms.saturating_sub(last) > limit_ms {
             Verdict::Inactive {
                 days,
-                limit: self.inactive_days,
+                limit: r.inactive_days,
             }
         } else {
             Verdict::Active { days }
@@ -319,17 +327,9 @@ pub fn lacking(field: &str) -> String {
 impl Policy {
     pub(crate) fn for_tests() -> Self {
         Policy {
-            inactive_days: 365,
-            delete_abandoned: true,
-            include_spaces: false,
-            include_public: false,
+            rules: Rules::default(),
             protected_rooms: HashSet::new(),
             admin_room: None,
-            exclude: Patterns::default(),
-            exclude_servers: Vec::new(),
-            ignore_members: Patterns::default(),
-            max_ghosts: DEFAULT_MAX_GHOSTS,
-            keep_direct: false,
             server_name: matrix_sdk::ruma::owned_server_name!("example.org"),
         }
     }

@@ -329,7 +329,7 @@ async fn decide(
             Err(e) => tracing::warn!(room_id = %room.room_id, error = %e, "no member list"),
         }
     }
-    if verdict.should_delete() && policy.keep_direct {
+    if verdict.should_delete() && policy.rules.keep_direct {
         facts.direct = match reader.is_direct(&room.room_id).await {
             Ok(direct) => direct,
             Err(e) if e.is_fatal() => return Err(e),

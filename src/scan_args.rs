@@ -40,15 +40,15 @@ impl ScanArgs {
     /// The policy for this scan: the config's, with these overrides. The
     /// admin room and the protected rooms are never overridden.
     pub fn apply(&self, mut policy: Policy) -> Policy {
-        policy.inactive_days = self.inactive_days.unwrap_or(policy.inactive_days);
-        policy.include_spaces |= self.include_spaces;
-        policy.include_public |= self.include_public;
-        policy.exclude = policy.exclude.with(&self.exclude);
-        policy.ignore_members = policy.ignore_members.with(&self.ignore_member);
-        policy
-            .exclude_servers
+        let r = &mut policy.rules;
+        r.inactive_days = self.inactive_days.unwrap_or(r.inactive_days);
+        r.include_spaces |= self.include_spaces;
+        r.include_public |= self.include_public;
+        r.exclude = r.exclude.with(&self.exclude);
+        r.ignore_members = r.ignore_members.with(&self.ignore_member);
+        r.exclude_servers
             .extend(self.exclude_server.iter().cloned());
-        policy.keep_direct |= self.keep_direct;
+        r.keep_direct |= self.keep_direct;
         policy
     }
 }
@@ -59,11 +59,9 @@ mod tests {
 
     #[test]
     fn overrides_only_what_is_given() {
-        let config = Policy {
-            exclude: crate::policy::Patterns::new(vec!["^#keep".into()]).unwrap(),
-            exclude_servers: vec!["a.example".into()],
-            ..Policy::for_tests()
-        };
+        let mut config = Policy::for_tests();
+        config.rules.exclude = crate::policy::Patterns::new(vec!["^#keep".into()]).unwrap();
+        config.rules.exclude_servers = vec!["a.example".into()];
         assert_eq!(ScanArgs::default().apply(config.clone()), config);
         let args = ScanArgs {
             inactive_days: Some(30),
@@ -74,7 +72,7 @@ mod tests {
             keep_direct: true,
             ignore_member: vec!["^@_irc_".into()],
         };
-        let p = args.apply(config.clone());
+        let p = args.apply(config.clone()).rules;
         assert_eq!(
             (p.inactive_days, p.include_spaces, p.include_public),
             (30, true, false)

@@ -112,19 +112,10 @@ pub async fn resolve_policy_told(
     {
         warn!(path = %path.display(), error = %format!("{e:#}"), "could not keep the pinned rooms");
     }
-    let p = &config.policy;
     let policy = Policy {
-        inactive_days: p.inactive_days,
-        delete_abandoned: p.delete_abandoned,
-        include_spaces: p.include_spaces,
-        include_public: p.include_public,
+        rules: config.policy.rules.clone(),
         protected_rooms,
         admin_room,
-        exclude: p.exclude.clone(),
-        exclude_servers: p.exclude_servers.clone(),
-        ignore_members: p.ignore_members.clone(),
-        max_ghosts: p.max_ghosts,
-        keep_direct: p.keep_direct,
         server_name: config.user_id.server_name().to_owned(),
     };
     Ok((policy, news))

@@ -111,7 +111,7 @@ async fn scan_rooms(
     match scanned {
         Ok(outcome) => ScanEnd::Done(Box::new(ScanResult {
             outcome,
-            options: policy.options(),
+            options: policy.rules.clone(),
             message: None,
         })),
         Err(e) => {

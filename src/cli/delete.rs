@@ -90,8 +90,9 @@ pub async fn command(
                     println!("Nothing was deleted.");
                     return Ok(None);
                 }
-                let rules = Some(policy.options());
-                Start::New(Journal::new("command line", now_ms(), rules, rooms))
+                let rules = Some(policy.rules.clone());
+                let journal = Journal::new("command line", now_ms(), rules, rooms);
+                Start::New(Box::new(journal))
             }
         };
         delete_all(&session, &config, &journal_path, start)
@@ -173,7 +174,7 @@ pub async fn dry_run_command(
     let result = async {
         let policy = options.apply(session.policy(&config).await?);
         let rooms = settled(&session, &config, &policy, rooms).await?;
-        let journal = Journal::new("dry run", now_ms(), Some(policy.options()), rooms);
+        let journal = Journal::new("dry run", now_ms(), Some(policy.rules.clone()), rooms);
         Ok::<_, anyhow::Error>(
             dry_run(&session.client, &policy, journal, &config.delete.engine).await?,
         )

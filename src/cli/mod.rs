@@ -246,8 +246,12 @@ async fn scan_and_write(
     }
     if let Some(path) = chart {
         let server = config.user_id.server_name().as_str();
-        let drawn =
-            crate::chart::of_scan(&outcome.rows, outcome.now_ms, server, policy.inactive_days)?;
+        let drawn = crate::chart::of_scan(
+            &outcome.rows,
+            outcome.now_ms,
+            server,
+            policy.rules.inactive_days,
+        )?;
         crate::atomic::write_bytes(path, &drawn.png.bytes)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }

@@ -24,9 +24,9 @@ fn error(text: &str) -> String {
 fn minimal_config_gets_documented_defaults() {
     let c = parse(MINIMAL).unwrap();
     assert_eq!(c.homeserver.as_str(), "https://matrix.example.com/");
-    assert_eq!(c.policy.inactive_days, 365);
-    assert!(c.policy.delete_abandoned);
-    assert!(!c.policy.include_spaces && !c.policy.include_public);
+    assert_eq!(c.policy.rules.inactive_days, 365);
+    assert!(c.policy.rules.delete_abandoned);
+    assert!(!c.policy.rules.include_spaces && !c.policy.rules.include_public);
     assert_eq!(c.scan.concurrency, 8);
     assert_eq!(c.bot.data_dir, PathBuf::from("./oldrooms-data"));
     assert_eq!(c.bot.health_listen, None);
@@ -211,8 +211,8 @@ fn exclusions_are_checked_at_load() {
         "{MINIMAL}[policy]\nexclude = [\"^#team-\"]\nexclude_servers = [\"bridge.example\"]\n"
     );
     let c = parse(&text).unwrap();
-    assert_eq!(c.policy.exclude.patterns(), ["^#team-"]);
-    assert_eq!(c.policy.exclude_servers, ["bridge.example"]);
+    assert_eq!(c.policy.rules.exclude.patterns(), ["^#team-"]);
+    assert_eq!(c.policy.rules.exclude_servers, ["bridge.example"]);
 }
 
 #[test]

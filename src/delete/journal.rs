@@ -9,7 +9,7 @@
 use matrix_sdk::ruma::OwnedRoomId;
 use serde::{Deserialize, Serialize};
 
-use crate::policy::ScanOptions;
+use crate::policy::Rules;
 
 /// The journal format this oldrooms writes and reads.
 pub const VERSION: u32 = 2;
@@ -114,7 +114,7 @@ pub struct Journal {
     pub confirmed_by: String,
     /// The options of the scan whose offer was confirmed; `None` (the
     /// command line's edited CSV) re-checks with the config's.
-    pub options: Option<ScanOptions>,
+    pub options: Option<Rules>,
     /// No new deletion is started once this is set.
     #[serde(skip)]
     pub cancelled: bool,
@@ -129,7 +129,7 @@ impl Journal {
     pub fn new(
         confirmed_by: &str,
         confirmed_at: i64,
-        options: Option<ScanOptions>,
+        options: Option<Rules>,
         rooms: Vec<Entry>,
     ) -> Self {
         Self {

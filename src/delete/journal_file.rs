@@ -160,7 +160,7 @@ impl JournalFile {
     }
 
     /// The confirmed scan's options, without copying the rooms.
-    pub fn options(&self) -> Option<crate::policy::ScanOptions> {
+    pub fn options(&self) -> Option<crate::policy::Rules> {
         self.lock().options.clone()
     }
 

@@ -41,7 +41,7 @@ pub struct DeleteSettings {
 /// Where a run starts.
 pub enum Start {
     /// A new confirmation: refused if any journal is on disk.
-    New(Journal),
+    New(Box<Journal>),
     /// The journal on disk, if any.
     Resume,
 }
@@ -92,7 +92,7 @@ pub async fn execute(
     // File work (reads, fsyncs, renames) stays off the async workers.
     let owned = path.to_owned();
     let opened = tokio::task::spawn_blocking(move || match start {
-        Start::New(journal) => JournalFile::create(&owned, journal).map(Some),
+        Start::New(journal) => JournalFile::create(&owned, *journal).map(Some),
         Start::Resume => JournalFile::resume(&owned),
     })
     .await
@@ -178,7 +178,7 @@ async fn read_and_recheck(
         let members = client.joined_members(id).await?;
         now.members = Some(policy.sort_members(members.iter().map(String::as_str)));
     }
-    if policy.keep_direct {
+    if policy.rules.keep_direct {
         now.direct = client.is_direct(id).await?;
     }
     Ok(recheck(entry, now, policy).err())

@@ -98,12 +98,13 @@ mod tests {
     }
 
     fn policy() -> Policy {
-        Policy {
-            protected_rooms: HashSet::from([id("!kept")]),
-            admin_room: Some(id("!admin")),
-            exclude: crate::policy::Patterns::new(vec!["^!team".into()]).unwrap(),
-            exclude_servers: vec!["bridge.example".into()],
-            ..Policy::for_tests()
+        {
+            let mut p = Policy::for_tests();
+            p.protected_rooms = HashSet::from([id("!kept")]);
+            p.admin_room = Some(id("!admin"));
+            p.rules.exclude = crate::policy::Patterns::new(vec!["^!team".into()]).unwrap();
+            p.rules.exclude_servers = vec!["bridge.example".into()];
+            p
         }
     }
 
@@ -248,9 +249,11 @@ mod tests {
 
     #[test]
     fn a_ghost_room_is_kept_when_a_person_came_back() {
-        let p = Policy {
-            ignore_members: crate::policy::Patterns::new(vec!["^@_bridge_".into()]).unwrap(),
-            ..policy()
+        let p = {
+            let mut p = policy();
+            p.rules.ignore_members =
+                crate::policy::Patterns::new(vec!["^@_bridge_".into()]).unwrap();
+            p
         };
         let mut ghosts = entry("!g", 2);
         ghosts.abandoned = true;
@@ -281,9 +284,10 @@ mod tests {
 
     #[test]
     fn a_direct_chat_is_kept_when_the_rules_say_so() {
-        let p = Policy {
-            keep_direct: true,
-            ..policy()
+        let p = {
+            let mut p = policy();
+            p.rules.keep_direct = true;
+            p
         };
         let room = listed("!dm", 2);
         let dm = Current {

@@ -222,7 +222,7 @@ async fn read_now(
         let newest = client.last_activity(room_id).await?;
         // Ghosts are counted where the scan would count them.
         let local = room.joined_local_members;
-        let ghostly = !policy.ignore_members.is_empty() && local <= policy.max_ghosts;
+        let ghostly = !policy.rules.ignore_members.is_empty() && local <= policy.rules.max_ghosts;
         let people = if local > 0 && ghostly {
             let members = client.joined_members(room_id).await?;
             policy

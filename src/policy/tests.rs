@@ -7,10 +7,11 @@ fn id(s: &str) -> OwnedRoomId {
 }
 
 fn policy() -> Policy {
-    Policy {
-        protected_rooms: [id("!listed")].into_iter().collect(),
-        admin_room: Some(id("!admin:example.org")),
-        ..Policy::for_tests()
+    {
+        let mut p = Policy::for_tests();
+        p.protected_rooms = [id("!listed")].into_iter().collect();
+        p.admin_room = Some(id("!admin:example.org"));
+        p
     }
 }
 
@@ -133,11 +134,12 @@ fn exhaustive_against_the_stated_rule() {
                             for delete_abandoned in bools {
                                 for include_spaces in bools {
                                     for include_public in bools {
-                                        let p = Policy {
-                                            delete_abandoned,
-                                            include_spaces,
-                                            include_public,
-                                            ..policy()
+                                        let p = {
+                                            let mut p = policy();
+                                            p.rules.delete_abandoned = delete_abandoned;
+                                            p.rules.include_spaces = include_spaces;
+                                            p.rules.include_public = include_public;
+                                            p
                                         };
                                         let f = RoomFacts {
                                             room_id,
@@ -174,9 +176,9 @@ fn expected(p: &Policy, f: &RoomFacts<'_>) -> Verdict {
         Some(Protection::AdminRoom)
     } else if f.room_id.as_str() == "!listed" {
         Some(Protection::Listed)
-    } else if f.is_space && !p.include_spaces {
+    } else if f.is_space && !p.rules.include_spaces {
         Some(Protection::Space)
-    } else if f.public && !p.include_public {
+    } else if f.public && !p.rules.include_public {
         Some(Protection::Public)
     } else {
         None
@@ -187,7 +189,7 @@ fn expected(p: &Policy, f: &RoomFacts<'_>) -> Verdict {
     let Ok(ts) = f.last_activity else {
         return Verdict::Unknown("no events".into());
     };
-    if p.delete_abandoned && f.joined_local_members == 0 {
+    if p.rules.delete_abandoned && f.joined_local_members == 0 {
         return Verdict::Abandoned {
             remote_members: f.joined_members,
             ghosts: 0,
@@ -213,10 +215,11 @@ fn exclusions_protect_by_pattern_and_by_the_creators_server() {
             ..f
         }
     }
-    let p = Policy {
-        exclude: Patterns::new(vec!["^#team-".into(), "(?i)archive".into()]).unwrap(),
-        exclude_servers: vec!["bridge.example".into()],
-        ..policy()
+    let p = {
+        let mut p = policy();
+        p.rules.exclude = Patterns::new(vec!["^#team-".into(), "(?i)archive".into()]).unwrap();
+        p.rules.exclude_servers = vec!["bridge.example".into()];
+        p
     };
     let room = id("!r:example.org");
     let alias = old(RoomFacts {
@@ -264,9 +267,10 @@ fn exclusions_protect_by_pattern_and_by_the_creators_server() {
 
 #[test]
 fn a_pattern_that_cannot_be_read_keeps_every_room() {
-    let p = Policy {
-        exclude: Patterns::or_protect_all(vec!["(unclosed".into()]),
-        ..policy()
+    let p = {
+        let mut p = policy();
+        p.rules.exclude = Patterns::or_protect_all(vec!["(unclosed".into()]);
+        p
     };
     let room = id("!r:example.org");
     let f = RoomFacts {
@@ -280,9 +284,11 @@ fn a_pattern_that_cannot_be_read_keeps_every_room() {
 
 #[test]
 fn a_room_of_ghosts_is_abandoned_and_says_how_many() {
-    let p = Policy {
-        ignore_members: Patterns::new(vec!["^@_discord_".into(), "^@bot:".into()]).unwrap(),
-        ..policy()
+    let p = {
+        let mut p = policy();
+        p.rules.ignore_members =
+            Patterns::new(vec!["^@_discord_".into(), "^@bot:".into()]).unwrap();
+        p
     };
     let members = [
         "@_discord_1:example.org",
@@ -341,10 +347,11 @@ fn a_room_of_ghosts_is_abandoned_and_says_how_many() {
 
 #[test]
 fn member_lists_are_read_only_where_they_can_change_the_verdict() {
-    let p = Policy {
-        ignore_members: Patterns::new(vec!["^@_discord_".into()]).unwrap(),
-        max_ghosts: 5,
-        ..policy()
+    let p = {
+        let mut p = policy();
+        p.rules.ignore_members = Patterns::new(vec!["^@_discord_".into()]).unwrap();
+        p.rules.max_ghosts = 5;
+        p
     };
     let room = id("!r");
     let worth = |p: &Policy, local: u64, activity| {
@@ -364,15 +371,17 @@ fn member_lists_are_read_only_where_they_can_change_the_verdict() {
     assert!(!worth(&p, 2, Err("no events")));
     let no_rules = policy();
     assert!(!worth(&no_rules, 2, days_ago(1)));
-    let keep_abandoned = Policy {
-        delete_abandoned: false,
-        ..p.clone()
+    let keep_abandoned = {
+        let mut p = p.clone();
+        p.rules.delete_abandoned = false;
+        p
     };
     assert!(!worth(&keep_abandoned, 2, days_ago(1)));
     // A pattern that cannot be read makes nobody a ghost.
-    let unreadable = Policy {
-        ignore_members: Patterns::or_protect_all(vec!["(unclosed".into()]),
-        ..p
+    let unreadable = {
+        let mut p = p;
+        p.rules.ignore_members = Patterns::or_protect_all(vec!["(unclosed".into()]);
+        p
     };
     assert_eq!(
         unreadable.sort_members(["@_discord_1:example.org"]).people,
@@ -389,9 +398,10 @@ fn direct_chats_are_kept_when_asked() {
         ..facts(&room)
     };
     assert!(policy().decide(&dm, NOW).should_delete());
-    let p = Policy {
-        keep_direct: true,
-        ..policy()
+    let p = {
+        let mut p = policy();
+        p.rules.keep_direct = true;
+        p
     };
     assert_eq!(p.decide(&dm, NOW).to_string(), "protected: direct chat");
 }

@@ -61,7 +61,7 @@ impl Machine {
     pub(super) fn open_offer(
         &mut self,
         rooms: Vec<Entry>,
-        options: Option<crate::policy::ScanOptions>,
+        options: Option<crate::policy::Rules>,
         expires: Ms,
     ) -> u64 {
         self.next_id += 1;
@@ -230,7 +230,7 @@ impl Machine {
         tracing::info!(rooms = count, "deletion confirmed");
         out.push(Effect::StartDeletion {
             job,
-            start: DeletionStart::New(journal),
+            start: DeletionStart::New(Box::new(journal)),
         });
     }
 

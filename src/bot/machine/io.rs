@@ -12,7 +12,7 @@ use crate::bot::text::Text;
 use crate::delete::RunEvent;
 use crate::delete::choice::Choice;
 use crate::delete::journal::{Counts, Journal};
-use crate::policy::ScanOptions;
+use crate::policy::Rules;
 use crate::scan::{Progress, ScanOutcome};
 
 /// Names one job, so that news from an older one is not taken for the
@@ -56,7 +56,7 @@ pub enum OnDisk {
 #[derive(Debug)]
 pub struct ScanResult {
     pub outcome: ScanOutcome,
-    pub options: ScanOptions,
+    pub options: Rules,
     /// The scan's progress message, to be edited with the result.
     pub message: Option<OwnedEventId>,
 }
@@ -149,7 +149,7 @@ pub enum Input {
 /// How a deletion starts.
 #[derive(Debug)]
 pub enum DeletionStart {
-    New(Journal),
+    New(Box<Journal>),
     Resume,
 }
 

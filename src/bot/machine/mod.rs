@@ -23,7 +23,7 @@ use super::text::Text;
 use crate::delete::journal::{Counts, Entry, Journal};
 use crate::delete::{OpenError, RunEvent};
 use crate::plain::ago;
-use crate::policy::ScanOptions;
+use crate::policy::Rules;
 use crate::report::Summary;
 use crate::scan::Progress;
 pub use io::{
@@ -73,7 +73,7 @@ struct Offer {
     rooms: Vec<Entry>,
     /// The scan's options; `None` for an uploaded file, which is re-checked
     /// with the config's policy, as `oldrooms delete --from` is.
-    options: Option<ScanOptions>,
+    options: Option<Rules>,
     expires: Ms,
     /// Reactions that arrived before the offer's id was known to us.
     early: Vec<(OwnedUserId, OwnedEventId, String)>,

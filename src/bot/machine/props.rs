@@ -80,7 +80,7 @@ struct Oracle {
 
 struct OracleOffer {
     rooms: Vec<String>,
-    options: Option<ScanOptions>,
+    options: Option<Rules>,
     expires: Ms,
     event_id: Option<OwnedEventId>,
 }
@@ -108,7 +108,7 @@ struct Sim {
     /// Rooms this process claimed (not found claimed after a restart).
     claimed: HashSet<usize>,
     /// The options each scan ran with, by the machine's offer id.
-    scan_options: Option<ScanOptions>,
+    scan_options: Option<Rules>,
     /// The upload being read, and whether it was cancelled.
     upload: Option<(JobId, bool)>,
     /// The rooms of the upload just read, for the offer it makes.
@@ -225,7 +225,7 @@ impl Sim {
                             return;
                         }
                         self.disk = Some(journal.header_line());
-                        journal
+                        *journal
                     }
                     DeletionStart::Resume => {
                         let journal = journal::replay(self.disk.as_deref().unwrap_or_default())
@@ -316,7 +316,7 @@ impl Sim {
     }
 
     /// The machine made offer `id` of `rooms`: the newest, being posted.
-    fn offered(&mut self, id: u64, rooms: Vec<String>, options: Option<ScanOptions>) {
+    fn offered(&mut self, id: u64, rooms: Vec<String>, options: Option<Rules>) {
         let expires = self.now + TIMEOUT;
         self.o.offers.insert(
             id,

@@ -10,7 +10,7 @@ use super::*;
 use crate::admin::ListedRoom;
 use crate::bot::commands::parse_line;
 use crate::delete::Journal;
-use crate::policy::Verdict;
+use crate::policy::{Patterns, Verdict};
 use crate::scan::{Row, ScanOutcome};
 
 pub const TIMEOUT: Ms = 15 * 60 * 1000;
@@ -38,15 +38,15 @@ pub fn settings() -> Settings {
     }
 }
 
-pub fn options() -> ScanOptions {
-    ScanOptions {
+pub fn options() -> Rules {
+    Rules {
         inactive_days: 30,
         delete_abandoned: true,
         include_spaces: true,
         include_public: false,
-        exclude: vec!["^#keep".into()],
+        exclude: Patterns::or_protect_all(vec!["^#keep".into()]),
         exclude_servers: Vec::new(),
-        ignore_members: vec!["^@_discord_".into()],
+        ignore_members: Patterns::or_protect_all(vec!["^@_discord_".into()]),
         max_ghosts: 20,
         keep_direct: true,
     }
@@ -149,7 +149,7 @@ pub fn new_deletion(effects: &[Effect]) -> Option<(JobId, &Journal)> {
         Effect::StartDeletion {
             job,
             start: DeletionStart::New(j),
-        } => Some((*job, j)),
+        } => Some((*job, &**j)),
         _ => None,
     })
 }

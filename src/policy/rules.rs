@@ -1,27 +1,32 @@
-//! The options a scan runs with, as recorded in the deletion journal so that
-//! the re-check applies them again, and the patterns of `exclude` and
-//! `ignore_members`.
+//! The rules of the policy, one type from the config or a command to the
+//! deletion's re-check: the config's `[policy]` knobs, a scan's overrides
+//! applied, carried as they are in the offer and the journal. Also the
+//! patterns of `exclude` and `ignore_members`.
 
 use regex::Regex;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::Policy;
-
-/// The options a scan ran with: what the deletion's re-check must apply
-/// again, whatever the config says by then.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ScanOptions {
+/// The knobs that decide which rooms go (everything but the rooms named as
+/// protected, which stay the config's own whatever a scan says).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rules {
     pub inactive_days: u32,
     pub delete_abandoned: bool,
     pub include_spaces: bool,
     pub include_public: bool,
+    /// Rooms whose id, alias or name matches are protected.
     #[serde(default)]
-    pub exclude: Vec<String>,
+    pub exclude: Patterns,
+    /// Rooms created by users of these servers are protected.
     #[serde(default)]
     pub exclude_servers: Vec<String>,
+    /// User ids that do not count as people (bridge puppets, bots).
     #[serde(default)]
-    pub ignore_members: Vec<String>,
+    pub ignore_members: Patterns,
+    /// Rooms with more local members are not read for ghosts.
     #[serde(default = "default_max_ghosts")]
     pub max_ghosts: u64,
+    /// Direct chats are protected.
     #[serde(default)]
     pub keep_direct: bool,
 }
@@ -33,47 +38,34 @@ fn default_max_ghosts() -> u64 {
     DEFAULT_MAX_GHOSTS
 }
 
-impl Policy {
-    pub fn options(&self) -> ScanOptions {
-        ScanOptions {
-            inactive_days: self.inactive_days,
-            delete_abandoned: self.delete_abandoned,
-            include_spaces: self.include_spaces,
-            include_public: self.include_public,
-            exclude: self.exclude.patterns().to_vec(),
-            exclude_servers: self.exclude_servers.clone(),
-            ignore_members: self.ignore_members.patterns().to_vec(),
-            max_ghosts: self.max_ghosts,
-            keep_direct: self.keep_direct,
-        }
-    }
-
-    /// This policy with a scan's options; the admin room and the protected
-    /// rooms stay this policy's own, so they are always refused.
-    pub fn with_options(&self, o: ScanOptions) -> Policy {
-        Policy {
-            inactive_days: o.inactive_days,
-            delete_abandoned: o.delete_abandoned,
-            include_spaces: o.include_spaces,
-            include_public: o.include_public,
-            exclude: Patterns::or_protect_all(o.exclude),
-            exclude_servers: o.exclude_servers,
-            ignore_members: Patterns::or_protect_all(o.ignore_members),
-            max_ghosts: o.max_ghosts,
-            keep_direct: o.keep_direct,
-            ..self.clone()
+impl Default for Rules {
+    /// `[policy]`'s defaults.
+    fn default() -> Self {
+        Self {
+            inactive_days: 365,
+            delete_abandoned: true,
+            include_spaces: false,
+            include_public: false,
+            exclude: Patterns::default(),
+            exclude_servers: Vec::new(),
+            ignore_members: Patterns::default(),
+            max_ghosts: DEFAULT_MAX_GHOSTS,
+            keep_direct: false,
         }
     }
 }
 
-impl Policy {
-    /// The rules a deletion re-checks with: the confirmed scan's options,
-    /// or this policy's own when there are none (an edited CSV).
-    pub fn for_run(&self, options: Option<ScanOptions>) -> Policy {
-        match options {
-            Some(o) => self.with_options(o),
-            None => self.clone(),
-        }
+/// Written as the list of patterns; read back (from a journal we wrote)
+/// with [`Patterns::or_protect_all`].
+impl Serialize for Patterns {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.patterns.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Patterns {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<String>::deserialize(d).map(Self::or_protect_all)
     }
 }
 
@@ -168,4 +160,32 @@ pub fn valid_pattern(p: &str) -> Result<String, String> {
     Regex::new(p)
         .map(|_| p.to_owned())
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_read_back_as_journals_have_always_written_them() {
+        // A journal header's `options` as oldrooms wrote them before `Rules`.
+        let written = r#"{"inactive_days":30,"delete_abandoned":true,"include_spaces":false,"include_public":true,"exclude":["^#keep"],"exclude_servers":["b.example"],"ignore_members":["^@_irc_"],"max_ghosts":20,"keep_direct":false}"#;
+        let rules: Rules = serde_json::from_str(written).unwrap();
+        assert_eq!(rules.exclude.patterns(), ["^#keep"]);
+        assert!(
+            rules
+                .exclude
+                .first_match(["#keep-me:x"].into_iter())
+                .is_some()
+        );
+        assert_eq!(serde_json::to_string(&rules).unwrap(), written);
+        // Only the four knobs were always written.
+        let short = r#"{"inactive_days":1,"delete_abandoned":false,"include_spaces":true,"include_public":false}"#;
+        let rules: Rules = serde_json::from_str(short).unwrap();
+        assert_eq!(rules.max_ghosts, DEFAULT_MAX_GHOSTS);
+        // A pattern that no longer compiles protects every room.
+        let bad = r#"{"inactive_days":1,"delete_abandoned":false,"include_spaces":true,"include_public":false,"exclude":["(unclosed"]}"#;
+        let rules: Rules = serde_json::from_str(bad).unwrap();
+        assert!(rules.exclude.first_match(["!any:x"].into_iter()).is_some());
+    }
 }
