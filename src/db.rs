@@ -205,6 +205,20 @@ impl Database {
         }))
     }
 
+    /// The room's canonical alias from its history, as for the name.
+    pub async fn alias_from_history(
+        &self,
+        room_id: &RoomId,
+    ) -> Result<Answer<Option<String>>, DbError> {
+        let events = self.events(queries::NEWEST_ALIAS, room_id).await?;
+        Ok(events.map(|events| {
+            events
+                .first()
+                .and_then(|e| e.alias().map(str::to_owned))
+                .filter(|alias| !alias.is_empty())
+        }))
+    }
+
     /// Whether one of the room's first membership events is an invite that
     /// marks a direct chat.
     pub async fn is_direct(&self, room_id: &RoomId) -> Result<Answer<bool>, DbError> {

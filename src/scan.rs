@@ -17,7 +17,7 @@ use crate::db::{self, Database, Last};
 use crate::policy::{Policy, RoomFacts, Verdict};
 use crate::timefmt::now_ms;
 use cache::{Cache, Recorded};
-use reader::Reader;
+pub(crate) use reader::Reader;
 
 /// One room's result: what the Admin API said, and the verdict.
 #[derive(Debug, Clone)]
@@ -288,12 +288,11 @@ async fn check_room(
         Err(e) if e.is_fatal() => return Err(e),
         Err(e) => (Err(format!("could not read last activity: {e}")), None),
     };
-    if room.name.is_none() && room.joined_local_members == 0 {
-        match reader.name_from_history(&room.room_id).await {
-            Ok(name) => room.name = name.map(String::into_boxed_str),
-            Err(e) if e.is_fatal() => return Err(e),
-            Err(e) => tracing::warn!(room_id = %room.room_id, error = %e, "no name from history"),
+    if let Err(e) = recover_left_room(reader, &mut room).await {
+        if e.is_fatal() {
+            return Err(e);
         }
+        tracing::warn!(room_id = %room.room_id, error = %e, "no name or alias from history");
     }
     let verdict = decide(reader, policy, &room, &activity, now).await?;
     let last_activity = activity.ok();
@@ -304,6 +303,30 @@ async fn check_room(
         verdict,
     };
     Ok((row, recorded))
+}
+
+/// A room our server has left (no local member) has no name or alias in
+/// Synapse's answer, but its history holds them, and `policy.exclude` must
+/// see them: the scan and the deletion's re-check both complete the room
+/// here, so the rules decide the same way at both.
+pub(crate) async fn recover_left_room(
+    reader: &Reader<'_>,
+    room: &mut ListedRoom,
+) -> Result<(), AdminError> {
+    if room.joined_local_members > 0 {
+        return Ok(());
+    }
+    if room.name.is_none() {
+        room.name = reader
+            .name_from_history(&room.room_id)
+            .await?
+            .map(String::into_boxed_str);
+    }
+    if room.canonical_alias().is_none() {
+        let alias = reader.alias_from_history(&room.room_id).await?;
+        room.set_canonical_alias(alias.map(String::into_boxed_str));
+    }
+    Ok(())
 }
 
 /// Asks the policy, reading more only where it can change the verdict: the

@@ -81,6 +81,14 @@ impl ListedRoom {
         self.rare.as_ref()?.missing
     }
 
+    /// Sets the canonical alias (one recovered from history).
+    pub fn set_canonical_alias(&mut self, alias: Option<Box<str>>) {
+        match &mut self.rare {
+            Some(rare) => rare.canonical_alias = alias,
+            None => self.rare = Rare::boxed(alias, None, None),
+        }
+    }
+
     /// Marks `field` as lacking from the answer.
     pub fn mark_missing(&mut self, field: &'static str) {
         let rare = self.rare.get_or_insert_with(|| {
@@ -173,6 +181,12 @@ impl TimelineEvent {
     /// `content.name` of an `m.room.name` event, when it is a string.
     pub fn name(&self) -> Option<&str> {
         self.content.get("name")?.as_str()
+    }
+
+    /// `content.alias` of an `m.room.canonical_alias` event, when it is a
+    /// string.
+    pub fn alias(&self) -> Option<&str> {
+        self.content.get("alias")?.as_str()
     }
 
     /// An `m.room.member` invite that marks a direct chat.
@@ -308,6 +322,15 @@ impl AdminClient {
         Ok(event
             .and_then(|e| e.name().map(str::to_owned))
             .filter(|name| !name.is_empty()))
+    }
+
+    /// The room's canonical alias from its history, as for the name.
+    pub async fn alias_from_history(&self, room_id: &RoomId) -> Result<Option<String>, AdminError> {
+        const ALIAS_EVENTS: &str = r#"{"types":["m.room.canonical_alias"]}"#;
+        let event: Option<TimelineEvent> = self.newest_event(room_id, ALIAS_EVENTS).await?;
+        Ok(event
+            .and_then(|e| e.alias().map(str::to_owned))
+            .filter(|alias| !alias.is_empty()))
     }
 }
 

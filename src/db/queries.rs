@@ -108,6 +108,14 @@ ORDER BY e.topological_ordering DESC, e.stream_ordering DESC
 LIMIT 1"
 );
 
+/// The newest `m.room.canonical_alias` event of a room.
+pub(super) const NEWEST_ALIAS: &str = concat!(
+    event_content!(),
+    "AND e.type = 'm.room.canonical_alias'
+ORDER BY e.topological_ordering DESC, e.stream_ordering DESC
+LIMIT 1"
+);
+
 /// The first membership events of a room, oldest first, as many as the
 /// Admin API path reads (`DIRECT_INVITE_WINDOW`). Paging forward from the
 /// start, Synapse's bound is a stream position above 0, which leaves out

@@ -210,6 +210,11 @@ async fn reads_names_and_direct_invites_unless_redacted() {
     f.room("!a", None);
     f.event("!a", 1, "m.room.name", 100, json!({"name": "Old name"}));
     f.event("!a", 2, "m.room.name", 200, json!({"name": "New name"}));
+    f.room("!f", None);
+    let alias = json!({"alias": "#old:example.org"});
+    f.event("!f", 1, "m.room.canonical_alias", 100, alias);
+    let alias = json!({"alias": "#new:example.org"});
+    f.event("!f", 2, "m.room.canonical_alias", 200, alias);
     f.room("!b", None);
     let named = f.event("!b", 1, "m.room.name", 100, json!({"name": "Redacted"}));
     f.exec("INSERT INTO redactions VALUES ('$r', ?1)", &named);
@@ -250,6 +255,15 @@ async fn reads_names_and_direct_invites_unless_redacted() {
         name("!d").await.unwrap(),
         Answer::Ask,
         "redacted with a ban"
+    );
+    // Aliases come back the same way.
+    assert_eq!(
+        db.alias_from_history(room("!a")).await.unwrap(),
+        Answer::Sure(None)
+    );
+    assert_eq!(
+        db.alias_from_history(room("!f")).await.unwrap(),
+        sure("#new:example.org")
     );
     let direct = |id| db.is_direct(room(id));
     assert_eq!(direct("!a").await.unwrap(), Answer::Sure(true));

@@ -153,14 +153,13 @@ async fn read_and_recheck(
     let Some(mut room) = client.room_details(id).await? else {
         return Ok(recheck(entry, Current::default(), policy).err());
     };
-    // As the scan does: a room our server has left has its name only in
-    // its history, and the exclusions must see it.
-    if room.name.is_none() && room.joined_local_members == 0 {
-        room.name = client
-            .name_from_history(id)
-            .await?
-            .map(String::into_boxed_str);
-    }
+    // Completed as the scan completes it, so the rules decide the same way.
+    let reader = crate::scan::Reader {
+        api: client,
+        db: None,
+        cache: None,
+    };
+    crate::scan::recover_left_room(&reader, &mut room).await?;
     if entry.last_activity.is_none() {
         // Nothing to compare with: kept whatever the server says now.
         let now = Current {

@@ -8,11 +8,11 @@ use super::cache::Cache;
 use crate::admin::{AdminClient, AdminError};
 use crate::db::{Answer, Database, DbError};
 
-pub(super) struct Reader<'a> {
-    pub(super) api: &'a AdminClient,
-    pub(super) db: Option<&'a Database>,
+pub(crate) struct Reader<'a> {
+    pub(crate) api: &'a AdminClient,
+    pub(crate) db: Option<&'a Database>,
     /// Last activities of the previous scan (API path only).
-    pub(super) cache: Option<&'a Cache>,
+    pub(crate) cache: Option<&'a Cache>,
 }
 
 impl Reader<'_> {
@@ -30,6 +30,18 @@ impl Reader<'_> {
             return Ok(name);
         }
         self.api.name_from_history(room_id).await
+    }
+
+    pub(super) async fn alias_from_history(
+        &self,
+        room_id: &RoomId,
+    ) -> Result<Option<String>, AdminError> {
+        if let Some(db) = self.db()
+            && let Some(alias) = sure(db, db.alias_from_history(room_id).await)
+        {
+            return Ok(alias);
+        }
+        self.api.alias_from_history(room_id).await
     }
 
     pub(super) async fn joined_members(&self, room_id: &RoomId) -> Result<Vec<String>, AdminError> {

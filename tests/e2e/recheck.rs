@@ -64,10 +64,15 @@ async fn the_recheck_believes_the_server_not_the_file_nor_a_senders_clock() {
     let archive = hs.create_room(&alice, named("Archive 2019")).await;
     hs.message(&archive, &alice, "bye", Some(old)).await;
     hs.leave(&archive, &alice).await;
+    // The same with an alias and no name.
+    let aliased = json!({"preset": "private_chat", "room_alias_name": unique("archived-")});
+    let aliased = hs.create_room(&alice, aliased).await;
+    hs.message(&aliased, &alice, "bye", Some(old)).await;
+    hs.leave(&aliased, &alice).await;
 
     let dir = tempfile::tempdir().unwrap();
     let extra = format!(
-        "[bot]\ndata_dir = \"{}\"\n[policy]\nexclude = [\"^Archive\"]\n\
+        "[bot]\ndata_dir = \"{}\"\n[policy]\nexclude = [\"^Archive\", \"^#archived-\"]\n\
          ignore_members = [\"^@ghost\"]\n[delete]\npoll_interval_ms = 200\n",
         dir.path().join("data").display(),
     );
@@ -95,10 +100,14 @@ async fn the_recheck_believes_the_server_not_the_file_nor_a_senders_clock() {
         csv.row(&archive)["reason"],
         "protected: matches the exclude pattern ^Archive"
     );
+    assert_eq!(
+        csv.row(&aliased)["reason"],
+        "protected: matches the exclude pattern ^#archived-"
+    );
 
     // The admin chooses five rooms; a spreadsheet moved one date into the
     // future, and an edit turned the ghost room's reason and count.
-    let chosen = [&plain, &future, &backdated, &haunted, &archive].map(String::as_str);
+    let chosen = [&plain, &future, &backdated, &haunted, &archive, &aliased].map(String::as_str);
     edit(
         &results,
         &chosen,
@@ -162,8 +171,15 @@ async fn the_recheck_believes_the_server_not_the_file_nor_a_senders_clock() {
             "protected: matches the exclude pattern ^Archive".into()
         )
     );
+    assert_eq!(
+        outcome(&aliased),
+        (
+            "skipped".into(),
+            "protected: matches the exclude pattern ^#archived-".into()
+        )
+    );
     assert!(!exists(&hs, &plain).await, "plain was not deleted");
-    for room in [&future, &backdated, &haunted, &archive] {
+    for room in [&future, &backdated, &haunted, &archive, &aliased] {
         assert!(exists(&hs, room).await, "{room} was deleted");
     }
 }
