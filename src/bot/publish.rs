@@ -11,7 +11,6 @@ use super::chat::{self, Text, best_effort_edit, post};
 use super::machine::{Input, ScanResult};
 use super::world::{World, seed_reactions};
 use crate::report::write_csv;
-use crate::scan::ScanOutcome;
 
 pub async fn scan(
     world: Arc<World>,
@@ -35,7 +34,7 @@ pub async fn scan(
     }
     post(&room, &summary).await;
     post_chart(&world, &room, &result).await;
-    upload(&world, &room, &result.outcome).await;
+    upload(&world, &room, &result).await;
     info!(rooms = result.outcome.rows.len(), "scan posted");
     drop(result);
     if let Some((id, text)) = offer {
@@ -103,7 +102,8 @@ async fn post_offer(world: &World, room: &Room, id: u64, text: &Text) {
 }
 
 /// Uploads results.csv, and keeps a copy in `bot.data_dir`.
-async fn upload(world: &World, room: &Room, outcome: &ScanOutcome) {
+async fn upload(world: &World, room: &Room, result: &ScanResult) {
+    let outcome = &result.outcome;
     let mut bytes = Vec::new();
     if let Err(e) = write_csv(&outcome.rows, outcome.now_ms, &mut bytes) {
         post(
@@ -123,7 +123,7 @@ async fn upload(world: &World, room: &Room, outcome: &ScanOutcome) {
         .bot
         .data_dir
         .join(crate::delete::record::BOT_FILE);
-    if let Err(e) = crate::delete::record::save(&outcome.rows, &record) {
+    if let Err(e) = crate::delete::record::save(&outcome.rows, &result.options, &record) {
         warn!(error = %format!("{e:#}"), "could not keep the scan's record");
     }
     if let Err(e) = chat::send_file(room, "results.csv", &mime::TEXT_CSV, bytes).await {

@@ -14,6 +14,7 @@ use super::world::World;
 use crate::delete::choice::{Choice, choose};
 use crate::delete::input::{Marked, read_marked};
 use crate::delete::record;
+use crate::delete::settle::settle;
 
 /// The largest file read: a results.csv of a million rooms is about 250 MB.
 const MAX_BYTES: u64 = 512 * 1024 * 1024;
@@ -59,18 +60,26 @@ async fn read(world: &World, upload: Upload) -> Result<Choice, String> {
     let policy = world.policy().await.map_err(|e| format!("{e:#}"))?;
     let path = world.config.bot.data_dir.join("results.csv");
     let last = blocking(move || Ok(last_scan(&path))).await?;
-    let mut choice = choose(file, &policy, last.as_ref());
-    // The file chose the rooms; the facts come from the scan's record or
-    // from the server now.
+    // The file chose the rooms; the facts and the rules come from the last
+    // scan's record, or for rooms it lacks, from the server now.
     let record = world.config.bot.data_dir.join(record::BOT_FILE);
+    let read = record.clone();
+    let policy = match blocking(move || Ok(record::rules(&read))).await? {
+        Some(rules) => policy.with_rules(rules),
+        None => policy,
+    };
+    let mut choice = choose(file, &policy, last.as_ref());
     let offered = std::mem::take(&mut choice.offered);
     let concurrency = world.config.scan.concurrency;
-    let settled = record::settle(&world.admin, &policy, &record, concurrency, offered)
+    let settled = settle(&world.admin, &policy, &record, concurrency, offered)
         .await
         .map_err(|e| format!("the chosen rooms could not be read from the homeserver ({e})"))?;
     choice.offered = settled.rooms;
     choice.differ = settled.differ;
     choice.read_now = settled.read_now;
+    choice.kept = settled.kept;
+    choice.kept_count = settled.kept_count;
+    choice.rules = Some(policy.rules);
     Ok(choice)
 }
 

@@ -14,6 +14,7 @@ use crate::delete::journal::{Entry, Journal};
 use crate::delete::journal_file;
 use crate::delete::record;
 use crate::delete::report::write_report;
+use crate::delete::settle::settle;
 use crate::delete::{Control, Ended, RunEvent, Start, dry_run, execute};
 use crate::policy::Policy;
 use crate::scan_args::ScanArgs;
@@ -84,9 +85,9 @@ pub async fn command(
         let start = match chosen {
             None => Start::Resume,
             Some((rooms, from)) => {
-                let policy = options.apply(session.policy(&config).await?);
+                let policy = rules_for(&session, &config, options).await?;
                 let rooms = settled(&session, &config, &policy, rooms).await?;
-                if !yes && !confirmed(&rooms, from, options)? {
+                if !yes && !confirmed(&rooms, from)? {
                     println!("Nothing was deleted.");
                     return Ok(None);
                 }
@@ -121,6 +122,33 @@ pub async fn command(
     Ok(())
 }
 
+/// The policy the re-check will apply: the config's with the options
+/// given; without options, the rules of the scan that wrote the record (so
+/// that what `oldrooms scan --include-public` offered is what is deleted);
+/// else the config's as they are.
+async fn rules_for(
+    session: &Session,
+    config: &Config,
+    options: &ScanArgs,
+) -> anyhow::Result<Policy> {
+    let base = session.policy(config).await?;
+    if *options != ScanArgs::default() {
+        return Ok(options.apply(base));
+    }
+    let path = config.bot.data_dir.join(record::CLI_FILE);
+    let recorded = tokio::task::spawn_blocking(move || record::rules(&path))
+        .await
+        .ok()
+        .flatten();
+    Ok(match recorded {
+        Some(rules) => {
+            println!("Each room is re-checked with the rules of the last `oldrooms scan`.");
+            base.with_rules(rules)
+        }
+        None => base,
+    })
+}
+
 /// The file's rows with the facts the re-check will believe: those that
 /// `oldrooms scan` recorded, or the server's now; says where the file's
 /// cells disagree with them.
@@ -131,7 +159,7 @@ async fn settled(
     rooms: Vec<Entry>,
 ) -> anyhow::Result<Vec<Entry>> {
     let record = config.bot.data_dir.join(record::CLI_FILE);
-    let settled = record::settle(
+    let settled = settle(
         &session.client,
         policy,
         &record,
@@ -148,6 +176,18 @@ async fn settled(
         );
         for room in &settled.differ.first {
             println!("  {}", crate::plain::shorten(room, 80));
+        }
+    }
+    if settled.kept_count > 0 {
+        println!(
+            "{} of these rooms will be kept by the re-check under the rules that apply:",
+            settled.kept_count
+        );
+        for line in &settled.kept {
+            println!("  {}", crate::plain::shorten(line, 160));
+        }
+        if settled.kept_count > settled.kept.len() {
+            println!("  … and {} more", settled.kept_count - settled.kept.len());
         }
     }
     if settled.read_now > 0 {
@@ -172,7 +212,7 @@ pub async fn dry_run_command(
     let rooms = read_candidates(from)?;
     let session = Session::open(&config).await?;
     let result = async {
-        let policy = options.apply(session.policy(&config).await?);
+        let policy = rules_for(&session, &config, options).await?;
         let rooms = settled(&session, &config, &policy, rooms).await?;
         let journal = Journal::new("dry run", now_ms(), Some(policy.rules.clone()), rooms);
         Ok::<_, anyhow::Error>(
@@ -240,18 +280,13 @@ async fn delete_all(
 }
 
 /// Shows what will go and asks for the number of rooms.
-fn confirmed(rooms: &[Entry], from: &Path, options: &ScanArgs) -> anyhow::Result<bool> {
+fn confirmed(rooms: &[Entry], from: &Path) -> anyhow::Result<bool> {
     println!(
         "{} rooms are marked should_delete=yes in {}. Each is re-checked just before it is deleted.",
         rooms.len(),
         from.display()
     );
-    if *options == ScanArgs::default() {
-        println!(
-            "The re-check applies [policy] as configured: a space, a public room or a room it \
-             excludes is kept unless you give the scan's options (e.g. --include-public)."
-        );
-    }
+
     for room in rooms.iter().take(10) {
         let name = crate::plain::shorten(&room.name, 60);
         println!("  {} {}", room.room_id, name);

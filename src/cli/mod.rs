@@ -239,7 +239,7 @@ async fn scan_and_write(
     let outcome = outcome.context("scan failed")?;
     progress.finish();
     write_csv_atomic(&outcome.rows, outcome.now_ms, output)?;
-    keep_record(config, &outcome.rows);
+    keep_record(config, &outcome.rows, &policy.rules);
     if let Some((path, next)) = next_cache {
         next.save(path)
             .with_context(|| format!("cannot write the scan cache {}", path.display()))?;
@@ -261,12 +261,12 @@ async fn scan_and_write(
 /// Keeps the facts of every room for `oldrooms delete --from`'s re-check
 /// (`bot.data_dir`, beside its journal). Without them, the deletion reads
 /// each chosen room from the server when it is confirmed.
-fn keep_record(config: &Config, rows: &[crate::scan::Row]) {
+fn keep_record(config: &Config, rows: &[crate::scan::Row], rules: &crate::policy::Rules) {
     let dir = &config.bot.data_dir;
     let path = dir.join(crate::delete::record::CLI_FILE);
     let kept = std::fs::create_dir_all(dir)
         .map_err(anyhow::Error::from)
-        .and_then(|()| crate::delete::record::save(rows, &path));
+        .and_then(|()| crate::delete::record::save(rows, rules, &path));
     if let Err(e) = kept {
         tracing::warn!(path = %path.display(), error = %format!("{e:#}"), "could not keep the scan's record");
     }

@@ -28,6 +28,12 @@ pub struct Choice {
     pub differ: Named,
     /// Offered rooms the scan did not record, read from the server.
     pub read_now: usize,
+    /// Offered rooms the re-check will keep under the rules that apply,
+    /// with why and what would include them (the first few), and how many.
+    pub kept: Vec<String>,
+    pub kept_count: usize,
+    /// The rules the offer carries: the scan's, from its record.
+    pub rules: Option<crate::policy::Rules>,
 }
 
 /// The file against the last scan's results.csv.

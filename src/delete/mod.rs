@@ -11,6 +11,7 @@ pub mod journal_file;
 mod recheck;
 pub mod record;
 pub mod report;
+pub mod settle;
 
 use std::path::Path;
 use std::time::Duration;

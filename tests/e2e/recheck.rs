@@ -333,14 +333,30 @@ async fn the_deletion_rechecks_with_the_options_the_scan_ran_with() {
         args.extend_from_slice(extra);
         args
     };
-    // Without the scan's option the prompt says what the re-check will keep.
-    let run = oldrooms(&delete(&[]), &[]).await;
+    // Options that leave the public room out: the prompt names it, and what
+    // would include it, before anyone confirms.
+    let run = oldrooms(&delete(&["--inactive-days", "30"]), &[]).await;
     assert_eq!(run.code(), Some(0), "{run:?}");
-    assert!(run.stdout.contains("--include-public"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!(
+            "1 of these rooms will be kept by the re-check under the rules that apply:\n  \
+             options: public ({public}): protected: published in the room directory \
+             (--include-public would include it)"
+        )),
+        "{}",
+        run.stdout
+    );
     assert!(exists(&hs, &public).await);
-    // With it, the re-check applies what the scan applied.
-    let run = oldrooms(&delete(&["--include-public", "--yes"]), &[]).await;
+    // Without options, the rules of the scan that made the file apply.
+    let run = oldrooms(&delete(&["--yes"]), &[]).await;
     assert_eq!(run.code(), Some(0), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("Each room is re-checked with the rules of the last `oldrooms scan`."),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("will be kept"), "{}", run.stdout);
     let report = Csv::read(&report);
     assert_eq!(
         report.row(&public)["outcome"],

@@ -23,14 +23,23 @@ pub(crate) fn results_csv(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::write(&path, text).unwrap();
     // What `oldrooms scan` recorded beside its journal: the newest event
     // `messages_at` answers, at the file's time.
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let mut record = "oldrooms scan record v1\n".to_owned();
+    write_record(&dir.join("data"), "1\t0");
+    path
+}
+
+/// The record `oldrooms scan` keeps beside its journal, for `ROOMS`: the
+/// newest event `messages_at` answers, at the file's time, then `counts`
+/// (local members, a tab, 1 if abandoned), with the default rules.
+pub(crate) fn write_record(data: &std::path::Path, counts: &str) {
+    std::fs::create_dir_all(data).unwrap();
+    let rules = serde_json::to_string(&oldrooms::policy::Rules::default()).unwrap();
+    let mut record = format!("oldrooms scan record v2\t{rules}\n");
     for id in ROOMS {
-        record.push_str(&format!("{id}\t1577836800000\t$e\t1\t0\n"));
+        record.push_str(&format!(
+            "{id}\t1577836800000\t$e\t{counts}\t-\t+@a:fake.test\t+old\t-\n"
+        ));
     }
     std::fs::write(data.join("cli-scan-record.tsv"), record).unwrap();
-    path
 }
 
 /// Room details and an old last activity for every room, deletions that

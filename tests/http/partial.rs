@@ -7,7 +7,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use crate::common::{Csv, oldrooms};
-use crate::delete_faults::{ROOMS, accept_delete, rooms_and_statuses};
+use crate::delete_faults::{ROOMS, accept_delete, rooms_and_statuses, write_record};
 use crate::{admin_server, fake_config, messages_at, requests_to, room, scan_args};
 
 const OLD: i64 = 1_600_000_000_000;
@@ -101,12 +101,7 @@ async fn a_member_list_answered_with_nothing_skips_the_room() {
     }
     let from = dir.path().join("results.csv");
     std::fs::write(&from, text).unwrap();
-    let mut record = "oldrooms scan record v1\n".to_owned();
-    for id in ROOMS {
-        record.push_str(&format!("{id}\t1577836800000\t$e\t0\t1\n"));
-    }
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("cli-scan-record.tsv"), record).unwrap();
+    write_record(&data, "0\t1");
     let report = dir.path().join("report.csv");
     let run = oldrooms(
         &[

@@ -76,7 +76,7 @@ impl Machine {
         self.end_offer(Spent::Replaced, out);
         let expires = self.expiry(now);
         let text = messages::upload_offer(&choice, sender.as_str(), Some(&self.answer(expires)));
-        let offer = self.open_offer(choice.offered, None, expires);
+        let offer = self.open_offer(choice.offered, choice.rules, expires);
         out.push(Effect::PostOffer { offer, text });
     }
 }
