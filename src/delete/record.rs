@@ -77,7 +77,7 @@ impl Facts {
         }
     }
 
-    pub(super) fn apply(self, entry: &mut Entry) {
+    pub(crate) fn apply(self, entry: &mut Entry) {
         entry.last_activity = self.last_activity;
         entry.last_event = self.last_event;
         entry.joined_local_members = self.joined_local_members;

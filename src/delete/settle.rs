@@ -4,7 +4,7 @@
 //! the rooms that the re-check will keep under the rules that apply are
 //! named with what would include them, before anyone confirms.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use futures_util::StreamExt as _;
@@ -53,26 +53,11 @@ pub async fn settle(
     })
     .await
     .unwrap_or_default();
-    let mut settled = Settled::default();
-    let mut looks = Vec::with_capacity(rows.len());
-    let mut unrecorded = Vec::new();
-    for (i, mut entry) in rows.into_iter().enumerate() {
-        match recorded.get(&entry.room_id) {
-            Some(facts) => {
-                if disagrees(&entry, facts) {
-                    settled.differ.add(&entry);
-                }
-                looks.push(facts.looks.clone());
-                facts.clone().apply(&mut entry);
-            }
-            None => {
-                looks.push(Looks::default());
-                unrecorded.push(i);
-            }
-        }
-        settled.rooms.push(entry);
-    }
-    settled.read_now = unrecorded.len();
+    let Merged {
+        mut settled,
+        mut looks,
+        unrecorded,
+    } = with_record(rows, &recorded);
     let reads = futures_util::stream::iter(unrecorded)
         .map(|i| {
             let id = settled.rooms[i].room_id.clone();
@@ -95,6 +80,45 @@ pub async fn settle(
         }
     }
     Ok(settled)
+}
+
+/// The file's rows with the record's facts, and what the record lacks.
+pub(crate) struct Merged {
+    pub settled: Settled,
+    /// What the rules look at, by row.
+    pub looks: Vec<Looks>,
+    /// The rows the record lacks, to read from the server.
+    pub unrecorded: Vec<usize>,
+}
+
+/// The pure half of [`settle`]: every fact the re-check compares against
+/// is the record's; the file's cells only count as disagreements.
+pub(crate) fn with_record(rows: Vec<Entry>, recorded: &HashMap<OwnedRoomId, Facts>) -> Merged {
+    let mut settled = Settled::default();
+    let mut looks = Vec::with_capacity(rows.len());
+    let mut unrecorded = Vec::new();
+    for (i, mut entry) in rows.into_iter().enumerate() {
+        match recorded.get(&entry.room_id) {
+            Some(facts) => {
+                if disagrees(&entry, facts) {
+                    settled.differ.add(&entry);
+                }
+                looks.push(facts.looks.clone());
+                facts.clone().apply(&mut entry);
+            }
+            None => {
+                looks.push(Looks::default());
+                unrecorded.push(i);
+            }
+        }
+        settled.rooms.push(entry);
+    }
+    settled.read_now = unrecorded.len();
+    Merged {
+        settled,
+        looks,
+        unrecorded,
+    }
 }
 
 /// Why the re-check will keep this room under `policy`'s protections, and

@@ -13,22 +13,50 @@ use proptest::prelude::*;
 
 use super::tests::{TIMEOUT, command, event, scan_result, settings, upload, uploaded, user};
 use super::*;
+use crate::delete::choice::Choice;
 use crate::delete::journal::{self, Journal, Record, Step};
+use crate::delete::record::{Facts, Looks};
+use crate::delete::settle::with_record;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Scan { who: u8 },
-    Cancel { who: u8 },
+    Scan {
+        who: u8,
+    },
+    Cancel {
+        who: u8,
+    },
     Status,
-    React { who: u8, target: u8, key: u8 },
-    ScanEnds { candidates: u8, fail: bool },
-    PostOffer { fail: bool },
-    Upload { who: u8 },
-    UploadRead { rooms: u8, fail: bool },
-    Worker { keep: bool },
+    React {
+        who: u8,
+        target: u8,
+        key: u8,
+    },
+    ScanEnds {
+        candidates: u8,
+        fail: bool,
+    },
+    PostOffer {
+        fail: bool,
+    },
+    Upload {
+        who: u8,
+    },
+    /// An uploaded file read: how many rooms it chooses, and which of its
+    /// cells (bits: date, reason, count) say otherwise than the record.
+    UploadRead {
+        rooms: u8,
+        fail: bool,
+        cells: u8,
+    },
+    Worker {
+        keep: bool,
+    },
     Fatal,
     Finish,
-    Wait { secs: u16 },
+    Wait {
+        secs: u16,
+    },
     Tick,
     Crash,
     Shutdown,
@@ -44,8 +72,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0u8..4, any::<bool>()).prop_map(|(candidates, f)| Op::ScanEnds { candidates, fail: f }),
         3 => prop::bool::weighted(0.1).prop_map(|fail| Op::PostOffer { fail }),
         2 => any::<u8>().prop_map(|who| Op::Upload { who }),
-        2 => (0u8..3, prop::bool::weighted(0.2))
-            .prop_map(|(rooms, fail)| Op::UploadRead { rooms, fail }),
+        2 => (0u8..3, prop::bool::weighted(0.2), 0u8..8)
+            .prop_map(|(rooms, fail, cells)| Op::UploadRead { rooms, fail, cells }),
         10 => prop::bool::weighted(0.2).prop_map(|keep| Op::Worker { keep }),
         3 => Just(Op::Fatal),
         2 => Just(Op::Finish),
@@ -76,6 +104,9 @@ struct Oracle {
     submitted: HashSet<String>,
     /// The run the deletion job is carrying out, and its offer's message.
     running: Option<(String, Option<OwnedEventId>)>,
+    /// What the scan's record says of each room an uploaded file chose: the
+    /// facts its journal entry must carry, whatever the file's cells said.
+    recorded: HashMap<String, Facts>,
 }
 
 struct OracleOffer {
@@ -209,6 +240,13 @@ impl Sim {
                             .collect();
                         assert_eq!(rooms, offer.rooms, "the confirmed rooms, exactly");
                         assert_eq!(journal.options, offer.options, "the scan's own options");
+                        for entry in &journal.rooms {
+                            if let Some(facts) = self.o.recorded.get(entry.room_id.as_str()) {
+                                let mut expected = entry.clone();
+                                facts.clone().apply(&mut expected);
+                                assert_eq!(entry, &expected, "the record's facts, not the file's");
+                            }
+                        }
                         let key = rooms[0].clone();
                         let cancelled = std::mem::take(&mut self.cancel_on_start);
                         self.o
@@ -304,8 +342,8 @@ impl Sim {
             Effect::PostOffer { offer: id, .. } => {
                 let rooms = std::mem::take(&mut self.uploaded);
                 assert!(!rooms.is_empty(), "an offer of nothing");
-                // Re-checked with the config's policy.
-                self.offered(id, rooms, None);
+                // Re-checked with the rules of the scan that wrote the record.
+                self.offered(id, rooms, Some(super::tests::options()));
             }
             Effect::Say(_)
             | Effect::PublishScan { offer: None, .. }
@@ -313,6 +351,42 @@ impl Sim {
             | Effect::AnswerInvite { .. }
             | Effect::Exit => {}
         }
+    }
+
+    /// An uploaded file choosing `ids`, its cells edited as `cells` says,
+    /// merged with a record that says otherwise, as the upload job does.
+    fn settled_file(&mut self, ids: &[String], cells: u8) -> Box<Choice> {
+        let mut file = uploaded(ids).offered;
+        let mut recorded = HashMap::new();
+        for (i, entry) in file.iter_mut().enumerate() {
+            let n = u64::from(self.uploads) * 10 + i as u64;
+            if cells & 1 != 0 {
+                entry.last_activity = Some(4_102_444_800_000);
+            }
+            entry.abandoned = cells & 2 != 0;
+            if cells & 4 != 0 {
+                entry.joined_local_members = 7;
+            }
+            let facts = Facts {
+                last_activity: Some(500 + n as i64),
+                last_event: Some(format!("$recorded{n}")),
+                joined_local_members: n % 3,
+                abandoned: n.is_multiple_of(2),
+                looks: Looks::default(),
+            };
+            self.o
+                .recorded
+                .insert(entry.room_id.to_string(), facts.clone());
+            recorded.insert(entry.room_id.clone(), facts);
+        }
+        let merged = with_record(file, &recorded);
+        assert!(merged.unrecorded.is_empty());
+        Box::new(Choice {
+            offered: merged.settled.rooms,
+            differ: merged.settled.differ,
+            rules: Some(super::tests::options()),
+            ..Choice::default()
+        })
     }
 
     /// The machine made offer `id` of `rooms`: the newest, being posted.
@@ -429,7 +503,7 @@ impl Sim {
                     upload: upload(),
                 });
             }
-            Op::UploadRead { rooms, fail } => {
+            Op::UploadRead { rooms, fail, cells } => {
                 let Some((job, cancelled)) = self.upload.take() else {
                     // News of no upload being read changes nothing.
                     let out = self.m.handle(
@@ -454,7 +528,7 @@ impl Sim {
                 let result = if fail {
                     Err("results.csv, line 2: not a room id".to_owned())
                 } else {
-                    Ok(uploaded(&ids))
+                    Ok(self.settled_file(&ids, cells))
                 };
                 self.feed(Input::UploadRead {
                     job,
