@@ -83,7 +83,20 @@ pub struct DeleteConfig {
     pub cancel_reaction: String,
     /// How long an offer to delete stands.
     pub confirm_timeout: Duration,
-    pub engine: crate::delete::DeleteSettings,
+    pub engine: DeleteSettings,
+}
+
+/// How the deletion engine runs (`[delete]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeleteSettings {
+    /// Deletions in flight at once.
+    pub concurrency: usize,
+    /// Block the room ids so they cannot be joined or re-created.
+    pub block: bool,
+    /// How long one room may take before it is reported as failed.
+    pub room_timeout: Duration,
+    /// Pause between two status polls of one deletion.
+    pub poll_interval: Duration,
 }
 
 /// A reaction key as compared: without the emoji variation selector.
@@ -381,7 +394,7 @@ impl Config {
                 confirm_reaction: d.confirm_reaction.clone(),
                 cancel_reaction: d.cancel_reaction.clone(),
                 confirm_timeout: Duration::from_secs(d.confirm_timeout_secs),
-                engine: crate::delete::DeleteSettings {
+                engine: DeleteSettings {
                     concurrency: d.concurrency,
                     block: d.block,
                     room_timeout: Duration::from_secs(d.room_timeout_secs),

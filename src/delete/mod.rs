@@ -14,30 +14,17 @@ pub mod report;
 pub mod settle;
 
 use std::path::Path;
-use std::time::Duration;
 
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::admin::{AdminClient, AdminError};
 use crate::policy::Policy;
+pub use crate::config::DeleteSettings;
 pub use dry_run::dry_run;
 pub use journal::{Counts, Entry, Journal, Outcome, Step};
 pub use journal_file::{JournalFile, OpenError};
 pub use recheck::{Current, recheck};
-
-/// `[delete]` settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeleteSettings {
-    /// Deletions in flight at once.
-    pub concurrency: usize,
-    /// Block the room ids so they cannot be joined or re-created.
-    pub block: bool,
-    /// How long one room may take before it is reported as failed.
-    pub room_timeout: Duration,
-    /// Pause between two status polls of one deletion.
-    pub poll_interval: Duration,
-}
 
 /// Where a run starts.
 pub enum Start {
