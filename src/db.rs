@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use matrix_sdk::ruma::{OwnedRoomId, RoomId, UserId};
 
-use crate::admin::{ListedRoom, Newest, Rare, TimelineEvent};
+use crate::room::{ListedRoom, Newest, Rare, TimelineEvent};
 use conn::{Cells, Conn};
 use queries::col;
 

@@ -28,6 +28,8 @@ pub mod plain;
 pub mod policy;
 /// `results.csv`: rows, spreadsheet-safe cells, atomic writes, summaries.
 pub mod report;
+/// What is known of a room, however it was read: the bottom layer.
+pub mod room;
 /// The scan: list every room, read each one's last activity, ask the policy.
 pub mod scan;
 /// The options of one scan (overrides of `[policy]`), for chat and CLI.

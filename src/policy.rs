@@ -6,7 +6,7 @@ use std::fmt;
 
 use matrix_sdk::ruma::{OwnedRoomId, OwnedServerName, RoomId};
 
-use crate::admin::ListedRoom;
+use crate::room::ListedRoom;
 use crate::timefmt::{MS_PER_DAY, whole_days};
 
 mod rules;

@@ -11,10 +11,11 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 
 use matrix_sdk::ruma::UserId;
 
-use crate::admin::{AdminClient, AdminError, ListedRoom, Newest};
+use crate::admin::{AdminClient, AdminError};
 use crate::config::ScanSettings;
 use crate::db::{self, Database, Last};
 use crate::policy::{Policy, RoomFacts, Verdict};
+use crate::room::{ListedRoom, Newest};
 use crate::timefmt::now_ms;
 use cache::{Cache, Recorded};
 pub(crate) use reader::Reader;

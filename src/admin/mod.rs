@@ -19,7 +19,7 @@ use url::Url;
 
 pub use delete::{DeleteState, DeleteStatus, DeleteTask, ShutdownRoom};
 pub use error::AdminError;
-pub use rooms::{DIRECT_INVITE_WINDOW, ListedRoom, Newest, Rare, RoomPage, TimelineEvent};
+pub use rooms::{DIRECT_INVITE_WINDOW, RoomPage};
 pub use server::{Login, WhoAmI};
 
 use crate::secret::Secret;

@@ -178,7 +178,7 @@ async fn picks_the_event_the_messages_api_would_serve() {
     );
 
     let at = |ts, id: &str| {
-        Last::At(crate::admin::Newest {
+        Last::At(crate::room::Newest {
             ts,
             event_id: id.into(),
         })

@@ -19,8 +19,8 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::admin::{AdminClient, AdminError};
-use crate::policy::Policy;
 pub use crate::config::DeleteSettings;
+use crate::policy::Policy;
 pub use dry_run::dry_run;
 pub use journal::{Counts, Entry, Journal, Outcome, Step};
 pub use journal_file::{JournalFile, OpenError};

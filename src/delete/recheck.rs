@@ -1,8 +1,8 @@
 //! The last look before a deletion: a pure decision from what the scan
 //! recorded and what the server says now.
 
-use crate::admin::{ListedRoom, Newest};
 use crate::policy::{Members, Policy, RoomFacts, Verdict};
+use crate::room::{ListedRoom, Newest};
 
 use super::journal::Entry;
 
@@ -214,7 +214,7 @@ mod tests {
             skip(&entry("!kept", 1), Some(&listed("!kept", 1)), Some(1)).starts_with("protected")
         );
         let mut space = listed("!s", 1);
-        space.rare = crate::admin::Rare::boxed(None, Some("m.space".into()), None);
+        space.rare = crate::room::Rare::boxed(None, Some("m.space".into()), None);
         assert_eq!(
             skip(&entry("!s", 1), Some(&space), Some(1)),
             "protected: space"

@@ -13,8 +13,8 @@ use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 use tracing::warn;
 
 use super::journal::Entry;
-use crate::admin::ListedRoom;
 use crate::policy::{Protection, ReasonKind, Rules, Verdict};
+use crate::room::ListedRoom;
 use crate::scan::Row;
 
 /// The bot's record of its last scan.

@@ -1,8 +1,8 @@
 use matrix_sdk::ruma::OwnedRoomId;
 
 use super::*;
-use crate::admin::ListedRoom;
 use crate::policy::{Protection, Verdict};
+use crate::room::ListedRoom;
 use crate::timefmt::MS_PER_DAY;
 
 /// The scan's instant: rows with activity at 0 are 400 days old.
@@ -17,7 +17,7 @@ fn row(id: &str, name: Option<&str>, verdict: Verdict, last: Option<i64>) -> Row
             joined_members: 2,
             joined_local_members: 1,
             public: false,
-            rare: crate::admin::Rare::boxed(
+            rare: crate::room::Rare::boxed(
                 Some("#a:example.org".into()),
                 None,
                 Some("m.megolm.v1.aes-sha2".into()),

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use tracing::warn;
 
-use crate::admin::Newest;
+use crate::room::Newest;
 
 /// v2 adds the newest event's id (a v1 file is read as no cache).
 const HEADER: &str = "oldrooms scan cache v2";

@@ -7,10 +7,10 @@ use std::time::Duration;
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 
 use super::*;
-use crate::admin::ListedRoom;
 use crate::bot::commands::parse_line;
 use crate::delete::Journal;
 use crate::policy::{Patterns, Verdict};
+use crate::room::ListedRoom;
 use crate::scan::{Row, ScanOutcome};
 
 pub const TIMEOUT: Ms = 15 * 60 * 1000;
