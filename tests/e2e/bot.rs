@@ -1,86 +1,49 @@
 //! The bot in its admin room, driven by a human admin's matrix-sdk client.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
-
 use crate::common::Csv;
-use crate::matrix::{BotProcess, Human, Seen, create_user, poll, wait_joined};
+use crate::matrix::{BotProcess, Human, create_user, poll, wait_joined};
 use crate::synapse::{Homeserver, unique};
+use crate::world::{Config, World, WorldBuilder, download};
 
 use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
 
-struct Setup {
-    hs: Homeserver,
-    dir: tempfile::TempDir,
-    bot_user: OwnedUserId,
-    human: Human,
-    room: OwnedRoomId,
-    config: PathBuf,
-    old_room: String,
-    active_room: String,
+/// How these tests' bot scans (all but the one whose scan must be slow).
+const FOUR_AT_A_TIME: &str = "concurrency = 4";
+
+/// An old and an active room of alice's.
+struct Rooms {
+    old: String,
+    active: String,
 }
 
-/// A bot account (server admin), a human admin, their admin room with the
-/// bot invited, an old and an active room, and the bot's config.
-async fn setup(encrypted: bool) -> Setup {
-    setup_on(Homeserver::new(), encrypted).await
-}
-
-async fn setup_on(hs: Homeserver, encrypted: bool) -> Setup {
-    let (bot_user, bot_password) = create_user(&hs, &unique("bot"), true).await;
-    let (human_user, human_password) = create_user(&hs, &unique("human"), false).await;
-    let human = Human::login(&hs, &human_user, &human_password).await;
-    let room = human.create_admin_room(&hs, &[&bot_user], encrypted).await;
-
-    let alice = unique("alice");
-    hs.register(&alice).await;
-    let alice = hs.user_id(&alice);
+/// Starts the world `world` describes, and gives alice an old and an
+/// active room in it.
+async fn setup(world: WorldBuilder) -> (World, Rooms) {
+    let s = world.start().await;
     let old = now_ms() - 500 * DAY;
     let body = serde_json::json!({"name": "Bot test: old", "preset": "private_chat"});
-    let old_room = hs.create_room(&alice, body).await;
-    hs.message(&old_room, &alice, "old", Some(old)).await;
+    let old_room = s.hs.create_room(&s.alice, body).await;
+    s.hs.message(&old_room, &s.alice, "old", Some(old)).await;
     let body = serde_json::json!({"name": "Bot test: active", "preset": "private_chat"});
-    let active_room = hs.create_room(&alice, body).await;
-    hs.message(&active_room, &alice, "now", None).await;
-
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("oldrooms.toml");
-    let text = format!(
-        "[homeserver]\nurl = \"{url}\"\n[auth]\nuser_id = \"{bot_user}\"\npassword = \"{bot_password}\"\n\
-         [bot]\nadmin_room = \"{room}\"\nadmins = [\"{human_user}\"]\ndata_dir = \"{data}\"\n\
-         progress_interval_secs = 1\n[scan]\nconcurrency = 4\n",
-        url = hs.s.url,
-        data = dir.path().join("data").display(),
-    );
-    std::fs::write(&config, text).unwrap();
-    Setup {
-        hs,
-        dir,
-        bot_user,
-        human,
-        room,
-        config,
-        old_room,
-        active_room,
-    }
-}
-
-impl Setup {
-    fn start_bot(&self) -> BotProcess {
-        BotProcess::start(&self.config, &self.dir.path().join("bot.log"))
-    }
-
-    fn bot_messages(&self) -> Vec<Seen> {
-        self.human.seen_from(&self.bot_user)
-    }
+    let active_room = s.hs.create_room(&s.alice, body).await;
+    s.hs.message(&active_room, &s.alice, "now", None).await;
+    let rooms = Rooms {
+        old: old_room,
+        active: active_room,
+    };
+    (s, rooms)
 }
 
 /// `!oldrooms scan` from the human: progress, summary, and a results.csv
 /// attachment whose rows match the rooms.
 async fn scan_from_chat(encrypted: bool) {
-    let s = setup(encrypted).await;
+    let mut world = World::builder().scan(FOUR_AT_A_TIME);
+    if encrypted {
+        world = world.encrypted();
+    }
+    let (s, rooms) = setup(world).await;
     let bot = s.start_bot();
     wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
     s.human.wait_sees_joined(&s.room, &s.bot_user).await;
@@ -110,20 +73,10 @@ async fn scan_from_chat(encrypted: bool) {
         .await;
     let content = file.file.clone().unwrap();
     assert_eq!(content.filename(), "results.csv");
-    let bytes = s
-        .human
-        .client
-        .media()
-        .get_file(&content, false)
-        .await
-        .unwrap()
-        .unwrap();
-    let path = s.dir.path().join("downloaded.csv");
-    std::fs::write(&path, &bytes).unwrap();
-    let csv = Csv::read(&path);
-    assert_eq!(csv.row(&s.old_room)["should_delete"], "yes");
-    assert!(csv.row(&s.old_room)["reason"].starts_with("inactive"));
-    assert_eq!(csv.row(&s.active_room)["should_delete"], "no");
+    let csv = download(&s.human, &file, &s.dir.path().join("downloaded.csv")).await;
+    assert_eq!(csv.row(&rooms.old)["should_delete"], "yes");
+    assert!(csv.row(&rooms.old)["reason"].starts_with("inactive"));
+    assert_eq!(csv.row(&rooms.active)["should_delete"], "no");
     assert_eq!(csv.row(s.room.as_str())["reason"], "protected: admin room");
     check_chart(&s, &csv).await;
     // The next scan's cache: a header and one line per room read.
@@ -132,7 +85,7 @@ async fn scan_from_chat(encrypted: bool) {
     assert!(
         cache
             .lines()
-            .any(|l| l.starts_with(&format!("{}\t", s.old_room))),
+            .any(|l| l.starts_with(&format!("{}\t", rooms.old))),
         "{cache}"
     );
 
@@ -158,7 +111,7 @@ async fn scan_from_chat(encrypted: bool) {
 
 /// The chart came as an image (decrypted here in an encrypted room) that
 /// decodes to the size it states, and its text has the CSV's counts.
-async fn check_chart(s: &Setup, csv: &Csv) {
+async fn check_chart(s: &World, csv: &Csv) {
     let chart = s
         .human
         .wait_for(&s.bot_user, "the chart", |m| m.image.is_some())
@@ -216,7 +169,7 @@ async fn scan_from_chat_in_an_encrypted_room() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_admin_is_refused_once_and_nothing_runs() {
-    let s = setup(false).await;
+    let (s, _) = setup(World::builder().scan(FOUR_AT_A_TIME)).await;
     let (other, other_password) = create_user(&s.hs, &unique("member"), false).await;
     // The human invites a non-admin member into the admin room.
     s.human
@@ -270,7 +223,7 @@ async fn a_non_admin_is_refused_once_and_nothing_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invite_from_a_non_admin_is_declined() {
-    let s = setup(false).await;
+    let (s, _) = setup(World::builder().scan(FOUR_AT_A_TIME)).await;
     let (other, _) = create_user(&s.hs, &unique("stranger"), false).await;
     let body = serde_json::json!({"name": "Not for bots", "preset": "private_chat", "invite": [s.bot_user]});
     let elsewhere = s.hs.create_room(other.as_str(), body).await;
@@ -312,7 +265,7 @@ async fn an_invite_from_a_non_admin_is_declined() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_restart_the_device_is_the_same_and_encrypted_chat_works() {
-    let s = setup(true).await;
+    let (s, _) = setup(World::builder().scan(FOUR_AT_A_TIME).encrypted()).await;
     let bot = s.start_bot();
     wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
     s.human.wait_sees_joined(&s.room, &s.bot_user).await;
@@ -386,14 +339,14 @@ async fn sharing_an_account_with_an_admin() {
     let human = Human::login(&hs, &user, &password).await;
     let room = human.create_admin_room(&hs, &[], false).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("oldrooms.toml");
-    let text = format!(
-        "[homeserver]\nurl = \"{url}\"\n[auth]\nuser_id = \"{user}\"\npassword = \"{password}\"\n\
-         [bot]\nadmin_room = \"{room}\"\nadmins = [\"{user}\"]\ndata_dir = \"{data}\"\n",
-        url = hs.s.url,
+    let bot = format!(
+        "admin_room = \"{room}\"\nadmins = [\"{user}\"]\ndata_dir = \"{data}\"",
         data = dir.path().join("data").display(),
     );
-    std::fs::write(&config, text).unwrap();
+    let config = Config::new(&hs.s.url, user.as_str())
+        .password(&password)
+        .bot(&bot)
+        .write(dir.path());
     let bot = BotProcess::start(&config, &dir.path().join("bot.log"));
     let ready = poll(Duration::from_secs(60), || {
         bot.log_text()
@@ -445,9 +398,10 @@ async fn sharing_an_account_with_an_admin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_and_cancel_answer_while_a_scan_runs() {
-    let s = setup(false).await;
     // A few hundred rooms, read at 40 requests a second, so the scan takes
     // long enough to talk to it meanwhile.
+    let slow = "concurrency = 1\nmax_requests_per_second = 40";
+    let (s, _) = setup(World::builder().scan(slow)).await;
     let creator = unique("filler");
     s.hs.register(&creator).await;
     let creator = s.hs.user_id(&creator);
@@ -458,12 +412,6 @@ async fn status_and_cancel_answer_while_a_scan_runs() {
         futures_util::future::join_all(chunk.iter().map(|b| s.hs.create_room(&creator, b.clone())))
             .await;
     }
-    let text = std::fs::read_to_string(&s.config).unwrap();
-    let text = text.replace(
-        "concurrency = 4",
-        "concurrency = 1\nmax_requests_per_second = 40",
-    );
-    std::fs::write(&s.config, text).unwrap();
 
     let bot = s.start_bot();
     wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
@@ -522,9 +470,8 @@ async fn status_and_cancel_answer_while_a_scan_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_synapse_rate_limits_nothing_that_matters_is_lost() {
-    let synapse: &'static crate::synapse::Synapse =
-        Box::leak(Box::new(crate::synapse::Synapse::start_rate_limited()));
-    let s = setup_on(Homeserver::on(synapse), false).await;
+    let world = World::builder().rate_limited_synapse().scan(FOUR_AT_A_TIME);
+    let (s, _) = setup(world).await;
     let bot = s.start_bot();
     wait_joined(&s.hs, &s.room, &s.bot_user, &bot).await;
     s.human.wait_sees_joined(&s.room, &s.bot_user).await;

@@ -4,50 +4,13 @@
 
 use std::time::Duration;
 
-use matrix_sdk::attachment::AttachmentConfig;
 use serde_json::json;
 
 use crate::common::Csv;
-use crate::delete_bot::{World, download, world_with};
-use crate::delete_cli::exists;
-use crate::matrix::{Human, Seen, create_user, poll, wait_joined};
+use crate::matrix::{Human, create_user, poll, wait_joined};
+use crate::world::{World, exists};
 
 use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
-
-impl World {
-    /// Uploads `bytes` as `name` from `who`, as Element does (encrypted in
-    /// an encrypted room).
-    async fn upload(&self, who: &Human, name: &str, bytes: Vec<u8>) {
-        who.room(&self.room)
-            .send_attachment(name, &mime::TEXT_CSV, bytes, AttachmentConfig::new())
-            .await
-            .unwrap();
-    }
-
-    /// The newest bot message, after `before` of them, that matches.
-    async fn next_reply(&self, before: usize, what: &str, matches: impl Fn(&Seen) -> bool) -> Seen {
-        let found = poll(Duration::from_secs(60), || {
-            self.bot_messages()
-                .get(before..)?
-                .iter()
-                .find(|m| matches(m))
-                .cloned()
-        })
-        .await;
-        found.unwrap_or_else(|| panic!("no {what}; seen: {:#?}", self.bot_messages()))
-    }
-
-    /// The results.csv the bot posted last, downloaded and decrypted.
-    async fn posted_results(&self) -> Csv {
-        let msg = self
-            .human
-            .wait_for(&self.bot_user, "results.csv", |m| {
-                m.file.is_some() && m.body == "results.csv"
-            })
-            .await;
-        download(&self.human, &msg, &self.dir.path().join("scan.csv")).await
-    }
-}
 
 /// What a European-locale Excel writes: a BOM, `;`, CRLF, every cell
 /// quoted; `should_delete` set by `pick`, rows for which it gives `None`
@@ -76,7 +39,7 @@ fn as_excel_would(scan: &Csv, pick: impl Fn(&str) -> Option<&'static str>) -> Ve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edited_csv_uploaded_in_an_encrypted_room_deletes_exactly_its_yes_rows() {
-    let w = world_with(&[], "", true, "").await;
+    let w = World::for_deletion().encrypted().start().await;
     let (member, member_password) = create_user(&w.hs, "member", false).await;
     w.human
         .room(&w.room)
@@ -200,7 +163,7 @@ async fn an_edited_csv_uploaded_in_an_encrypted_room_deletes_exactly_its_yes_row
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rooms_left_to_bridge_puppets_go_and_direct_chats_stay() {
     let policy = "ignore_members = [\"^@_bridge_\"]\nkeep_direct = true";
-    let w = world_with(&[], "", false, policy).await;
+    let w = World::for_deletion().policy(policy).start().await;
     let bob = w.hs.user_id("bob");
     w.hs.register("bob").await;
     let puppets = [w.hs.user_id("_bridge_1"), w.hs.user_id("_bridge_2")];

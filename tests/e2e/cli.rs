@@ -1,9 +1,10 @@
 //! `oldrooms scan` and `oldrooms check` against a real Synapse: what an admin
 //! sees with a good, a wrong or a non-admin credential.
 
-use crate::common::{config_text, oldrooms, write_config};
+use crate::common::oldrooms;
 use crate::matrix::wait_member_counts;
 use crate::synapse::{Homeserver, unique};
+use crate::world::{Config, own_synapse, scan_with};
 
 fn path(p: &std::path::Path) -> &str {
     p.to_str().unwrap()
@@ -13,11 +14,7 @@ fn path(p: &std::path::Path) -> &str {
 async fn check_reports_version_and_admin() {
     let hs = Homeserver::new();
     let dir = tempfile::tempdir().unwrap();
-    let secret = format!("access_token = \"{}\"", hs.admin_token().await);
-    let config = write_config(
-        dir.path(),
-        &config_text(&hs.s.url, &hs.s.admin_user, &secret, ""),
-    );
+    let config = Config::admin(&hs).await.write(dir.path());
     let run = oldrooms(&["check", "--config", path(&config)], &[]).await;
     assert_eq!(run.code(), Some(0), "{run:?}");
     assert!(run.stdout.contains("admin:      yes"), "{}", run.stdout);
@@ -30,10 +27,7 @@ async fn a_non_admin_token_is_refused_and_writes_no_csv() {
     let lp = unique("mallory");
     let token = hs.register(&lp).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(
-        dir.path(),
-        &config_text(&hs.s.url, &hs.user_id(&lp), "", ""),
-    );
+    let config = Config::new(&hs.s.url, &hs.user_id(&lp)).write(dir.path());
     let output = dir.path().join("results.csv");
     for command in ["scan", "check"] {
         let run = oldrooms(
@@ -63,16 +57,15 @@ async fn a_non_admin_token_is_refused_and_writes_no_csv() {
 async fn an_alias_that_does_not_resolve_is_a_config_error() {
     let hs = Homeserver::new();
     let dir = tempfile::tempdir().unwrap();
-    let secret = format!("access_token = \"{}\"", hs.admin_token().await);
-    let extra = format!(
-        "[policy]\nprotected_rooms = [\"#{}:{}\"]",
+    let protected = format!(
+        "protected_rooms = [\"#{}:{}\"]",
         unique("nosuch"),
         hs.s.server_name
     );
-    let config = write_config(
-        dir.path(),
-        &config_text(&hs.s.url, &hs.s.admin_user, &secret, &extra),
-    );
+    let config = Config::admin(&hs)
+        .await
+        .policy(&protected)
+        .write(dir.path());
     let output = dir.path().join("results.csv");
     let run = oldrooms(
         &["scan", "--config", path(&config), "--output", path(&output)],
@@ -92,9 +85,10 @@ async fn an_alias_that_does_not_resolve_is_a_config_error() {
 async fn a_token_of_another_user_is_a_config_error() {
     let hs = Homeserver::new();
     let dir = tempfile::tempdir().unwrap();
-    let secret = format!("access_token = \"{}\"", hs.admin_token().await);
     let other = hs.user_id("somebody-else");
-    let config = write_config(dir.path(), &config_text(&hs.s.url, &other, &secret, ""));
+    let config = Config::new(&hs.s.url, &other)
+        .access_token(&hs.admin_token().await)
+        .write(dir.path());
     let run = oldrooms(&["scan", "--config", path(&config)], &[]).await;
     assert_eq!(run.code(), Some(2), "{run:?}");
     assert!(
@@ -121,15 +115,10 @@ async fn a_password_scan_leaves_no_device_behind() {
     let before = devices(hs.admin_get(&segs).await);
 
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &config_text(&hs.s.url, &admin, "", ""));
+    let config = Config::new(&hs.s.url, &admin).write(dir.path());
     let output = dir.path().join("results.csv");
     let env = [("OLDROOMS_PASSWORD", hs.s.admin_password.as_str())];
-    let run = oldrooms(
-        &["scan", "--config", path(&config), "--output", path(&output)],
-        &env,
-    )
-    .await;
-    assert_eq!(run.code(), Some(0), "{run:?}");
+    let (run, _) = scan_with(&config, &output, &[], &env).await;
     assert!(output.exists());
     assert!(!run.stderr.contains(&hs.s.admin_password));
     assert_eq!(
@@ -154,9 +143,7 @@ async fn a_password_scan_leaves_no_device_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_incremental_scan_gives_the_full_scans_results() {
     use oldrooms::timefmt::{MS_PER_DAY, now_ms};
-    let synapse: &'static crate::synapse::Synapse =
-        Box::leak(Box::new(crate::synapse::Synapse::start()));
-    let hs = Homeserver::on(synapse);
+    let hs = Homeserver::on(own_synapse());
     let alice = hs.user_id(&unique("alice"));
     hs.register(alice.trim_start_matches('@').split(':').next().unwrap())
         .await;
@@ -176,22 +163,17 @@ async fn an_incremental_scan_gives_the_full_scans_results() {
         rooms.push(room);
     }
     let dir = tempfile::tempdir().unwrap();
-    let secret = format!("access_token = \"{}\"", hs.admin_token().await);
-    let config = write_config(
-        dir.path(),
-        &config_text(&hs.s.url, &hs.s.admin_user, &secret, ""),
-    );
+    let config = Config::admin(&hs).await.write(dir.path());
     let cache = dir.path().join("cache.tsv");
     let scan = |name: &str, cached: bool| {
         let output = dir.path().join(name);
         let (config, cache) = (config.clone(), cache.clone());
         async move {
-            let mut args = vec!["scan", "--config", path(&config), "--output", path(&output)];
+            let mut more = Vec::new();
             if cached {
-                args.extend(["--cache", path(&cache)]);
+                more.extend(["--cache", path(&cache)]);
             }
-            let run = oldrooms(&args, &[]).await;
-            assert_eq!(run.code(), Some(0), "{run:?}");
+            scan_with(&config, &output, &more, &[]).await;
             std::fs::read_to_string(&output).unwrap()
         }
     };

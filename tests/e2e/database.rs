@@ -4,16 +4,17 @@
 
 use serde_json::json;
 
-use crate::common::{Csv, config_text, oldrooms, write_config};
+use crate::common::Csv;
 use crate::matrix::{wait_member_counts, wait_room_details};
-use crate::synapse::{Homeserver, Synapse, unique};
+use crate::synapse::{Homeserver, unique};
+use crate::world::{Config, own_synapse, scan_with};
 
 use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_database_path_writes_the_api_paths_csv() {
     // Its own Synapse: rooms other tests make would differ between scans.
-    let synapse: &'static Synapse = Box::leak(Box::new(Synapse::start()));
+    let synapse = own_synapse();
     let hs = Homeserver::on(synapse);
     let names = [unique("alice"), unique("bob"), unique("bridgebot")];
     for name in &names {
@@ -100,41 +101,28 @@ async fn the_database_path_writes_the_api_paths_csv() {
     .await;
 
     let dir = tempfile::tempdir().unwrap();
-    let policy = "[policy]\nkeep_direct = true\nignore_members = [\"^@bridgebot\"]\n";
-    let secret = format!("access_token = \"{}\"", hs.admin_token().await);
+    let api = Config::admin(&hs)
+        .await
+        .policy("keep_direct = true\nignore_members = [\"^@bridgebot\"]");
     let not_synapse = dir.path().join("not-synapse.db");
     std::fs::write(&not_synapse, "this is not a database\n").unwrap();
     let configs = [
-        ("api", policy.to_owned()),
-        ("database", format!("{policy}{}", synapse.database_toml())),
+        ("api", api.clone()),
+        ("database", api.clone().toml(&synapse.database_toml())),
         (
             "elsewhere",
-            format!(
-                "{policy}[database]\nsqlite = \"{}\"\n",
-                not_synapse.display()
+            api.set(
+                "database",
+                &format!("sqlite = \"{}\"", not_synapse.display()),
             ),
         ),
     ];
     let mut scans = Vec::new();
-    for (name, extra) in configs {
+    for (name, config) in configs {
         std::fs::create_dir(dir.path().join(name)).unwrap();
-        let config = write_config(
-            &dir.path().join(name),
-            &config_text(&hs.s.url, &hs.s.admin_user, &secret, &extra),
-        );
+        let config = config.write(&dir.path().join(name));
         let output = dir.path().join(format!("{name}.csv"));
-        let run = oldrooms(
-            &[
-                "scan",
-                "--config",
-                config.to_str().unwrap(),
-                "--output",
-                output.to_str().unwrap(),
-            ],
-            &[],
-        )
-        .await;
-        assert_eq!(run.code(), Some(0), "{name}: {run:?}");
+        let (run, _) = scan_with(&config, &output, &[], &[]).await;
         scans.push((run.stdout, output));
     }
     let [(api_said, api), (db_said, db), (elsewhere_said, elsewhere)] = scans.try_into().unwrap();

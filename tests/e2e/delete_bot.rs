@@ -2,228 +2,24 @@
 //! every candidate on the server): what counts as a confirmation, what the
 //! deletion re-checks, and a crash in the middle.
 
-use std::path::Path;
 use std::time::Duration;
 
-use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 use serde_json::json;
 
-use crate::common::Csv;
-use crate::delete_cli::{deletions_of, exists};
-use crate::matrix::{BotProcess, Human, Seen, create_user, poll, wait_joined};
-use crate::synapse::{Homeserver, Synapse};
-
-use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
-
-pub(crate) struct World {
-    pub(crate) hs: Homeserver,
-    pub(crate) dir: tempfile::TempDir,
-    pub(crate) bot_user: OwnedUserId,
-    pub(crate) human: Human,
-    pub(crate) room: OwnedRoomId,
-    pub(crate) config: std::path::PathBuf,
-    pub(crate) alice: String,
-}
-
-/// A fresh Synapse with a bot, a human admin and their admin room.
-async fn world(extra_admins: &[&OwnedUserId], delete: &str) -> World {
-    world_with(extra_admins, delete, false, "").await
-}
-
-/// The same, with an encrypted admin room when asked and more `[policy]`
-/// keys.
-pub(crate) async fn world_with(
-    extra_admins: &[&OwnedUserId],
-    delete: &str,
-    encrypted: bool,
-    policy: &str,
-) -> World {
-    let synapse: &'static Synapse = Box::leak(Box::new(Synapse::start()));
-    let hs = Homeserver::on(synapse);
-    let (bot_user, bot_password) = create_user(&hs, "bot", true).await;
-    let (human_user, human_password) = create_user(&hs, "human", false).await;
-    let human = Human::login(&hs, &human_user, &human_password).await;
-    let room = human.create_admin_room(&hs, &[&bot_user], encrypted).await;
-    hs.register("alice").await;
-    let alice = hs.user_id("alice");
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("oldrooms.toml");
-    let mut admins = vec![format!("\"{human_user}\"")];
-    admins.extend(extra_admins.iter().map(|a| format!("\"{a}\"")));
-    let text = format!(
-        "[homeserver]\nurl = \"{url}\"\n[auth]\nuser_id = \"{bot_user}\"\npassword = \"{bot_password}\"\n\
-         [bot]\nadmin_room = \"{room}\"\nadmins = [{admins}]\ndata_dir = \"{data}\"\nprogress_interval_secs = 1\n\
-         [policy]\nprotected_rooms = [\"#keep:{sn}\"]\n{policy}\n[delete]\npoll_interval_ms = 200\n{delete}\n",
-        url = hs.s.url,
-        admins = admins.join(", "),
-        data = dir.path().join("data").display(),
-        sn = hs.s.server_name,
-    );
-    std::fs::write(&config, text).unwrap();
-    World {
-        hs,
-        dir,
-        bot_user,
-        human,
-        room,
-        config,
-        alice,
-    }
-}
-
-impl World {
-    pub(crate) fn start_bot(&self) -> BotProcess {
-        BotProcess::start(&self.config, &self.dir.path().join("bot.log"))
-    }
-
-    pub(crate) async fn old_room(&self, name: &str, alias: Option<&str>) -> String {
-        let mut body = json!({"name": name, "preset": "private_chat"});
-        if let Some(alias) = alias {
-            body["room_alias_name"] = json!(alias);
-        }
-        let room = self.hs.create_room(&self.alice, body).await;
-        self.hs
-            .message(&room, &self.alice, "long ago", Some(now_ms() - 400 * DAY))
-            .await;
-        room
-    }
-
-    pub(crate) fn bot_messages(&self) -> Vec<Seen> {
-        self.human.seen_from(&self.bot_user)
-    }
-
-    /// Sends a scan and returns the offer it ends with.
-    pub(crate) async fn scan_and_offer(&self) -> Seen {
-        let before = self.bot_messages().len();
-        self.human.say(&self.room, "!oldrooms scan").await;
-        let found = poll(Duration::from_secs(60), || {
-            self.bot_messages()[before..]
-                .iter()
-                .find(|m| m.body.starts_with("Delete these"))
-                .cloned()
-        })
-        .await;
-        found.unwrap_or_else(|| panic!("no offer; seen: {:#?}", self.bot_messages()))
-    }
-
-    /// Proof that the bot has handled what came before: a status answer.
-    pub(crate) async fn status(&self) -> Seen {
-        let before = self.bot_messages().len();
-        self.human.say(&self.room, "!oldrooms status").await;
-        let found = poll(Duration::from_secs(120), || {
-            self.bot_messages()[before..]
-                .iter()
-                .find(|m| m.body.starts_with("Idle") || m.body.starts_with("Busy"))
-                .cloned()
-        })
-        .await;
-        found.unwrap_or_else(|| {
-            panic!(
-                "no answer to `!oldrooms status`; seen: {:#?}\nbot log:\n{}",
-                self.bot_messages(),
-                std::fs::read_to_string(self.dir.path().join("bot.log")).unwrap_or_default()
-            )
-        })
-    }
-    /// Restarts the bot after an interruption and checks that it finishes
-    /// the run: every room in `rooms` deleted, each exactly once.
-    pub(crate) async fn resume_deletes_each_once(&self, rooms: &[String]) -> BotProcess {
-        let bot = self.start_bot();
-        self.human
-            .wait_for(&self.bot_user, "resuming", |m| {
-                m.body.starts_with("Resuming the deletion")
-            })
-            .await;
-        let (finished, report) = self.deletion_result().await;
-        let n = rooms.len();
-        let expected = format!("Deletion finished: {n} deleted, 0 skipped, 0 failed, of {n}.");
-        assert!(
-            finished.body.starts_with(&expected),
-            "{}\nlog:\n{}",
-            finished.body,
-            bot.log_text()
-        );
-        assert_eq!(report.rows.len(), n);
-        for room in rooms {
-            assert_eq!(report.row(room)["outcome"], "deleted");
-            assert!(!exists(&self.hs, room).await, "{room} is still there");
-            assert_eq!(
-                deletions_of(&self.hs, room).await,
-                1,
-                "{room} deleted more than once"
-            );
-        }
-        bot
-    }
-
-    /// Waits until the journal records `at_least` rooms done.
-    pub(crate) async fn wait_done(&self, bot: &BotProcess, at_least: usize) -> std::path::PathBuf {
-        let journal = self.dir.path().join("data").join("deletion-journal.jsonl");
-        // Real purges on a busy machine: the deadline only guards a hang.
-        let started = poll(Duration::from_secs(300), || {
-            let text = std::fs::read_to_string(&journal).ok()?;
-            (text.matches("\"done\"").count() >= at_least).then_some(())
-        })
-        .await;
-        assert!(
-            started.is_some(),
-            "the deletion never got going; log:\n{}",
-            bot.log_text()
-        );
-        journal
-    }
-
-    /// Waits for the deletion's summary and its report, and reads the report.
-    /// Up to 30 real purges at a concurrency of 1 or 2 on a busy machine: the
-    /// deadline only guards a hang.
-    pub(crate) async fn deletion_result(&self) -> (Seen, Csv) {
-        const DEADLINE: Duration = Duration::from_secs(300);
-        let finished = self
-            .human
-            .wait_for_within(&self.bot_user, "the deletion summary", DEADLINE, |m| {
-                m.body.starts_with("Deletion finished:") && m.replaces.is_none()
-            })
-            .await;
-        let report_msg = self
-            .human
-            .wait_for_within(&self.bot_user, "deletion-report.csv", DEADLINE, |m| {
-                m.file.is_some() && m.body == "deletion-report.csv"
-            })
-            .await;
-        let report = download(
-            &self.human,
-            &report_msg,
-            &self.dir.path().join("report.csv"),
-        )
-        .await;
-        (finished, report)
-    }
-}
-
-pub(crate) async fn download(human: &Human, m: &Seen, path: &Path) -> Csv {
-    let bytes = human
-        .client
-        .media()
-        .get_file(m.file.as_ref().unwrap(), false)
-        .await
-        .unwrap()
-        .unwrap();
-    std::fs::write(path, bytes).unwrap();
-    Csv::read(path)
-}
+use crate::matrix::{Human, create_user, poll, wait_joined};
+use crate::world::{World, deletions_of, exists};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_an_admins_confirmation_on_the_newest_offer_deletes() {
     // Each offer here must stand through what follows it (reactions, a
     // status, a dry run), however slow the machine: a long timeout. Expiry
     // has its own test below.
-    let w0 = world(&[], "confirm_timeout_secs = 3600").await;
-    let (admin2, admin2_password) = create_user(&w0.hs, "admin2", false).await;
-    // Rebuild the config with a second admin now that the user exists.
-    let text = std::fs::read_to_string(&w0.config).unwrap();
-    let text = text.replace("admins = [", &format!("admins = [\"{admin2}\", "));
-    std::fs::write(&w0.config, text).unwrap();
-    let w = w0;
+    let w = World::for_deletion()
+        .admin("admin2")
+        .delete("confirm_timeout_secs = 3600")
+        .start()
+        .await;
+    let (admin2, admin2_password) = create_user(&w.hs, "admin2", false).await;
     let (member, member_password) = create_user(&w.hs, "member", false).await;
     for user in [&member, &admin2] {
         w.human.room(&w.room).invite_user_by_id(user).await.unwrap();
@@ -369,7 +165,10 @@ async fn only_an_admins_confirmation_on_the_newest_offer_deletes() {
 /// the bot marks it, and a late confirm deletes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_offer_deletes_nothing() {
-    let w = world(&[], "confirm_timeout_secs = 2").await;
+    let w = World::for_deletion()
+        .delete("confirm_timeout_secs = 2")
+        .start()
+        .await;
     let old1 = w.old_room("old one", None).await;
     let old2 = w.old_room("old two", None).await;
     let kept = w.old_room("protected", Some("keep")).await;
@@ -417,7 +216,10 @@ async fn an_expired_offer_deletes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_bot_finishes_the_deletion_after_a_restart() {
-    let w = world(&[], "concurrency = 2").await;
+    let w = World::for_deletion()
+        .delete("concurrency = 2")
+        .start()
+        .await;
     let kept = w.old_room("protected", Some("keep")).await;
     let mut rooms = Vec::new();
     let bodies: Vec<String> = (0..30).map(|i| format!("doomed {i}")).collect();
@@ -449,7 +251,10 @@ async fn a_killed_bot_finishes_the_deletion_after_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_during_a_deletion_leaves_the_rest_and_reports_it() {
-    let w = world(&[], "concurrency = 1").await;
+    let w = World::for_deletion()
+        .delete("concurrency = 1")
+        .start()
+        .await;
     w.old_room("protected", Some("keep")).await;
     let names: Vec<String> = (0..20).map(|i| format!("maybe {i}")).collect();
     let mut rooms = Vec::new();
@@ -512,10 +317,10 @@ async fn cancel_during_a_deletion_leaves_the_rest_and_reports_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_journal_is_reported_and_nothing_is_deleted() {
-    let w = world(&[], "").await;
+    let w = World::for_deletion().start().await;
     w.old_room("protected", Some("keep")).await;
     let old = w.old_room("old", None).await;
-    let data = w.dir.path().join("data");
+    let data = w.data();
     std::fs::create_dir_all(&data).unwrap();
     let journal = format!("{{\"version\": 1, \"rooms\": [{{\"room_id\": \"{old}\", \"step\": ");
     std::fs::write(data.join("deletion-journal.jsonl"), journal).unwrap();
@@ -543,7 +348,10 @@ async fn an_unreadable_journal_is_reported_and_nothing_is_deleted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_deletion_exits_cleanly_and_the_run_resumes() {
-    let w = world(&[], "concurrency = 2").await;
+    let w = World::for_deletion()
+        .delete("concurrency = 2")
+        .start()
+        .await;
     w.old_room("protected", Some("keep")).await;
     let mut rooms = Vec::new();
     let names: Vec<String> = (0..20).map(|i| format!("stopped {i}")).collect();

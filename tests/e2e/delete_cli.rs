@@ -5,49 +5,11 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use crate::common::{Csv, config_text, oldrooms, oldrooms_with_input, write_config};
+use crate::common::{Csv, oldrooms, oldrooms_with_input};
 use crate::synapse::{Homeserver, unique};
+use crate::world::{Config, deletions_of, exists, own_synapse, scan};
 
 use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
-
-/// Whether the server still has the room (Room Details API).
-pub async fn exists(hs: &Homeserver, room: &str) -> bool {
-    let token = hs.admin_token().await;
-    let url = hs.url(&["_synapse", "admin", "v1", "rooms", room], &[]);
-    let resp = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    match resp.status().as_u16() {
-        200 => true,
-        404 => false,
-        other => panic!("room details answered {other}"),
-    }
-}
-
-/// How many deletion tasks Synapse has completed for a room (one cancelled
-/// by a restart of Synapse does not count).
-pub async fn deletions_of(hs: &Homeserver, room: &str) -> usize {
-    let token = hs.admin_token().await;
-    let url = hs.url(
-        &["_synapse", "admin", "v2", "rooms", room, "delete_status"],
-        &[],
-    );
-    let resp = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    if resp.status().as_u16() == 404 {
-        return 0;
-    }
-    let v: serde_json::Value = resp.json().await.unwrap();
-    let results = v["results"].as_array().cloned().unwrap_or_default();
-    results.iter().filter(|t| t["status"] == "complete").count()
-}
 
 /// Rewrites results.csv as an admin would: `yes` only for `keep_yes`.
 fn edit_csv(path: &std::path::Path, keep_yes: &[&str], force_yes: &[&str]) {
@@ -71,7 +33,7 @@ fn edit_csv(path: &std::path::Path, keep_yes: &[&str], force_yes: &[&str]) {
 async fn delete_from_an_edited_csv() {
     // Its own Synapse: its purges would race the scans of tests on the
     // shared one (a room listed, then gone before it is read).
-    let hs = Homeserver::on(Box::leak(Box::new(crate::synapse::Synapse::start())));
+    let hs = Homeserver::on(own_synapse());
     let alice = unique("alice");
     hs.register(&alice).await;
     let alice = hs.user_id(&alice);
@@ -107,26 +69,21 @@ async fn delete_from_an_edited_csv() {
         )
     };
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "[bot]\nadmin_room = \"{}\"\ndata_dir = \"{}\"\n[policy]\nprotected_rooms = [\"{}\"]\n[delete]\npoll_interval_ms = 200\n",
+    let bot = format!(
+        "admin_room = \"{}\"\ndata_dir = \"{}\"",
         alias("admin"),
         dir.path().join("data").display(),
-        alias("protected"),
     );
-    let secret = format!("access_token = \"{}\"", hs.admin_token().await);
-    let config = write_config(
-        dir.path(),
-        &config_text(&hs.s.url, &hs.s.admin_user, &secret, &extra),
-    );
-    let config = config.to_str().unwrap().to_owned();
+    let config_path = Config::admin(&hs)
+        .await
+        .bot(&bot)
+        .policy(&format!("protected_rooms = [\"{}\"]", alias("protected")))
+        .delete("poll_interval_ms = 200")
+        .write(dir.path());
+    let config = config_path.to_str().unwrap().to_owned();
     let results = dir.path().join("results.csv");
     let results_arg = results.to_str().unwrap().to_owned();
-    let run = oldrooms(
-        &["scan", "--config", &config, "--output", &results_arg],
-        &[],
-    )
-    .await;
-    assert_eq!(run.code(), Some(0), "{run:?}");
+    scan(&config_path, &results).await;
     let id = |name: &str| rooms[name].0.clone();
 
     // The admin keeps "unconfirmed" and forces "protected" and "admin" to yes;
@@ -289,8 +246,9 @@ async fn a_file_that_is_not_a_results_csv_is_refused_before_anything() {
         format!("{}\n!a,A,,,,1,0,no,,,,perhaps,x\n", crate::common::HEADER),
     )
     .unwrap();
-    let text = config_text("http://127.0.0.1:9", "@a:b.c", "access_token = \"t\"", "");
-    let config = write_config(dir.path(), &text);
+    let config = Config::new("http://127.0.0.1:9", "@a:b.c")
+        .access_token("t")
+        .write(dir.path());
     let run = oldrooms(
         &[
             "delete",

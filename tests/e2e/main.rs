@@ -12,6 +12,8 @@ mod common;
 mod matrix;
 #[path = "../support/synapse.rs"]
 mod synapse;
+#[path = "../support/world.rs"]
+mod world;
 
 mod bot;
 mod choose_bot;

@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::delete_bot::{World, download, world_with};
-use crate::delete_cli::{deletions_of, exists};
 use crate::matrix::{BotProcess, Seen, poll, wait_joined};
+use crate::world::{World, deletions_of, download, exists};
 
 /// `GET /healthz`: the status code and the JSON body.
 async fn health(port: u16) -> Option<(u16, Value)> {
@@ -82,18 +81,16 @@ async fn wait_until_waiting(bot: &BotProcess, before: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bot_rides_out_a_synapse_restart() {
-    let w = world_with(&[], "", false, "").await;
     let port = free_port();
     // Paced requests make the scan and the deletion last several seconds
     // (a lower bound, however fast the machine), so a stop right after
     // they start lands in their middle; one quick retry, so requests
     // really wait for Synapse to come back rather than retrying through.
-    let text = std::fs::read_to_string(&w.config).unwrap().replace(
-        "[bot]\n",
-        &format!("[bot]\nhealth_listen = \"127.0.0.1:{port}\"\n"),
-    );
-    let text = format!("{text}\n[scan]\nmax_requests_per_second = 3\nmax_retries = 1\n");
-    std::fs::write(&w.config, text).unwrap();
+    let w = World::for_deletion()
+        .bot(&format!("health_listen = \"127.0.0.1:{port}\""))
+        .scan("max_requests_per_second = 3\nmax_retries = 1")
+        .start()
+        .await;
     w.old_room("protected", Some("keep")).await;
     let mut old = Vec::new();
     for i in 0..8 {

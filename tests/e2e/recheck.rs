@@ -6,8 +6,8 @@
 use serde_json::json;
 
 use crate::common::{Csv, config_text, oldrooms, write_config};
-use crate::delete_cli::exists;
 use crate::synapse::{Homeserver, Synapse, unique};
+use crate::world::exists;
 
 use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
 

@@ -3,8 +3,9 @@
 
 use serde_json::json;
 
-use crate::common::{Csv, HEADER, config_text, oldrooms, write_config};
+use crate::common::HEADER;
 use crate::synapse::{Homeserver, unique};
+use crate::world::{Config, scan_with};
 
 use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
 
@@ -193,30 +194,16 @@ async fn scan_gives_every_verdict() {
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "[bot]\nadmin_room = \"#{admin_alias}:{sn}\"\n[policy]\nprotected_rooms = [\"#{keep_alias}:{sn}\"]\nexclude = [\"(?i)archive\"]\n",
-        sn = hs.s.server_name
-    );
-    let secret = format!("access_token = \"{}\"", hs.admin_token().await);
-    let config = write_config(
-        dir.path(),
-        &config_text(&hs.s.url, &hs.s.admin_user, &secret, &extra),
-    );
+    let sn = &hs.s.server_name;
+    let config = Config::admin(&hs)
+        .await
+        .bot(&format!("admin_room = \"#{admin_alias}:{sn}\""))
+        .policy(&format!(
+            "protected_rooms = [\"#{keep_alias}:{sn}\"]\nexclude = [\"(?i)archive\"]"
+        ))
+        .write(dir.path());
     let output = dir.path().join("results.csv");
-    let run = oldrooms(
-        &[
-            "scan",
-            "--config",
-            config.to_str().unwrap(),
-            "--output",
-            output.to_str().unwrap(),
-            "--exclude",
-            "^Kept by",
-        ],
-        &[],
-    )
-    .await;
-    assert_eq!(run.code(), Some(0), "{run:?}");
+    let (run, csv) = scan_with(&config, &output, &["--exclude", "^Kept by"], &[]).await;
     assert!(run.stdout.contains("Scanned "), "{}", run.stdout);
     assert!(
         !run.stderr.contains(&hs.admin_token().await),
@@ -226,7 +213,6 @@ async fn scan_gives_every_verdict() {
     let text = std::fs::read_to_string(&output).unwrap();
     assert!(text.starts_with(&format!("{HEADER}\n")), "{text}");
     assert!(!text.contains(&hs.admin_token().await), "token in the CSV");
-    let csv = Csv::read(&output);
     for e in &expect {
         let row = csv.row(&e.room);
         let what = e.what;

@@ -5,9 +5,8 @@
 
 use std::time::Duration;
 
-use crate::delete_bot::world_with;
-use crate::delete_cli::exists;
 use crate::matrix::{Seen, poll, wait_joined};
+use crate::world::{World, exists};
 
 use oldrooms::timefmt::now_ms;
 
@@ -24,17 +23,19 @@ fn saved(data: &std::path::Path) -> (i64, bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_scan_offers_survives_a_restart_and_deletes_nothing() {
-    let w = world_with(&[], "", true, "").await;
-    let text = std::fs::read_to_string(&w.config).unwrap();
     // A period much longer than a scan and its posting: the second run must
     // not start before the stop below (checked there).
-    std::fs::write(&w.config, format!("{text}\n[schedule]\nevery = \"60s\"\n")).unwrap();
+    let w = World::for_deletion()
+        .encrypted()
+        .set("schedule", "every = \"60s\"")
+        .start()
+        .await;
     w.old_room("protected", Some("keep")).await;
     let old = [
         w.old_room("old one", None).await,
         w.old_room("old two", None).await,
     ];
-    let data = w.dir.path().join("data");
+    let data = w.data();
 
     let bot = w.start_bot();
     wait_joined(&w.hs, &w.room, &w.bot_user, &bot).await;
