@@ -4,6 +4,8 @@
 //! input. One task owns it and applies inputs in order (`actor.rs`); no
 //! I/O happens here, so every rule is tested in unit and property tests.
 
+#[cfg(test)]
+mod builders;
 mod confirm;
 mod io;
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use matrix_sdk::ruma::OwnedEventId;
 use proptest::prelude::*;
 
-use super::tests::{TIMEOUT, command, event, scan_result, settings, upload, uploaded, user};
+use super::builders::{TIMEOUT, command, event, scan_result, settings, upload, uploaded, user};
 use super::*;
 use crate::delete::choice::Choice;
 use crate::delete::journal::{self, Journal, Record, Step};
@@ -343,7 +343,7 @@ impl Sim {
                 let rooms = std::mem::take(&mut self.uploaded);
                 assert!(!rooms.is_empty(), "an offer of nothing");
                 // Re-checked with the rules of the scan that wrote the record.
-                self.offered(id, rooms, Some(super::tests::options()));
+                self.offered(id, rooms, Some(super::builders::options()));
             }
             Effect::Say(_)
             | Effect::PublishScan { offer: None, .. }
@@ -384,7 +384,7 @@ impl Sim {
         Box::new(Choice {
             offered: merged.settled.rooms,
             differ: merged.settled.differ,
-            rules: Some(super::tests::options()),
+            rules: Some(super::builders::options()),
             ..Choice::default()
         })
     }

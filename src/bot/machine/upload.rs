@@ -83,7 +83,7 @@ impl Machine {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{
+    use super::super::builders::{
         command, event, new_deletion, says, settings, upload, uploaded, user,
     };
     use super::super::{Input, Machine, OnDisk};
