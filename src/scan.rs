@@ -4,6 +4,7 @@
 
 pub mod cache;
 mod reader;
+mod source;
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use crate::room::{ListedRoom, Newest};
 use crate::timefmt::now_ms;
 use cache::{Cache, Recorded};
 pub(crate) use reader::Reader;
+pub use source::{CacheKept, Source, run};
 
 /// One room's result: what the Admin API said, and the verdict.
 #[derive(Debug, Clone)]
@@ -77,7 +79,7 @@ pub enum Progress {
 /// Scans every room. Stops on the first error that would repeat for every
 /// room (a token that is not or no longer an admin's); any other failure to
 /// read a room is recorded in its row as `unknown`, and the room is kept.
-pub async fn scan(
+async fn scan(
     client: &AdminClient,
     policy: &Policy,
     settings: &ScanSettings,
@@ -88,7 +90,7 @@ pub async fn scan(
 
 /// The same scan, reusing `cache` for rooms whose forward extremities have
 /// not changed; returns the cache to keep for the next one.
-pub async fn scan_incremental(
+async fn scan_incremental(
     client: &AdminClient,
     policy: &Policy,
     settings: &ScanSettings,
@@ -102,7 +104,7 @@ pub async fn scan_incremental(
 /// The same scan with the listing and last activities read from Synapse's
 /// database (`admin` proves it is this homeserver's). When the database
 /// cannot be used, the scan goes through the Admin API and says why.
-pub async fn scan_via_database(
+async fn scan_via_database(
     client: &AdminClient,
     source: &db::Source,
     admin: &UserId,

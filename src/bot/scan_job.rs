@@ -12,9 +12,7 @@ use super::commands::ScanArgs;
 use super::machine::{Input, JobId, ScanEnd, ScanResult, scan_progress};
 use super::world::{World, say_now};
 use crate::plain::ago;
-use crate::policy::Policy;
-use crate::scan::cache::Cache;
-use crate::scan::{Progress, ScanOutcome, scan_incremental, scan_via_database};
+use crate::scan::{CacheKept, Progress, Source};
 
 /// Each room's last activity with its forward extremities, in
 /// `bot.data_dir`: the next scan reads again only rooms with new events.
@@ -101,13 +99,15 @@ async fn scan_rooms(
             world.inbox.send(Input::ScanProgress { job, progress: p });
         }
     };
-    let scanned = match &config.database {
-        Some(source) => {
-            let user = &config.user_id;
-            scan_via_database(&world.admin, source, user, &policy, &config.scan, &record).await
+    let cache = config.bot.data_dir.join(SCAN_CACHE);
+    let source = Source::of(config, Some(&cache));
+    let scanned = crate::scan::run(&world.admin, &source, &policy, &config.scan, &record).await;
+    let scanned = scanned.map(|(outcome, kept)| {
+        if let CacheKept::NotSaved { error, .. } = kept {
+            warn!(error = %format!("{error:#}"), "could not keep the scan cache");
         }
-        None => scan_cached(world, &policy, &record).await,
-    };
+        outcome
+    });
     match scanned {
         Ok(outcome) => ScanEnd::Done(Box::new(ScanResult {
             outcome,
@@ -119,26 +119,4 @@ async fn scan_rooms(
             ScanEnd::Failed(e.to_string())
         }
     }
-}
-
-/// An Admin API scan that reuses and then updates `data_dir`'s cache.
-async fn scan_cached(
-    world: &World,
-    policy: &Policy,
-    record: &(dyn Fn(Progress) + Sync),
-) -> Result<ScanOutcome, crate::admin::AdminError> {
-    let config = &world.config;
-    let path = config.bot.data_dir.join(SCAN_CACHE);
-    let read = path.clone();
-    let cache = tokio::task::spawn_blocking(move || Cache::load(&read))
-        .await
-        .unwrap_or_default();
-    let (outcome, next) =
-        scan_incremental(&world.admin, policy, &config.scan, &cache, record).await?;
-    drop(cache);
-    let saved = tokio::task::spawn_blocking(move || next.save(&path)).await;
-    if let Ok(Err(e)) | Err(e) = saved.map_err(anyhow::Error::from) {
-        warn!(error = %format!("{e:#}"), "could not keep the scan cache");
-    }
-    Ok(outcome)
 }

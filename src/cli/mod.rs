@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, ConfigError};
 use crate::report::{Summary, write_csv_atomic};
-use crate::scan::{Progress as ScanProgress, scan, scan_incremental, scan_via_database};
+use crate::scan::{CacheKept, Progress as ScanProgress, Source};
 use crate::session::Session;
 
 /// Find old and abandoned rooms on a Synapse homeserver, and delete them
@@ -213,36 +213,17 @@ async fn scan_and_write(
             progress.update(checked as u64, total as u64, String::new);
         }
     };
-    let (outcome, next_cache) = match (&config.database, files.cache) {
-        (Some(source), cache) => {
-            if cache.is_some() {
-                tracing::warn!("--cache is not used with [database]: the database is read instead");
-            }
-            let admin = &session.user_id;
-            let scanned =
-                scan_via_database(&session.client, source, admin, &policy, &config.scan, &show);
-            (scanned.await, None)
-        }
-        (None, None) => (
-            scan(&session.client, &policy, &config.scan, &show).await,
-            None,
-        ),
-        (None, Some(path)) => {
-            let cache = crate::scan::cache::Cache::load(path);
-            tracing::info!(rooms = cache.len(), path = %path.display(), "scan cache read");
-            match scan_incremental(&session.client, &policy, &config.scan, &cache, &show).await {
-                Ok((outcome, next)) => (Ok(outcome), Some((path, next))),
-                Err(e) => (Err(e), None),
-            }
-        }
-    };
-    let outcome = outcome.context("scan failed")?;
+    if config.database.is_some() && files.cache.is_some() {
+        tracing::warn!("--cache is not used with [database]: the database is read instead");
+    }
+    let source = Source::of(config, files.cache);
+    let scanned = crate::scan::run(&session.client, &source, &policy, &config.scan, &show).await;
+    let (outcome, kept) = scanned.context("scan failed")?;
     progress.finish();
     write_csv_atomic(&outcome.rows, outcome.now_ms, output)?;
     keep_record(config, &outcome.rows, &policy.rules);
-    if let Some((path, next)) = next_cache {
-        next.save(path)
-            .with_context(|| format!("cannot write the scan cache {}", path.display()))?;
+    if let CacheKept::NotSaved { path, error } = kept {
+        return Err(error.context(format!("cannot write the scan cache {}", path.display())));
     }
     if let Some(path) = chart {
         let server = config.user_id.server_name().as_str();
