@@ -11,7 +11,9 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use super::health::Health;
-use super::machine::{DeletionEnd, Effect, Input, InviteAnswer, JobId, Machine, ScanEnd};
+use super::machine::{
+    DeletionEnd, Effect, Input, InviteAnswer, JobId, Machine, ScanEnd, ScanFailure,
+};
 use super::world::{Outgoing, World};
 use super::{delete_job, dry_run_job, publish, scan_job, upload_job};
 use crate::timefmt::now_ms;
@@ -113,7 +115,7 @@ fn apply(effect: Effect, world: &Arc<World>, jobs: &mut HashMap<JobId, Signals>)
         Effect::StartScan { job, args } => {
             let (cancel, _) = signals(jobs, job);
             let task = tokio::spawn(scan_job::run(world.clone(), job, args, cancel));
-            let end = ScanEnd::Failed("the scan stopped unexpectedly".to_owned());
+            let end = ScanEnd::Failed(ScanFailure::Stopped);
             watch_task(world, task, Input::ScanEnded { job, end });
         }
         Effect::SaveSchedule {

@@ -85,6 +85,7 @@ async fn delete(
                 let line = format!("Deletion stopped: {counts}.");
                 best_effort_edit(room, id, &Text::plain(&line)).await;
             }
+            let why = why.to_string();
             return DeletionEnd::Stopped { why, counts };
         }
         Ok(Ended::NothingToResume) => {

@@ -9,7 +9,7 @@ use tracing::warn;
 
 use super::chat::{Text, best_effort_edit, with_progress};
 use super::commands::ScanArgs;
-use super::machine::{Input, JobId, ScanEnd, ScanResult, scan_progress};
+use super::machine::{Input, JobId, ScanEnd, ScanFailure, ScanResult, scan_progress};
 use super::world::{World, say_now};
 use crate::plain::ago;
 use crate::scan::{CacheKept, Progress, Source};
@@ -74,7 +74,7 @@ pub async fn run(world: Arc<World>, job: JobId, args: ScanArgs, mut cancel: watc
                 (end, None) => end,
             }
         }
-        None => ScanEnd::Failed("the bot is not in the admin room".to_owned()),
+        None => ScanEnd::Failed(ScanFailure::NotInAdminRoom),
     };
     world.inbox.send(Input::ScanEnded { job, end });
 }
@@ -88,7 +88,7 @@ async fn scan_rooms(
     let config = &world.config;
     let policy = match world.policy().await {
         Ok(p) => args.apply(p),
-        Err(e) => return ScanEnd::Failed(format!("{e:#}")),
+        Err(e) => return ScanEnd::Failed(ScanFailure::Policy(format!("{e:#}"))),
     };
     let reported = Arc::new(Mutex::new(None::<Instant>));
     let record = |p: Progress| {
@@ -116,7 +116,7 @@ async fn scan_rooms(
         })),
         Err(e) => {
             warn!(error = %e, "scan failed");
-            ScanEnd::Failed(e.to_string())
+            ScanEnd::Failed(ScanFailure::Homeserver(e.to_string()))
         }
     }
 }

@@ -29,7 +29,7 @@ pub async fn dry_run(
                 let entry = &rooms[i];
                 let (outcome, detail) = match recheck_room(client, policy, entry).await {
                     Ok(None) => (Outcome::WouldDelete, String::new()),
-                    Ok(Some(reason)) => (Outcome::Skipped, reason),
+                    Ok(Some(why)) => (Outcome::Skipped, why.to_string()),
                     Err(e) if e.is_fatal() => return Err(e),
                     Err(e) => (Outcome::Failed, format!("re-check failed: {e}")),
                 };

@@ -14,8 +14,30 @@ use super::{Control, DeleteSettings, JournalFile, RunEvent, recheck_room};
 use crate::admin::{AdminClient, AdminError, DeleteState, DeleteTask};
 use crate::policy::Policy;
 
-/// Why the run stops before the end: the journal stays for a resume.
-type Halt = String;
+/// Why a run stops before the end: the journal stays for a resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Halt {
+    /// The journal could not be written, so no step may be taken.
+    Journal(String),
+    /// The homeserver refused what every room needs (the token, the admin
+    /// right, its patience run out).
+    Homeserver(String),
+    /// A cancel could not be written to the journal.
+    Cancel(String),
+    /// The process is stopping; the run resumes at the next start.
+    Shutdown,
+}
+
+impl std::fmt::Display for Halt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Journal(why) => write!(f, "cannot write the journal: {why}"),
+            Self::Homeserver(why) => f.write_str(why),
+            Self::Cancel(why) => write!(f, "cannot record the cancel: {why}"),
+            Self::Shutdown => f.write_str("the bot is shutting down"),
+        }
+    }
+}
 
 /// Shutdown from outside, or a permanent error inside: either way, no new
 /// step starts.
@@ -118,7 +140,7 @@ pub(super) async fn run(
         if cancel.wait_for(|c| *c).await.is_ok() {
             match file.record(|j| (j.cancel(), ())).await {
                 Ok(()) => on_event(RunEvent::CancelRecorded),
-                Err(e) => stopper.halt(format!("cannot record the cancel: {e:#}")),
+                Err(e) => stopper.halt(Halt::Cancel(format!("{e:#}"))),
             }
         }
         std::future::pending::<()>().await;
@@ -135,7 +157,7 @@ pub(super) async fn run(
     if file.snapshot().is_finished() {
         return Ok(());
     }
-    Err("the bot is shutting down".to_owned())
+    Err(Halt::Shutdown)
 }
 
 /// How many times a room is submitted again after Synapse ended its task
@@ -239,7 +261,7 @@ async fn pending(
         return Ok(Next::Stop);
     };
     match rechecked {
-        Ok(Some(reason)) => return Ok(Next::Record(done(Outcome::Skipped, &reason))),
+        Ok(Some(why)) => return Ok(Next::Record(done(Outcome::Skipped, &why.to_string()))),
         Ok(None) => {}
         Err(e) if e.is_fatal() => return Err(fatal(e)),
         Err(e) => {
@@ -283,11 +305,11 @@ async fn pending(
 }
 
 fn journal_write(e: anyhow::Error) -> Halt {
-    format!("cannot write the journal: {e:#}")
+    Halt::Journal(format!("{e:#}"))
 }
 
 fn fatal(e: AdminError) -> Halt {
-    format!("{e}")
+    Halt::Homeserver(e.to_string())
 }
 
 fn done(outcome: Outcome, detail: &str) -> Step {

@@ -22,9 +22,10 @@ use crate::admin::{AdminClient, AdminError};
 pub use crate::config::DeleteSettings;
 use crate::policy::Policy;
 pub use dry_run::dry_run;
+pub use engine::Halt;
 pub use journal::{Counts, Entry, Journal, Outcome, Step};
 pub use journal_file::{JournalFile, OpenError};
-pub use recheck::{Current, recheck};
+pub use recheck::{Current, Skip, recheck};
 
 /// Where a run starts.
 pub enum Start {
@@ -62,7 +63,7 @@ pub enum Ended {
     /// Every room is done; the journal is archived.
     Finished(Journal),
     /// Stopped before the end; the journal stays, the run resumes later.
-    Stopped { journal: Journal, why: String },
+    Stopped { journal: Journal, why: Halt },
     /// `Start::Resume` found no journal.
     NothingToResume,
 }
@@ -123,11 +124,9 @@ async fn recheck_room(
     client: &AdminClient,
     policy: &Policy,
     entry: &Entry,
-) -> Result<Option<String>, AdminError> {
+) -> Result<Option<Skip>, AdminError> {
     match read_and_recheck(client, policy, entry).await {
-        Err(e @ AdminError::Decode { .. }) => Ok(Some(format!(
-            "the homeserver's answer could not be trusted: {e}"
-        ))),
+        Err(e @ AdminError::Decode { .. }) => Ok(Some(Skip::Untrusted(e.to_string()))),
         other => other,
     }
 }
@@ -136,7 +135,7 @@ async fn read_and_recheck(
     client: &AdminClient,
     policy: &Policy,
     entry: &Entry,
-) -> Result<Option<String>, AdminError> {
+) -> Result<Option<Skip>, AdminError> {
     let id = &entry.room_id;
     let Some(mut room) = client.room_details(id).await? else {
         return Ok(recheck(entry, Current::default(), policy).err());

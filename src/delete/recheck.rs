@@ -19,8 +19,72 @@ pub struct Current<'a> {
     pub direct: bool,
 }
 
-/// `Ok(())` to delete; `Err(reason)` to keep the room, and why.
-pub fn recheck(entry: &Entry, now: Current<'_>, policy: &Policy) -> Result<(), String> {
+/// Why the re-check keeps a room: a reason, not an error. Its text is made
+/// where it is shown (the report, the journal's detail).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// The server no longer has the room.
+    Gone,
+    /// The scan recorded no last activity to compare with.
+    NothingRecorded,
+    /// A protection of the rules applies (the admin room, a protected
+    /// room, an exclusion, a space...): the verdict's text.
+    Protected(String),
+    /// The server described the room in part: what it lacked.
+    Incomplete(String),
+    /// The room's timeline can no longer be read.
+    Unreadable,
+    /// Another newest event than the scan recorded.
+    NewEvent { now: Newest, seen: String },
+    /// A newer time than the scan recorded (journals without event ids).
+    NewerThan(i64),
+    /// Local people in it now, where the scan found none.
+    PeopleBack(u64),
+    /// An answer of the server that does not decode.
+    Untrusted(String),
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Gone => f.write_str("already gone: the server no longer has this room"),
+            Self::NothingRecorded => f.write_str(
+                "the scan recorded no last activity, so newer activity cannot be ruled out",
+            ),
+            Self::Protected(why) | Self::Incomplete(why) => f.write_str(why),
+            Self::Unreadable => f.write_str("the room's timeline can no longer be read"),
+            Self::NewEvent { now, seen } => write!(
+                f,
+                "new activity since the scan: the newest event is now {} (stamped {}), not {seen}",
+                now.event_id,
+                crate::timefmt::rfc3339(now.ts)
+            ),
+            Self::NewerThan(ts) => write!(
+                f,
+                "new activity since the scan (at {})",
+                crate::timefmt::rfc3339(*ts)
+            ),
+            Self::PeopleBack(people) => write!(
+                f,
+                "{people} local member(s) in it now that policy.ignore_members does not ignore; \
+                 the scan found none"
+            ),
+            Self::Untrusted(why) => {
+                write!(f, "the homeserver's answer could not be trusted: {why}")
+            }
+        }
+    }
+}
+
+/// Compared with the text it shows, for tests and callers that log it.
+impl PartialEq<&str> for Skip {
+    fn eq(&self, text: &&str) -> bool {
+        self.to_string().as_str() == *text
+    }
+}
+
+/// `Ok(())` to delete; `Err(why)` to keep the room.
+pub fn recheck(entry: &Entry, now: Current<'_>, policy: &Policy) -> Result<(), Skip> {
     let Current {
         room,
         newest,
@@ -28,12 +92,10 @@ pub fn recheck(entry: &Entry, now: Current<'_>, policy: &Policy) -> Result<(), S
         direct,
     } = now;
     let Some(room) = room else {
-        return Err("already gone: the server no longer has this room".into());
+        return Err(Skip::Gone);
     };
     let Some(recorded) = entry.last_activity else {
-        return Err(
-            "the scan recorded no last activity, so newer activity cannot be ruled out".into(),
-        );
+        return Err(Skip::NothingRecorded);
     };
     let facts = RoomFacts {
         members,
@@ -43,43 +105,33 @@ pub fn recheck(entry: &Entry, now: Current<'_>, policy: &Policy) -> Result<(), S
     // The admin room and protected rooms are refused here whatever the
     // confirmed set says.
     match policy.decide(&facts, 0) {
-        verdict @ Verdict::Protected(_) => return Err(verdict.to_string()),
+        verdict @ Verdict::Protected(_) => return Err(Skip::Protected(verdict.to_string())),
         // Only an incomplete answer from the server makes it unknown here.
-        Verdict::Unknown(why) => return Err(why.into()),
+        Verdict::Unknown(why) => return Err(Skip::Incomplete(why.into())),
         _ => {}
     }
     let Some(newest) = newest else {
-        return Err("the room's timeline can no longer be read".into());
+        return Err(Skip::Unreadable);
     };
     match entry.last_event.as_deref() {
         // Any other newest event is new activity, whatever time its sender
         // (a remote server, a bridge) wrote on it.
         Some(seen) if seen != &*newest.event_id => {
-            return Err(format!(
-                "new activity since the scan: the newest event is now {} (stamped {}), \
-                 not {seen}",
-                newest.event_id,
-                crate::timefmt::rfc3339(newest.ts)
-            ));
+            let seen = seen.to_owned();
+            return Err(Skip::NewEvent { now: newest, seen });
         }
         Some(_) => {}
         // A journal written before event ids were recorded: the time is all
         // there is. results.csv kept whole seconds, so compare whole seconds.
         None if newest.ts.div_euclid(1000) > recorded.div_euclid(1000) => {
-            return Err(format!(
-                "new activity since the scan (at {})",
-                crate::timefmt::rfc3339(newest.ts)
-            ));
+            return Err(Skip::NewerThan(newest.ts));
         }
         None => {}
     }
     // The list, when read, over Synapse's counts, which can lag behind.
     let people = members.map_or(room.joined_local_members, |m| m.people);
     if (entry.abandoned || entry.joined_local_members == 0) && people > 0 {
-        return Err(format!(
-            "{people} local member(s) in it now that policy.ignore_members does not ignore; \
-             the scan found none"
-        ));
+        return Err(Skip::PeopleBack(people));
     }
     Ok(())
 }
@@ -194,7 +246,9 @@ mod tests {
     #[test]
     fn every_reason_to_keep() {
         let p = policy();
-        let skip = |e: &Entry, l: Option<&ListedRoom>, a| recheck(e, at(l, a), &p).unwrap_err();
+        let skip = |e: &Entry, l: Option<&ListedRoom>, a| {
+            recheck(e, at(l, a), &p).unwrap_err().to_string()
+        };
         assert!(skip(&entry("!r", 1), None, None).starts_with("already gone"));
         assert!(
             skip(&entry("!r", 1), Some(&listed("!r", 1)), Some(2000)).starts_with("new activity")

@@ -64,8 +64,31 @@ pub struct ScanResult {
 #[derive(Debug)]
 pub enum ScanEnd {
     Done(Box<ScanResult>),
-    Failed(String),
+    Failed(ScanFailure),
     Cancelled,
+}
+
+/// Why a scan ended without results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanFailure {
+    /// The bot is not in the admin room: nothing could be shown.
+    NotInAdminRoom,
+    /// The policy could not be resolved (an alias, the homeserver): why.
+    Policy(String),
+    /// The homeserver refused what every room would need: why.
+    Homeserver(String),
+    /// The scan's task ended without a word.
+    Stopped,
+}
+
+impl std::fmt::Display for ScanFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotInAdminRoom => f.write_str("the bot is not in the admin room"),
+            Self::Policy(why) | Self::Homeserver(why) => f.write_str(why),
+            Self::Stopped => f.write_str("the scan stopped unexpectedly"),
+        }
+    }
 }
 
 #[derive(Debug)]

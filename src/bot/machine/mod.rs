@@ -29,8 +29,8 @@ use crate::policy::Rules;
 use crate::report::Summary;
 use crate::scan::Progress;
 pub use io::{
-    DeletionEnd, DeletionStart, Effect, Input, InviteAnswer, JobId, OnDisk, ScanEnd, ScanResult,
-    Settings, Upload,
+    DeletionEnd, DeletionStart, Effect, Input, InviteAnswer, JobId, OnDisk, ScanEnd, ScanFailure,
+    ScanResult, Settings, Upload,
 };
 pub use schedule::{Fingerprint, Scheduled};
 use status::describe;

@@ -445,7 +445,7 @@ impl Sim {
                 };
                 self.scans += 1;
                 let end = if fail {
-                    ScanEnd::Failed("boom".into())
+                    ScanEnd::Failed(ScanFailure::Homeserver("boom".into()))
                 } else if cancelled && candidates % 2 == 0 {
                     ScanEnd::Cancelled
                 } else {

@@ -631,7 +631,7 @@ mod scheduled {
             10_600,
             Input::ScanEnded {
                 job,
-                end: ScanEnd::Failed("boom".into()),
+                end: ScanEnd::Failed(ScanFailure::Homeserver("boom".into())),
             },
         );
         assert_eq!(
