@@ -138,19 +138,21 @@ pub(super) struct RawPolicy {
     pub(super) keep_direct: bool,
 }
 
+/// The defaults are the `Rules`' own.
 impl Default for RawPolicy {
     fn default() -> Self {
+        let rules = crate::policy::Rules::default();
         Self {
-            inactive_days: 365,
-            delete_abandoned: true,
-            include_spaces: false,
-            include_public: false,
+            inactive_days: rules.inactive_days,
+            delete_abandoned: rules.delete_abandoned,
+            include_spaces: rules.include_spaces,
+            include_public: rules.include_public,
             protected_rooms: Vec::new(),
-            exclude: Vec::new(),
-            exclude_servers: Vec::new(),
-            ignore_members: Vec::new(),
-            max_ghosts: crate::policy::DEFAULT_MAX_GHOSTS,
-            keep_direct: false,
+            exclude: rules.exclude.patterns().to_vec(),
+            exclude_servers: rules.exclude_servers,
+            ignore_members: rules.ignore_members.patterns().to_vec(),
+            max_ghosts: rules.max_ghosts,
+            keep_direct: rules.keep_direct,
         }
     }
 }

@@ -3,11 +3,13 @@
 //! the exclusions to a left room's name recovered from history, as the scan
 //! does. `oldrooms scan`, an edited results.csv, `oldrooms delete --from`.
 
+use std::path::Path;
+
 use serde_json::json;
 
-use crate::common::{Csv, config_text, oldrooms, write_config};
-use crate::synapse::{Homeserver, Synapse, unique};
-use crate::world::exists;
+use crate::common::{Csv, Run, oldrooms};
+use crate::synapse::{Homeserver, unique};
+use crate::world::{Config, exists, own_synapse, scan, scan_with};
 
 use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
 
@@ -35,12 +37,39 @@ fn edit(path: &std::path::Path, chosen: &[&str], cells: &[(&str, &str, &str)]) {
     writer.flush().unwrap();
 }
 
+/// `oldrooms delete --config CONFIG --from FILE --report REPORT` and `more`.
+async fn delete(config: &Path, from: &Path, report: &Path, more: &[&str]) -> Run {
+    let mut args = vec![
+        "delete",
+        "--config",
+        config.to_str().unwrap(),
+        "--from",
+        from.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    args.extend_from_slice(more);
+    let run = oldrooms(&args, &[]).await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    run
+}
+
+/// The admin's config for the command line on `hs`, data in `dir/data`.
+async fn cli_config(hs: &Homeserver, dir: &Path, policy: &str) -> std::path::PathBuf {
+    let data = format!("data_dir = \"{}\"", dir.join("data").display());
+    Config::admin(hs)
+        .await
+        .bot(&data)
+        .policy(policy)
+        .delete("poll_interval_ms = 200")
+        .write(dir)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_recheck_believes_the_server_not_the_file_nor_a_senders_clock() {
     // Its own Synapse: the deletion must not race other tests' scans of
     // the shared one.
-    let synapse: &'static Synapse = Box::leak(Box::new(Synapse::start()));
-    let hs = Homeserver::on(synapse);
+    let hs = Homeserver::on(own_synapse());
     let names = [unique("alice"), unique("ghost")];
     for name in &names {
         hs.register(name).await;
@@ -71,26 +100,10 @@ async fn the_recheck_believes_the_server_not_the_file_nor_a_senders_clock() {
     hs.leave(&aliased, &alice).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "[bot]\ndata_dir = \"{}\"\n[policy]\nexclude = [\"^Archive\", \"^#archived-\"]\n\
-         ignore_members = [\"^@ghost\"]\n[delete]\npoll_interval_ms = 200\n",
-        dir.path().join("data").display(),
-    );
-    let secret = format!("access_token = \"{}\"", hs.admin_token().await);
-    let config = write_config(
-        dir.path(),
-        &config_text(&hs.s.url, &hs.s.admin_user, &secret, &extra),
-    );
-    let config = config.to_str().unwrap().to_owned();
+    let policy = "exclude = [\"^Archive\", \"^#archived-\"]\nignore_members = [\"^@ghost\"]";
+    let config = cli_config(&hs, dir.path(), policy).await;
     let results = dir.path().join("results.csv");
-    let results_arg = results.to_str().unwrap().to_owned();
-    let run = oldrooms(
-        &["scan", "--config", &config, "--output", &results_arg],
-        &[],
-    )
-    .await;
-    assert_eq!(run.code(), Some(0), "{run:?}");
-    let csv = Csv::read(&results);
+    let csv = scan(&config, &results).await;
     assert!(
         csv.row(&haunted)["reason"].starts_with("abandoned"),
         "{:?}",
@@ -126,22 +139,7 @@ async fn the_recheck_believes_the_server_not_the_file_nor_a_senders_clock() {
     hs.join(&haunted, &alice).await;
 
     let report = dir.path().join("deletion-report.csv");
-    let report_arg = report.to_str().unwrap().to_owned();
-    let run = oldrooms(
-        &[
-            "delete",
-            "--config",
-            &config,
-            "--from",
-            &results_arg,
-            "--report",
-            &report_arg,
-            "--yes",
-        ],
-        &[],
-    )
-    .await;
-    assert_eq!(run.code(), Some(0), "{run:?}");
+    let run = delete(&config, &results, &report, &["--yes"]).await;
     assert!(
         run.stdout.contains(
             "2 rows' last_activity, joined_local_members or reason cells differ from what the \
@@ -186,8 +184,7 @@ async fn the_recheck_believes_the_server_not_the_file_nor_a_senders_clock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_protected_room_stays_protected_when_its_alias_moves_or_vanishes() {
-    let synapse: &'static Synapse = Box::leak(Box::new(Synapse::start()));
-    let hs = Homeserver::on(synapse);
+    let hs = Homeserver::on(own_synapse());
     let alice = unique("alice");
     hs.register(&alice).await;
     let alice = hs.user_id(&alice);
@@ -204,36 +201,18 @@ async fn a_protected_room_stays_protected_when_its_alias_moves_or_vanishes() {
     hs.message(&other, &alice, "long ago", Some(old)).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "[bot]\ndata_dir = \"{}\"\n[policy]\nprotected_rooms = [\"{alias}\"]\n\
-         [delete]\npoll_interval_ms = 200\n",
-        dir.path().join("data").display(),
-    );
-    let secret = format!("access_token = \"{}\"", hs.admin_token().await);
-    let config = write_config(
-        dir.path(),
-        &config_text(&hs.s.url, &hs.s.admin_user, &secret, &extra),
-    );
-    let config = config.to_str().unwrap().to_owned();
+    let policy = format!("protected_rooms = [\"{alias}\"]");
+    let config = cli_config(&hs, dir.path(), &policy).await;
     let results = dir.path().join("results.csv");
-    let results_arg = results.to_str().unwrap().to_owned();
-    let scan = || async {
-        let run = oldrooms(
-            &["scan", "--config", &config, "--output", &results_arg],
-            &[],
-        )
-        .await;
-        assert_eq!(run.code(), Some(0), "{run:?}");
-        (Csv::read(&results), run)
-    };
+    let scan = || scan_with(&config, &results, &[], &[]);
     const LISTED: &str = "protected: listed in policy.protected_rooms";
-    let (csv, _) = scan().await;
+    let (_, csv) = scan().await;
     assert_eq!(csv.row(&kept)["reason"], LISTED);
     assert_eq!(csv.row(&other)["should_delete"], "yes");
 
     // A room moderator points the alias at another room.
     hs.move_alias(&alias, &alice, Some(&other)).await;
-    let (csv, run) = scan().await;
+    let (run, csv) = scan().await;
     assert_eq!(csv.row(&kept)["reason"], LISTED, "the pinned room");
     assert_eq!(csv.row(&other)["reason"], LISTED, "the alias's new room");
     assert!(
@@ -244,7 +223,7 @@ async fn a_protected_room_stays_protected_when_its_alias_moves_or_vanishes() {
     );
     // Then deletes it: the scan does not fail, both stay protected.
     hs.move_alias(&alias, &alice, None).await;
-    let (csv, run) = scan().await;
+    let (run, csv) = scan().await;
     assert_eq!(csv.row(&kept)["reason"], LISTED);
     assert_eq!(csv.row(&other)["reason"], LISTED);
     assert!(
@@ -256,22 +235,7 @@ async fn a_protected_room_stays_protected_when_its_alias_moves_or_vanishes() {
     // A file that chooses both deletes neither.
     edit(&results, &[&kept, &other], &[]);
     let report = dir.path().join("deletion-report.csv");
-    let report_arg = report.to_str().unwrap().to_owned();
-    let run = oldrooms(
-        &[
-            "delete",
-            "--config",
-            &config,
-            "--from",
-            &results_arg,
-            "--report",
-            &report_arg,
-            "--yes",
-        ],
-        &[],
-    )
-    .await;
-    assert_eq!(run.code(), Some(0), "{run:?}");
+    delete(&config, &results, &report, &["--yes"]).await;
     let report = Csv::read(&report);
     for room in [&kept, &other] {
         assert_eq!(report.row(room)["outcome"], "skipped", "{room}");
@@ -281,8 +245,7 @@ async fn a_protected_room_stays_protected_when_its_alias_moves_or_vanishes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deletion_rechecks_with_the_options_the_scan_ran_with() {
-    let synapse: &'static Synapse = Box::leak(Box::new(Synapse::start()));
-    let hs = Homeserver::on(synapse);
+    let hs = Homeserver::on(own_synapse());
     let alice = unique("alice");
     hs.register(&alice).await;
     let alice = hs.user_id(&alice);
@@ -293,50 +256,16 @@ async fn the_deletion_rechecks_with_the_options_the_scan_ran_with() {
     hs.message(&public, &alice, "long ago", Some(old)).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let extra = format!(
-        "[bot]\ndata_dir = \"{}\"\n[delete]\npoll_interval_ms = 200\n",
-        dir.path().join("data").display(),
-    );
-    let secret = format!("access_token = \"{}\"", hs.admin_token().await);
-    let config = write_config(
-        dir.path(),
-        &config_text(&hs.s.url, &hs.s.admin_user, &secret, &extra),
-    );
-    let config = config.to_str().unwrap().to_owned();
+    let config = cli_config(&hs, dir.path(), "").await;
     let results = dir.path().join("results.csv");
-    let results_arg = results.to_str().unwrap().to_owned();
-    let scan = [
-        "scan",
-        "--config",
-        &config,
-        "--output",
-        &results_arg,
-        "--include-public",
-    ];
-    let run = oldrooms(&scan, &[]).await;
-    assert_eq!(run.code(), Some(0), "{run:?}");
-    assert_eq!(Csv::read(&results).row(&public)["should_delete"], "yes");
+    let (_, csv) = scan_with(&config, &results, &["--include-public"], &[]).await;
+    assert_eq!(csv.row(&public)["should_delete"], "yes");
     edit(&results, &[&public], &[]);
 
     let report = dir.path().join("deletion-report.csv");
-    let report_arg = report.to_str().unwrap().to_owned();
-    let delete = |extra: &'static [&'static str]| {
-        let mut args = vec![
-            "delete",
-            "--config",
-            &config,
-            "--from",
-            &results_arg,
-            "--report",
-            &report_arg,
-        ];
-        args.extend_from_slice(extra);
-        args
-    };
     // Options that leave the public room out: the prompt names it, and what
     // would include it, before anyone confirms.
-    let run = oldrooms(&delete(&["--inactive-days", "30"]), &[]).await;
-    assert_eq!(run.code(), Some(0), "{run:?}");
+    let run = delete(&config, &results, &report, &["--inactive-days", "30"]).await;
     assert!(
         run.stdout.contains(&format!(
             "1 of these rooms will be kept by the re-check under the rules that apply:\n  \
@@ -348,8 +277,7 @@ async fn the_deletion_rechecks_with_the_options_the_scan_ran_with() {
     );
     assert!(exists(&hs, &public).await);
     // Without options, the rules of the scan that made the file apply.
-    let run = oldrooms(&delete(&["--yes"]), &[]).await;
-    assert_eq!(run.code(), Some(0), "{run:?}");
+    let run = delete(&config, &results, &report, &["--yes"]).await;
     assert!(
         run.stdout
             .contains("Each room is re-checked with the rules of the last `oldrooms scan`."),
