@@ -270,6 +270,10 @@ impl Policy {
         if let Some(pattern) = r.exclude.first_match(texts.into_iter().flatten()) {
             return Verdict::Protected(Protection::Excluded(pattern.into()));
         }
+        // Without a creator the server rule cannot be applied: not sure.
+        if room.creator.is_none() && !r.exclude_servers.is_empty() {
+            return Verdict::Unknown(lacking("creator").into());
+        }
         let server = room.creator.and_then(|c| c.split_once(':')).map(|(_, s)| s);
         if let Some(server) = server.filter(|s| r.exclude_servers.iter().any(|x| x == s)) {
             return Verdict::Protected(Protection::Server(server.into()));

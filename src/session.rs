@@ -86,7 +86,7 @@ pub async fn resolve_policy_told(
     config: &Config,
 ) -> anyhow::Result<(Policy, Vec<String>)> {
     let path = config.bot.data_dir.join(pins::FILE);
-    let mut pins = load_pins(&path);
+    let mut pins = load_pins(&path)?;
     let before = pins.clone();
     let mut news = Vec::new();
     let mut protected_rooms = std::collections::HashSet::new();
@@ -149,20 +149,24 @@ async fn pinned(
     Ok(protects.rooms)
 }
 
-/// The pins on disk; none when there is no file yet. A damaged file is
-/// not read (logged): the aliases are pinned afresh from what they name now.
-fn load_pins(path: &std::path::Path) -> Pins {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            warn!(path = %path.display(), error = %e, "the pinned rooms could not be read");
-            Pins::default()
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Pins::default(),
-        Err(e) => {
-            warn!(path = %path.display(), error = %e, "the pinned rooms could not be read");
-            Pins::default()
-        }
-    }
+/// The pins on disk; none when there is no file yet. A file that cannot
+/// be read is an error, never an empty set: the rooms it pins would lose
+/// their protection.
+fn load_pins(path: &std::path::Path) -> anyhow::Result<Pins> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Pins::default()),
+        Err(e) => return Err(damaged_pins(path, &e)),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| damaged_pins(path, &e))
+}
+
+fn damaged_pins(path: &std::path::Path, e: &dyn std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} cannot be read ({e}); it keeps the rooms that protected aliases have named: repair \
+         it, or move it aside to pin the aliases afresh",
+        path.display()
+    )
 }
 
 fn save_pins(path: &std::path::Path, pins: &Pins) -> anyhow::Result<()> {

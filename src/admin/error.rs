@@ -115,10 +115,10 @@ pub(crate) fn excerpt(bytes: &[u8]) -> String {
 /// a body that is not JSON at all (a proxy's HTML page) is quoted.
 pub(crate) fn undecodable(e: &serde_json::Error, bytes: &[u8]) -> String {
     use serde_json::error::Category;
+    // Only a body that cannot hold a JSON string (no quote, no brace: a
+    // proxy's plain page) is quoted, whatever comes before its first byte.
     let text = String::from_utf8_lossy(bytes);
-    let start = text.trim_start();
-    if e.classify() == Category::Syntax && !start.starts_with(['{', '[', '"']) && !start.is_empty()
-    {
+    if e.classify() == Category::Syntax && !text.contains(['{', '"']) && !text.trim().is_empty() {
         return format!("not JSON (body: {})", excerpt(bytes));
     }
     let what = match e.classify() {
@@ -192,6 +192,8 @@ mod tests {
             format!(r#"{{"access_token": "{secret}"}}"#),
             format!(r#"["{secret}"]"#),
             format!(r#""{secret}""#),
+            format!("\u{feff}{{\"access_token\": \"{secret}\"}}"),
+            format!(r#")]}}'{{"access_token": "{secret}"}}"#),
         ];
         for body in &bodies {
             let text = told(body.as_bytes());

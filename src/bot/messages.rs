@@ -62,8 +62,8 @@ pub fn upload_offer(choice: &Choice, sender: &str, answer: Option<&Answer<'_>>) 
     let head = match answer {
         Some(_) => format!(
             "Delete these {} rooms? They are the should_delete=yes rows of the results.csv \
-             {sender} uploaded; each is re-checked just before it is deleted, with the rules \
-             of the bot's last scan (or, before any scan, the configured policy).",
+             {sender} uploaded; each is re-checked just before it is deleted, with the \
+             configured policy.",
             choice.offered.len()
         ),
         None => format!(
@@ -103,12 +103,12 @@ pub fn upload_offer(choice: &Choice, sender: &str, answer: Option<&Answer<'_>>) 
     }
     if choice.kept_count > 0 {
         let line = format!(
-            "{} of them the re-check will keep under the rules of the bot's last scan:",
+            "{} of them the re-check will keep under the configured policy:",
             choice.kept_count
         );
         text.line(&line, &escape_html(&line));
         for kept in &choice.kept {
-            let plain = format!("• {}", shorten(kept, 160));
+            let plain = format!("• {kept}");
             text.line(&plain, &escape_html(&plain));
         }
         if choice.kept_count > choice.kept.len() {

@@ -123,7 +123,8 @@ async fn upload(world: &World, room: &Room, result: &ScanResult) {
         .bot
         .data_dir
         .join(crate::delete::record::BOT_FILE);
-    if let Err(e) = crate::delete::record::save(&outcome.rows, &result.options, &record) {
+    let server = world.config.user_id.server_name();
+    if let Err(e) = crate::delete::record::save(&outcome.rows, server, &record) {
         warn!(error = %format!("{e:#}"), "could not keep the scan's record");
     }
     if let Err(e) = chat::send_file(room, "results.csv", &mime::TEXT_CSV, bytes).await {

@@ -60,14 +60,10 @@ async fn read(world: &World, upload: Upload) -> Result<Choice, String> {
     let policy = world.policy().await.map_err(|e| format!("{e:#}"))?;
     let path = world.config.bot.data_dir.join("results.csv");
     let last = blocking(move || Ok(last_scan(&path))).await?;
-    // The file chose the rooms; the facts and the rules come from the last
-    // scan's record, or for rooms it lacks, from the server now.
+    // The file chose the rooms; the facts come from the last scan's
+    // record, or for rooms it lacks, from the server now. The rules are the
+    // config's as they are now (never an older scan's, which may be looser).
     let record = world.config.bot.data_dir.join(record::BOT_FILE);
-    let read = record.clone();
-    let policy = match blocking(move || Ok(record::rules(&read))).await? {
-        Some(rules) => policy.with_rules(rules),
-        None => policy,
-    };
     let mut choice = choose(file, &policy, last.as_ref());
     let offered = std::mem::take(&mut choice.offered);
     let concurrency = world.config.scan.concurrency;

@@ -122,31 +122,15 @@ pub async fn command(
     Ok(())
 }
 
-/// The policy the re-check will apply: the config's with the options
-/// given; without options, the rules of the scan that wrote the record (so
-/// that what `oldrooms scan --include-public` offered is what is deleted);
-/// else the config's as they are.
+/// The policy the re-check will apply: the config's, with the scan options
+/// given. Never looser rules from elsewhere (an older scan's): the prompt
+/// names each room these rules will keep, and what would include it.
 async fn rules_for(
     session: &Session,
     config: &Config,
     options: &ScanArgs,
 ) -> anyhow::Result<Policy> {
-    let base = session.policy(config).await?;
-    if *options != ScanArgs::default() {
-        return Ok(options.apply(base));
-    }
-    let path = config.bot.data_dir.join(record::CLI_FILE);
-    let recorded = tokio::task::spawn_blocking(move || record::rules(&path))
-        .await
-        .ok()
-        .flatten();
-    Ok(match recorded {
-        Some(rules) => {
-            println!("Each room is re-checked with the rules of the last `oldrooms scan`.");
-            base.with_rules(rules)
-        }
-        None => base,
-    })
+    Ok(options.apply(session.policy(config).await?))
 }
 
 /// The file's rows with the facts the re-check will believe: those that
@@ -184,7 +168,7 @@ async fn settled(
             settled.kept_count
         );
         for line in &settled.kept {
-            println!("  {}", crate::plain::shorten(line, 160));
+            println!("  {line}");
         }
         if settled.kept_count > settled.kept.len() {
             println!("  … and {} more", settled.kept_count - settled.kept.len());

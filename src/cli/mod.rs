@@ -221,7 +221,7 @@ async fn scan_and_write(
     let (outcome, kept) = scanned.context("scan failed")?;
     progress.finish();
     write_csv_atomic(&outcome.rows, outcome.now_ms, output)?;
-    keep_record(config, &outcome.rows, &policy.rules);
+    keep_record(config, &outcome.rows);
     if let CacheKept::NotSaved { path, error } = kept {
         return Err(error.context(format!("cannot write the scan cache {}", path.display())));
     }
@@ -242,12 +242,12 @@ async fn scan_and_write(
 /// Keeps the facts of every room for `oldrooms delete --from`'s re-check
 /// (`bot.data_dir`, beside its journal). Without them, the deletion reads
 /// each chosen room from the server when it is confirmed.
-fn keep_record(config: &Config, rows: &[crate::scan::Row], rules: &crate::policy::Rules) {
+fn keep_record(config: &Config, rows: &[crate::scan::Row]) {
     let dir = &config.bot.data_dir;
     let path = dir.join(crate::delete::record::CLI_FILE);
     let kept = std::fs::create_dir_all(dir)
         .map_err(anyhow::Error::from)
-        .and_then(|()| crate::delete::record::save(rows, rules, &path));
+        .and_then(|()| crate::delete::record::save(rows, config.user_id.server_name(), &path));
     if let Err(e) = kept {
         tracing::warn!(path = %path.display(), error = %format!("{e:#}"), "could not keep the scan's record");
     }

@@ -161,7 +161,9 @@ impl Journal {
                 self.tally.add(&entry.step, -1);
                 self.tally.add(step, 1);
                 entry.step = step.clone();
-                if *step == Step::Submitting {
+                // A room sent back to "submitting" (Synapse said a purge is
+                // already in progress) keeps the time of its claim.
+                if *step == Step::Submitting && at.is_some() {
                     entry.submitting_since = *at;
                 }
             }

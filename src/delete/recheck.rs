@@ -177,7 +177,7 @@ mod tests {
         ListedRoom {
             room_id: id(room),
             name: None,
-            creator: None,
+            creator: Some("@a:example.org".into()),
             joined_members: local,
             joined_local_members: local,
             public: false,
@@ -298,6 +298,16 @@ mod tests {
         assert_eq!(
             recheck(&entry("!r", 2), at(Some(&room), Some(1000)), &p).unwrap_err(),
             "the homeserver's answer did not give the room's joined_local_members"
+        );
+    }
+
+    #[test]
+    fn a_room_without_its_creator_is_skipped_while_servers_are_excluded() {
+        let mut room = listed("!r", 2);
+        room.creator = None;
+        assert_eq!(
+            recheck(&entry("!r", 2), at(Some(&room), Some(1000)), &policy()).unwrap_err(),
+            "the homeserver's answer did not give the room's creator"
         );
     }
 

@@ -1,19 +1,19 @@
 //! The scan's record of each room, kept in `bot.data_dir` beside its
-//! results.csv, with the rules the scan applied. When an edited file
+//! results.csv, for the homeserver it was read from. When an edited file
 //! chooses the rooms to delete, the file decides only *which* rooms: what
-//! the re-check compares against, and the rules it applies, come from this
-//! record (see `settle`). A spreadsheet that rewrote a date or a reason cell
-//! then changes nothing the re-check believes.
+//! the re-check compares against comes from this record (see `settle`). A
+//! spreadsheet that rewrote a date or a reason cell then changes nothing
+//! the re-check believes.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead as _, Write as _};
 use std::path::Path;
 
-use matrix_sdk::ruma::{OwnedRoomId, RoomId};
+use matrix_sdk::ruma::{OwnedRoomId, RoomId, ServerName};
 use tracing::warn;
 
 use super::journal::Entry;
-use crate::policy::{Protection, ReasonKind, Rules, Verdict};
+use crate::policy::{Protection, ReasonKind, Verdict};
 use crate::room::ListedRoom;
 use crate::scan::Row;
 
@@ -22,8 +22,9 @@ pub const BOT_FILE: &str = "scan-record.tsv";
 /// The command line's, next to its journal.
 pub const CLI_FILE: &str = "cli-scan-record.tsv";
 
-/// v2 adds the rules and what the rules look at (a v1 file reads as no
-/// record: the rooms are read from the server).
+/// Followed by a tab and the homeserver's name: a record of another
+/// server is no record. v2 adds what the rules look at (a v1 file reads as
+/// no record: the rooms are read from the server).
 const HEADER: &str = "oldrooms scan record v2";
 
 /// What the re-check compares against, for one room.
@@ -85,13 +86,22 @@ impl Facts {
     }
 }
 
-/// Writes the record of every scanned room and the rules of the scan,
-/// whole or not at all, streamed (a million rooms are not copied into one
-/// buffer first).
-pub fn save(rows: &[Row], rules: &Rules, path: &Path) -> anyhow::Result<()> {
+/// Writes the record of every scanned room of `server`, whole or not at
+/// all, streamed (a million rooms are not copied into one buffer first).
+/// When it cannot be written, the last record is removed: an older scan's
+/// facts must not stand for this one's.
+pub fn save(rows: &[Row], server: &ServerName, path: &Path) -> anyhow::Result<()> {
+    let written = write(rows, server, path);
+    if written.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    written
+}
+
+fn write(rows: &[Row], server: &ServerName, path: &Path) -> anyhow::Result<()> {
     crate::atomic::write_with(path, |file| {
         let mut out = std::io::BufWriter::new(file);
-        writeln!(out, "{HEADER}\t{}", serde_json::to_string(rules)?)?;
+        writeln!(out, "{HEADER}\t{server}")?;
         for row in rows {
             let f = Facts::of_row(row);
             // An id that would break the line is recorded as unknown: the
@@ -124,21 +134,15 @@ pub fn save(rows: &[Row], rules: &Rules, path: &Path) -> anyhow::Result<()> {
     })
 }
 
-/// The rules the scan that wrote the record applied; `None` without a
-/// record of this version.
-pub fn rules(path: &Path) -> Option<Rules> {
-    let file = std::fs::File::open(path).ok()?;
-    let first = std::io::BufReader::new(file).lines().next()?.ok()?;
-    let (header, rules) = first.split_once('\t')?;
-    (header == HEADER)
-        .then(|| serde_json::from_str(rules).ok())
-        .flatten()
-}
-
 /// The recorded facts of the rooms in `wanted`, read line by line so a
-/// million-room record costs only what is wanted. A missing or foreign file
-/// is an empty record; a damaged line leaves its room unrecorded.
-pub fn load(path: &Path, wanted: &HashSet<&RoomId>) -> HashMap<OwnedRoomId, Facts> {
+/// million-room record costs only what is wanted. A missing or foreign file,
+/// or one of another server, is an empty record; a damaged line leaves its
+/// room unrecorded.
+pub fn load(
+    path: &Path,
+    server: &ServerName,
+    wanted: &HashSet<&RoomId>,
+) -> HashMap<OwnedRoomId, Facts> {
     let mut found = HashMap::new();
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
@@ -149,9 +153,9 @@ pub fn load(path: &Path, wanted: &HashSet<&RoomId>) -> HashMap<OwnedRoomId, Fact
         }
     };
     let mut lines = std::io::BufReader::new(file).lines();
-    let ours = |h: &str| h.split_once('\t').is_some_and(|(h, _)| h == HEADER);
+    let ours = |h: &str| h.split_once('\t') == Some((HEADER, server.as_str()));
     if !matches!(lines.next(), Some(Ok(h)) if ours(&h)) {
-        warn!(path = %path.display(), "not a scan record of this version");
+        warn!(path = %path.display(), %server, "not a scan record of this version and server");
         return found;
     }
     for line in lines.map_while(Result::ok) {
@@ -259,11 +263,10 @@ mod tests {
     fn a_record_reads_back_the_wanted_rooms_and_skips_damage() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(BOT_FILE);
-        let rules = serde_json::to_string(&Rules::default()).unwrap();
         std::fs::write(
             &path,
             format!(
-                "{HEADER}\t{rules}\n!a:x\t1000\t$a\t2\t0\tsp\t+@c:x\t+Tab\\there\t-\n\
+                "{HEADER}\tx\n!a:x\t1000\t$a\t2\t0\tsp\t+@c:x\t+Tab\\there\t-\n\
                  !b:x\t-\t-\t0\t1\t-\t-\t-\t+#b:x\n!c:x\tzz\t$c\t1\t0\t-\t-\t-\t-\n\
                  !d:x\t5\t-\t1\t0\t-\t-\t-\t-\n!g:x\t5\t$g\t1\t0\t-\t-\tnoplus\t-\n\
                  !e:x\t7\t$e\t1\t0\t-\t-\t-\t-\n"
@@ -272,7 +275,8 @@ mod tests {
         .unwrap();
         let ids = ids(&["!a:x", "!b:x", "!c:x", "!d:x", "!g:x", "!z:x"]);
         let wanted: HashSet<&RoomId> = ids.iter().map(|id| &**id).collect();
-        let got = load(&path, &wanted);
+        let x = matrix_sdk::ruma::server_name!("x");
+        let got = load(&path, x, &wanted);
         assert_eq!(
             got[&ids[0]],
             Facts {
@@ -296,15 +300,12 @@ mod tests {
         // A bad time, a time without its event, a bad text cell:
         // unrecorded. !e is not wanted.
         assert_eq!(got.len(), 2, "{got:?}");
-        assert_eq!(rules_of(&path), Some(Rules::default()));
+        // Another server's record is none.
+        let y = matrix_sdk::ruma::server_name!("y");
+        assert!(load(&path, y, &wanted).is_empty());
         std::fs::write(&path, "oldrooms scan record v1\n!a:x\t1\t$a\t1\t0\n").unwrap();
-        assert!(load(&path, &wanted).is_empty());
-        assert_eq!(rules_of(&path), None);
-        assert!(load(&dir.path().join("none"), &wanted).is_empty());
-    }
-
-    fn rules_of(path: &Path) -> Option<Rules> {
-        rules(path)
+        assert!(load(&path, x, &wanted).is_empty());
+        assert!(load(&dir.path().join("none"), x, &wanted).is_empty());
     }
 
     #[test]

@@ -46,10 +46,11 @@ pub async fn settle(
     rows: Vec<Entry>,
 ) -> Result<Settled, AdminError> {
     let path = record.to_owned();
+    let server = policy.server_name.clone();
     let ids: Vec<OwnedRoomId> = rows.iter().map(|e| e.room_id.clone()).collect();
     let recorded = tokio::task::spawn_blocking(move || {
         let wanted: HashSet<&RoomId> = ids.iter().map(|id| &**id).collect();
-        record::load(&path, &wanted)
+        record::load(&path, &server, &wanted)
     })
     .await
     .unwrap_or_default();
@@ -75,7 +76,8 @@ pub async fn settle(
         if let Some(why) = kept_by_rules(policy, entry, looks) {
             settled.kept_count += 1;
             if settled.kept.len() < NAMED {
-                settled.kept.push(format!("{}: {why}", label(entry)));
+                let room = crate::plain::shorten(&label(entry), 100);
+                settled.kept.push(format!("{room}: {why}"));
             }
         }
     }
@@ -143,8 +145,12 @@ fn kept_by_rules(policy: &Policy, entry: &Entry, looks: &Looks) -> Option<String
     };
     let include = match &why {
         Protection::AdminRoom | Protection::Listed => "never deleted".to_owned(),
-        Protection::Space => "--include-spaces would include it".to_owned(),
-        Protection::Public => "--include-public would include it".to_owned(),
+        Protection::Space => {
+            "--include-spaces or policy.include_spaces would include it".to_owned()
+        }
+        Protection::Public => {
+            "--include-public or policy.include_public would include it".to_owned()
+        }
         Protection::Direct => "kept while policy.keep_direct or --keep-direct is set".to_owned(),
         Protection::Excluded(p) => format!("kept while policy.exclude or --exclude has {p}"),
         Protection::Server(s) => {
@@ -267,7 +273,10 @@ mod tests {
         };
         assert_eq!(
             kept_by_rules(&policy, &entry(), &public).as_deref(),
-            Some("protected: published in the room directory (--include-public would include it)")
+            Some(
+                "protected: published in the room directory (--include-public or \
+                 policy.include_public would include it)"
+            )
         );
         policy.rules.include_public = true;
         assert_eq!(kept_by_rules(&policy, &entry(), &public), None);
@@ -290,7 +299,7 @@ mod tests {
         assert!(
             kept_by_rules(&policy, &entry(), &space)
                 .unwrap()
-                .ends_with("(--include-spaces would include it)")
+                .ends_with("(--include-spaces or policy.include_spaces would include it)")
         );
         assert_eq!(kept_by_rules(&policy, &entry(), &Looks::default()), None);
     }

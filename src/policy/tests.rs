@@ -253,6 +253,16 @@ fn exclusions_protect_by_pattern_and_by_the_creators_server() {
         ..facts(&room)
     });
     assert!(p.decide(&other, NOW).should_delete());
+    // Without a creator the server rule cannot be applied: kept.
+    let nobody = old(facts(&room));
+    assert_eq!(
+        p.decide(&nobody, NOW).to_string(),
+        "unknown: the homeserver's answer did not give the room's creator"
+    );
+    assert!(
+        policy().decide(&nobody, NOW).should_delete(),
+        "no server rule"
+    );
     // The admin room stays the admin room, whatever matches.
     let admin = id("!admin:example.org");
     let admin_facts = RoomFacts {

@@ -263,27 +263,27 @@ async fn the_deletion_rechecks_with_the_options_the_scan_ran_with() {
     edit(&results, &[&public], &[]);
 
     let report = dir.path().join("deletion-report.csv");
-    // Options that leave the public room out: the prompt names it, and what
-    // would include it, before anyone confirms.
-    let run = delete(&config, &results, &report, &["--inactive-days", "30"]).await;
+    // Without the scan's option the re-check applies the config's rules:
+    // the prompt names the public room, and what would include it, before
+    // anyone confirms (nothing typed: nothing deleted).
+    let run = delete(&config, &results, &report, &[]).await;
     assert!(
         run.stdout.contains(&format!(
             "1 of these rooms will be kept by the re-check under the rules that apply:\n  \
              options: public ({public}): protected: published in the room directory \
-             (--include-public would include it)"
+             (--include-public or policy.include_public would include it)"
         )),
         "{}",
         run.stdout
     );
-    assert!(exists(&hs, &public).await);
-    // Without options, the rules of the scan that made the file apply.
-    let run = delete(&config, &results, &report, &["--yes"]).await;
     assert!(
-        run.stdout
-            .contains("Each room is re-checked with the rules of the last `oldrooms scan`."),
+        run.stdout.contains("Nothing was deleted."),
         "{}",
         run.stdout
     );
+    assert!(exists(&hs, &public).await);
+    // With it, the re-check applies what the scan applied.
+    let run = delete(&config, &results, &report, &["--include-public", "--yes"]).await;
     assert!(!run.stdout.contains("will be kept"), "{}", run.stdout);
     let report = Csv::read(&report);
     assert_eq!(

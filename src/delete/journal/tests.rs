@@ -147,6 +147,10 @@ fn the_time_of_submitting_is_kept_and_replayed() {
     let mut j = Journal::new("t", 0, None, vec![entry("!a"), entry("!b")]);
     let record = j.claim_submit(0, 1_234);
     assert_eq!(j.rooms[0].submitting_since, Some(1_234));
+    // Sent back to "submitting" (a purge already in progress): the claim's
+    // time stays.
+    j.set(0, Step::Submitting);
+    assert_eq!(j.rooms[0].submitting_since, Some(1_234));
     let text = String::from_utf8(record_line(&record)).unwrap();
     assert_eq!(
         text,
