@@ -291,7 +291,7 @@ async fn check_room(
         Err(e) if e.is_fatal() => return Err(e),
         Err(e) => (Err(format!("could not read last activity: {e}")), None),
     };
-    if let Err(e) = recover_left_room(reader, &mut room).await {
+    if let Err(e) = recover_left_room(reader, policy, &mut room).await {
         if e.is_fatal() {
             return Err(e);
         }
@@ -311,9 +311,12 @@ async fn check_room(
 /// A room our server has left (no local member) has no name or alias in
 /// Synapse's answer, but its history holds them, and `policy.exclude` must
 /// see them: the scan and the deletion's re-check both complete the room
-/// here, so the rules decide the same way at both.
+/// here, so the rules decide the same way at both. The alias is read only
+/// where `policy.exclude` has patterns, the one rule that looks at it (a
+/// request per left room, every scan).
 pub(crate) async fn recover_left_room(
     reader: &Reader<'_>,
+    policy: &Policy,
     room: &mut ListedRoom,
 ) -> Result<(), AdminError> {
     if room.joined_local_members > 0 {
@@ -325,7 +328,7 @@ pub(crate) async fn recover_left_room(
             .await?
             .map(String::into_boxed_str);
     }
-    if room.canonical_alias().is_none() {
+    if room.canonical_alias().is_none() && !policy.rules.exclude.is_empty() {
         let alias = reader.alias_from_history(&room.room_id).await?;
         room.set_canonical_alias(alias.map(String::into_boxed_str));
     }

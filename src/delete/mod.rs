@@ -146,7 +146,7 @@ async fn read_and_recheck(
         db: None,
         cache: None,
     };
-    crate::scan::recover_left_room(&reader, &mut room).await?;
+    crate::scan::recover_left_room(&reader, policy, &mut room).await?;
     if entry.last_activity.is_none() {
         // Nothing to compare with: kept whatever the server says now.
         let now = Current {

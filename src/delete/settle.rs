@@ -193,7 +193,7 @@ async fn read_now(
             db: None,
             cache: None,
         };
-        crate::scan::recover_left_room(&reader, &mut room).await?;
+        crate::scan::recover_left_room(&reader, policy, &mut room).await?;
         let newest = client.last_activity(room_id).await?;
         // Ghosts are counted where the scan would count them.
         let rules = &policy.rules;

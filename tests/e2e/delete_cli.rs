@@ -34,9 +34,7 @@ async fn delete_from_an_edited_csv() {
     // Its own Synapse: its purges would race the scans of tests on the
     // shared one (a room listed, then gone before it is read).
     let hs = Homeserver::on(own_synapse());
-    let alice = unique("alice");
-    hs.register(&alice).await;
-    let alice = hs.user_id(&alice);
+    let alice = hs.new_user("alice").await;
     let old = now_ms() - 400 * DAY;
     let mut rooms = HashMap::new();
     for name in [

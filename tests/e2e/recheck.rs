@@ -185,9 +185,7 @@ async fn the_recheck_believes_the_server_not_the_file_nor_a_senders_clock() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_protected_room_stays_protected_when_its_alias_moves_or_vanishes() {
     let hs = Homeserver::on(own_synapse());
-    let alice = unique("alice");
-    hs.register(&alice).await;
-    let alice = hs.user_id(&alice);
+    let alice = hs.new_user("alice").await;
     let old = now_ms() - 400 * DAY;
     let local = unique("keep");
     let alias = format!("#{local}:{}", hs.s.server_name);
@@ -246,9 +244,7 @@ async fn a_protected_room_stays_protected_when_its_alias_moves_or_vanishes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deletion_rechecks_with_the_options_the_scan_ran_with() {
     let hs = Homeserver::on(own_synapse());
-    let alice = unique("alice");
-    hs.register(&alice).await;
-    let alice = hs.user_id(&alice);
+    let alice = hs.new_user("alice").await;
     let old = now_ms() - 400 * DAY;
     let public = json!({"name": "options: public", "preset": "public_chat",
         "visibility": "public"});

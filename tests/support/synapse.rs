@@ -261,6 +261,13 @@ impl Homeserver {
         }
     }
 
+    /// Registers a local user named `prefix` and a unique tail; its user id.
+    pub async fn new_user(&self, prefix: &str) -> String {
+        let localpart = unique(prefix);
+        self.register(&localpart).await;
+        self.user_id(&localpart)
+    }
+
     /// Registers a local user (no-op if it exists); returns its access token.
     pub async fn register(&self, localpart: &str) -> String {
         let url = self.url(&["_matrix", "client", "v3", "register"], &[]);
