@@ -1,5 +1,5 @@
 //! Plain text for people, used at every level: untrusted text shortened
-//! for a message, and durations in words.
+//! for a message, counts with their nouns, and durations in words.
 
 use std::time::Duration;
 
@@ -16,6 +16,19 @@ pub fn shorten(text: &str, max: usize) -> String {
     out
 }
 
+/// "1 room", "3 rooms": a count with its noun in the right number.
+pub fn count<N>(n: N, one: &str, many: &str) -> String
+where
+    N: Copy + PartialEq + From<u8> + std::fmt::Display,
+{
+    format!("{n} {}", if n == N::from(1) { one } else { many })
+}
+
+/// "1 room", "3 rooms".
+pub fn rooms(n: usize) -> String {
+    count(n, "room", "rooms")
+}
+
 /// "4.2 s", "12 min", "3 h 5 min".
 pub fn ago(d: Duration) -> String {
     let s = d.as_secs();
@@ -29,6 +42,15 @@ pub fn ago(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_is_singular_and_every_other_count_plural() {
+        assert_eq!(rooms(1), "1 room");
+        assert_eq!(rooms(0), "0 rooms");
+        assert_eq!(rooms(2), "2 rooms");
+        assert_eq!(count(-1i64, "day", "days"), "-1 days");
+        assert_eq!(count(1i64, "day", "days"), "1 day");
+    }
 
     #[test]
     fn names_are_shortened_and_durations_read() {

@@ -217,9 +217,13 @@ impl fmt::Display for Verdict {
                  ({remote_members} remote)"
             ),
             Self::Inactive { days, limit } => {
-                write!(f, "inactive: no activity for {days} days (limit {limit})")
+                let days = crate::plain::count(*days, "day", "days");
+                write!(f, "inactive: no activity for {days} (limit {limit})")
             }
-            Self::Active { days } => write!(f, "active: last activity {days} days ago"),
+            Self::Active { days } => {
+                let days = crate::plain::count(*days, "day", "days");
+                write!(f, "active: last activity {days} ago")
+            }
             Self::Unknown(why) => write!(f, "unknown: {why}"),
         }
     }

@@ -138,8 +138,8 @@ impl fmt::Display for Summary {
         };
         write!(
             f,
-            "Scanned {} rooms in {:.1} s: {} to delete ({}), {} to keep ({}).",
-            self.scanned,
+            "Scanned {} in {:.1} s: {} to delete ({}), {} to keep ({}).",
+            crate::plain::rooms(self.scanned),
             self.elapsed.as_secs_f64(),
             self.candidates(),
             list(&[ReasonKind::Inactive, ReasonKind::Abandoned]),

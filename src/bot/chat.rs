@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use matrix_sdk::attachment::{AttachmentConfig, AttachmentInfo, BaseImageInfo};
+use matrix_sdk::attachment::{AttachmentConfig, AttachmentInfo, BaseFileInfo, BaseImageInfo};
 use matrix_sdk::config::RequestConfig;
 use matrix_sdk::room::Room;
 use matrix_sdk::ruma::OwnedEventId;
@@ -49,14 +49,17 @@ pub async fn edit(room: &Room, event_id: &OwnedEventId, text: &Text) -> matrix_s
     Ok(())
 }
 
-/// Uploads a file as an attachment; encrypted in an encrypted room.
+/// Uploads a file as an attachment (`m.file`, with its size and type);
+/// encrypted in an encrypted room.
 pub async fn send_file(
     room: &Room,
     name: &str,
     mime: &mime::Mime,
     data: Vec<u8>,
 ) -> matrix_sdk::Result<()> {
-    send_attachment(room, name, mime, data, AttachmentConfig::new).await
+    let size = UInt::new(data.len() as u64);
+    let config = || AttachmentConfig::new().info(AttachmentInfo::File(BaseFileInfo { size }));
+    send_attachment(room, name, mime, data, config).await
 }
 
 /// Posts a PNG as an image (`m.image`), with its size and `alt` as the

@@ -60,7 +60,7 @@ async fn delete(
     let describe = || {
         let c = (*counts.lock().unwrap_or_else(|e| e.into_inner()))?;
         Some(if c.done() == 0 {
-            format!("Deleting {} rooms…", c.total)
+            format!("Deleting {}…", crate::plain::rooms(c.total))
         } else {
             format!("Deleting: {c}…")
         })

@@ -4,7 +4,7 @@
 use super::text::{Text, escape_html};
 use crate::delete::choice::{Choice, Named, label};
 use crate::delete::journal::{Journal, Outcome, Step};
-use crate::plain::shorten;
+use crate::plain::{count as counted, rooms, shorten};
 use crate::policy::ReasonKind;
 use crate::report::Summary;
 use crate::scan::ScanOutcome;
@@ -42,9 +42,9 @@ pub struct OfferText<'a> {
 
 pub fn offer(o: &OfferText<'_>) -> Text {
     let line = format!(
-        "Delete these {} rooms ({} inactive, {} abandoned)? They are the should_delete=yes rows of \
-         the results.csv above; each is re-checked just before it is deleted. {}",
-        o.rooms,
+        "Delete {} ({} inactive, {} abandoned)? They are the should_delete=yes rows of the \
+         results.csv above; each is re-checked just before it is deleted. {}",
+        these_rooms(o.rooms),
         o.summary.count(ReasonKind::Inactive),
         o.summary.count(ReasonKind::Abandoned),
         o.answer.line(),
@@ -61,10 +61,9 @@ pub fn upload_offer(choice: &Choice, sender: &str, answer: Option<&Answer<'_>>) 
     let mut text = Text::default();
     let head = match answer {
         Some(_) => format!(
-            "Delete these {} rooms? They are the should_delete=yes rows of the results.csv \
-             {sender} uploaded; each is re-checked just before it is deleted, with the \
-             configured policy.",
-            choice.offered.len()
+            "Delete {}? They are the should_delete=yes rows of the results.csv {sender} \
+             uploaded; each is re-checked just before it is deleted, with the configured policy.",
+            these_rooms(choice.offered.len())
         ),
         None => format!(
             "The results.csv {sender} uploaded marks no room that may be deleted: nothing is \
@@ -76,8 +75,11 @@ pub fn upload_offer(choice: &Choice, sender: &str, answer: Option<&Answer<'_>>) 
         Some(c) => {
             let line = format!(
                 "Against the bot's last scan: {} of its candidates marked no, {} left out of the \
-                 file, {} rooms it kept marked yes, {} rooms it did not list.",
-                c.turned_no, c.removed, c.turned_yes.count, c.unknown.count
+                 file, {} it kept marked yes, {} it did not list.",
+                c.turned_no,
+                c.removed,
+                rooms(c.turned_yes.count),
+                rooms(c.unknown.count)
             );
             text.line(&line, &escape_html(&line));
             named(
@@ -94,9 +96,9 @@ pub fn upload_offer(choice: &Choice, sender: &str, answer: Option<&Answer<'_>>) 
     }
     if choice.differ.count > 0 {
         let line = format!(
-            "{} rows' last_activity, joined_local_members or reason cells differ from what the \
+            "{}' last_activity, joined_local_members or reason cells differ from what the \
              scan recorded: each room is re-checked against the scan's record, not the file.",
-            choice.differ.count
+            counted(choice.differ.count, "row", "rows")
         );
         text.line(&line, &escape_html(&line));
         named("Cells that differ:", &choice.differ, &mut text);
@@ -118,8 +120,8 @@ pub fn upload_offer(choice: &Choice, sender: &str, answer: Option<&Answer<'_>>) 
     }
     if choice.read_now > 0 {
         let line = format!(
-            "{} rooms were not in the bot's last scan: their facts were read from the server now.",
-            choice.read_now
+            "{} not in the bot's last scan: their facts were read from the server now.",
+            were(choice.read_now)
         );
         text.line(&line, &escape_html(&line));
     }
@@ -136,6 +138,20 @@ pub fn upload_offer(choice: &Choice, sender: &str, answer: Option<&Answer<'_>>) 
         text.line(&line, &format!("<b>{}</b>", escape_html(&line)));
     }
     text
+}
+
+/// "this room", "these 3 rooms".
+fn these_rooms(n: usize) -> String {
+    if n == 1 {
+        "this room".to_owned()
+    } else {
+        format!("these {n} rooms")
+    }
+}
+
+/// "1 room was", "3 rooms were".
+pub fn were(n: usize) -> String {
+    format!("{} {}", rooms(n), if n == 1 { "was" } else { "were" })
 }
 
 fn named(title: &str, rooms: &Named, text: &mut Text) {
@@ -157,8 +173,8 @@ pub fn scan_summary(summary: &Summary, outcome: &ScanOutcome, prefix: &str) -> T
     let count = |k: ReasonKind| summary.count(k);
     let mut text = Text::default();
     let head = format!(
-        "Scan finished: {} rooms in {:.1} s.",
-        summary.scanned,
+        "Scan finished: {} in {:.1} s.",
+        rooms(summary.scanned),
         summary.elapsed.as_secs_f64()
     );
     text.line(&head, &format!("<b>{}</b>", escape_html(&head)));

@@ -153,9 +153,9 @@ async fn settled(
     .await?;
     if settled.differ.count > 0 {
         println!(
-            "{} rows' last_activity, joined_local_members or reason cells differ from what the \
+            "{}' last_activity, joined_local_members or reason cells differ from what the \
              scan recorded in {}; each room is re-checked against the record, not the file:",
-            settled.differ.count,
+            crate::plain::count(settled.differ.count, "row", "rows"),
             record.display()
         );
         for room in &settled.differ.first {
@@ -176,8 +176,8 @@ async fn settled(
     }
     if settled.read_now > 0 {
         println!(
-            "{} rooms were not in the scan's record ({}): their facts were read from the server now.",
-            settled.read_now,
+            "{} not in the scan's record ({}): their facts were read from the server now.",
+            crate::plain::count(settled.read_now, "room was", "rooms were"),
             record.display()
         );
     }
@@ -266,8 +266,8 @@ async fn delete_all(
 /// Shows what will go and asks for the number of rooms.
 fn confirmed(rooms: &[Entry], from: &Path) -> anyhow::Result<bool> {
     println!(
-        "{} rooms are marked should_delete=yes in {}. Each is re-checked just before it is deleted.",
-        rooms.len(),
+        "{} marked should_delete=yes in {}. Each is re-checked just before it is deleted.",
+        crate::plain::count(rooms.len(), "room is", "rooms are"),
         from.display()
     );
 

@@ -214,8 +214,8 @@ async fn process(
                     Ok(Ok(Step::Pending)) if interrupted >= MAX_INTERRUPTED => done(
                         Outcome::Failed,
                         &format!(
-                            "Synapse ended its deletion task {} times without finishing it",
-                            interrupted + 1
+                            "Synapse ended its deletion task {} without finishing it",
+                            crate::plain::count(interrupted + 1, "time", "times")
                         ),
                     ),
                     Ok(Ok(Step::Pending)) => {

@@ -89,14 +89,22 @@ async fn scan_from_chat(encrypted: bool) {
         "{cache}"
     );
 
-    // The progress message was edited to its final state.
+    // The progress message was edited to its final state, which is not a
+    // copy of the summary's first line.
     let edits: Vec<_> = s
         .bot_messages()
         .into_iter()
         .filter(|m| m.replaces.as_ref() == Some(&progress.event_id))
         .collect();
     assert!(
-        edits.iter().any(|m| m.body.contains("Scan finished")),
+        edits
+            .iter()
+            .any(|m| m.body.starts_with("Scanning all rooms… done in ")
+                && m.body.ends_with("; the results follow.")),
+        "{edits:#?}"
+    );
+    assert!(
+        edits.iter().all(|m| !m.body.contains("Scan finished")),
         "{edits:#?}"
     );
     for m in s.bot_messages() {

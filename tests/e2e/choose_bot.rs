@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::common::Csv;
 use crate::matrix::{Human, create_user, poll, wait_joined};
-use crate::world::{World, exists};
+use crate::world::{World, exists, is_offer};
 
 use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
 
@@ -115,9 +115,7 @@ async fn an_edited_csv_uploaded_in_an_encrypted_room_deletes_exactly_its_yes_row
     let before = w.bot_messages().len();
     w.upload(&w.human, "results (edited).csv", edited).await;
     let upload_offer = w
-        .next_reply(before, "the upload's offer", |m| {
-            m.body.starts_with("Delete these")
-        })
+        .next_reply(before, "the upload's offer", |m| is_offer(&m.body))
         .await;
     let body = &upload_offer.body;
     assert!(body.starts_with("Delete these 2 rooms?"), "{body}");
@@ -210,7 +208,7 @@ async fn rooms_left_to_bridge_puppets_go_and_direct_chats_stay() {
     assert!(
         offer
             .body
-            .starts_with("Delete these 1 rooms (0 inactive, 1 abandoned)"),
+            .starts_with("Delete this room (0 inactive, 1 abandoned)"),
         "{}",
         offer.body
     );

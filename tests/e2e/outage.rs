@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::matrix::{BotProcess, Seen, poll, wait_joined};
-use crate::world::{World, deletions_of, download, exists};
+use crate::world::{World, deletions_of, download, exists, is_offer};
 
 /// `GET /healthz`: the status code and the JSON body.
 async fn health(port: u16) -> Option<(u16, Value)> {
@@ -151,7 +151,7 @@ async fn the_bot_rides_out_a_synapse_restart() {
     // the retry then succeeds without ever waiting.
     wait_until_waiting(&bot, waits).await;
     synapse.restart();
-    let offer = bot_says(&w, before, 120, |m| m.body.starts_with("Delete these")).await;
+    let offer = bot_says(&w, before, 120, |m| is_offer(&m.body)).await;
     let offer = offer.unwrap_or_else(|| panic!("no offer; log:\n{}", bot.log_text()));
     assert!(
         offer

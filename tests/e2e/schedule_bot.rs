@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::matrix::{Seen, poll, wait_joined};
-use crate::world::{World, exists};
+use crate::world::{World, exists, is_offer};
 
 use oldrooms::timefmt::now_ms;
 
@@ -56,7 +56,7 @@ async fn a_scheduled_scan_offers_survives_a_restart_and_deletes_nothing() {
             &w.bot_user,
             "the scheduled scan's offer",
             Duration::from_secs(300),
-            |m| m.body.starts_with("Delete these"),
+            |m| is_offer(&m.body),
         )
         .await;
     assert!(
@@ -110,9 +110,7 @@ async fn a_scheduled_scan_offers_survives_a_restart_and_deletes_nothing() {
     );
     assert!(one_line.ts >= next);
     assert!(
-        !after
-            .iter()
-            .any(|m| m.file.is_some() || m.body.starts_with("Delete these")),
+        !after.iter().any(|m| m.file.is_some() || is_offer(&m.body)),
         "the same candidates are not posted again: {after:#?}"
     );
 

@@ -201,13 +201,23 @@ pub async fn deletions_of(hs: &Homeserver, room: &str) -> usize {
 
 /// Downloads (and decrypts) the file of message `m` to `path`, and reads it.
 pub async fn download(human: &Human, m: &Seen, path: &Path) -> Csv {
+    let file = m.file.as_ref().unwrap();
     let bytes = human
         .client
         .media()
-        .get_file(m.file.as_ref().unwrap(), false)
+        .get_file(file, false)
         .await
         .unwrap()
         .unwrap();
+    // What a client shows before it downloads: the file's size and type.
+    let info = file.info.as_ref().expect("the file event has an info");
+    assert_eq!(
+        info.size.map(u64::from),
+        Some(bytes.len() as u64),
+        "{}'s info.size",
+        m.body
+    );
+    assert_eq!(info.mimetype.as_deref(), Some("text/csv"), "{}", m.body);
     std::fs::write(path, bytes).unwrap();
     Csv::read(path)
 }
@@ -399,7 +409,7 @@ impl World {
         let found = poll(Duration::from_secs(60), || {
             self.bot_messages()[before..]
                 .iter()
-                .find(|m| m.body.starts_with("Delete these"))
+                .find(|m| is_offer(&m.body))
                 .cloned()
         })
         .await;
@@ -537,4 +547,10 @@ impl World {
         .await;
         (finished, report)
     }
+}
+
+/// Whether a bot message is an offer to delete ("Delete this room…",
+/// "Delete these 3 rooms…").
+pub fn is_offer(body: &str) -> bool {
+    body.starts_with("Delete these ") || body.starts_with("Delete this room")
 }

@@ -415,8 +415,8 @@ impl Machine {
         let outcome = &result.outcome;
         let summary = Summary::new(&outcome.rows, outcome.elapsed);
         let status_line = format!(
-            "Scan finished: {} rooms in {}.",
-            summary.scanned,
+            "Scan finished: {} in {}.",
+            crate::plain::rooms(summary.scanned),
             ago(outcome.elapsed)
         );
         let posting = if scheduled {
@@ -435,6 +435,12 @@ impl Machine {
             }
             schedule::Posting::Full { offer } => offer,
         };
+        // The summary follows: the progress message only says it is done,
+        // rather than becoming a copy of the summary's first line.
+        let status_line = format!(
+            "Scanning all rooms… done in {}; the results follow.",
+            ago(outcome.elapsed)
+        );
         let text = super::messages::scan_summary(&summary, outcome, &self.s.prefix);
         let offer = if with_offer {
             self.new_offer(now, &result, &summary)
@@ -464,8 +470,8 @@ impl Machine {
                 *counts = Some(c);
                 if let Some(by) = confirmed_by {
                     out.push(say(&format!(
-                        "Confirmed by {by}: deleting {} rooms.",
-                        c.total
+                        "Confirmed by {by}: deleting {}.",
+                        crate::plain::rooms(c.total)
                     )));
                 }
             }

@@ -156,9 +156,10 @@ impl Machine {
         });
         if same {
             out.push(say(&format!(
-                "Scheduled scan: the same {} rooms to delete as at the last scheduled scan, so \
+                "Scheduled scan: the same {} to delete as at the last scheduled scan, so \
                  nothing new is posted. `{} scan` posts the full results and an offer.",
-                print.rooms, self.s.prefix
+                crate::plain::rooms(print.rooms),
+                self.s.prefix
             )));
             return Posting::Quiet;
         }

@@ -24,14 +24,14 @@ impl Machine {
         if let Some(offer) = &self.offer {
             let line = match &offer.event_id {
                 Some(_) if now < offer.expires => format!(
-                    "An offer to delete {} rooms stands until {}.",
-                    offer.rooms.len(),
+                    "An offer to delete {} stands until {}.",
+                    crate::plain::rooms(offer.rooms.len()),
                     crate::timefmt::rfc3339(offer.expires)
                 ),
                 Some(_) => "The offer to delete has expired.".to_owned(),
                 None => format!(
-                    "An offer to delete {} rooms is being posted.",
-                    offer.rooms.len()
+                    "An offer to delete {} is being posted.",
+                    crate::plain::rooms(offer.rooms.len())
                 ),
             };
             text.line(&line, &escape_html(&line));
@@ -76,9 +76,9 @@ pub(super) fn describe(job: &Job, now: Ms) -> String {
 pub fn scan_progress(progress: Option<Progress>) -> String {
     match progress {
         None => "starting".to_owned(),
-        Some(Progress::Listing { listed }) => format!("listed {listed} rooms"),
+        Some(Progress::Listing { listed }) => format!("listed {}", crate::plain::rooms(listed)),
         Some(Progress::Checking { checked, total }) => {
-            format!("checked {checked} of {total} rooms")
+            format!("checked {checked} of {}", crate::plain::rooms(total))
         }
     }
 }
