@@ -20,6 +20,8 @@ pub mod config;
 pub mod db;
 /// Deleting confirmed rooms: journal, re-check, engine, report.
 pub mod delete;
+/// What the bot did, for Prometheus.
+pub mod metrics;
 /// Protection pinned to room ids when an alias moves or vanishes.
 pub mod pins;
 /// Plain text for people: shortened names, durations in words.

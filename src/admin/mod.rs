@@ -22,6 +22,7 @@ pub use error::AdminError;
 pub use rooms::{DIRECT_INVITE_WINDOW, RoomPage};
 pub use server::{Login, WhoAmI};
 
+use crate::metrics::{Metrics, endpoint_class};
 use crate::secret::Secret;
 use error::ErrorBody;
 
@@ -66,6 +67,8 @@ pub struct AdminClient {
     settings: HttpSettings,
     pacer: Option<Arc<Pacer>>,
     answered: Arc<outage::Answered>,
+    /// Where each attempt is counted, in the bot.
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// Spaces requests evenly, across every clone of the client.
@@ -116,7 +119,15 @@ impl AdminClient {
             settings,
             pacer,
             answered: Arc::default(),
+            metrics: None,
         })
+    }
+
+    /// Counts every attempt (and retry) of this client and its clones.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn homeserver(&self) -> &Url {
@@ -165,11 +176,15 @@ impl AdminClient {
         body: Option<&serde_json::Value>,
     ) -> Result<T, AdminError> {
         let endpoint = format!("{method} {}", url.path());
+        let class = endpoint_class(method.as_str(), url.path());
         let mut attempt = 0;
         let mut outage_deadline: Option<Instant> = None;
         let mut checked_after_probe = false;
         loop {
             let outcome = self.attempt(&method, &url, body).await;
+            if let Some(m) = &self.metrics {
+                m.admin_request(class, outcome_class(&outcome));
+            }
             let wait = match &outcome {
                 Err(e) if !e.is_builder() => Some(self.backoff(attempt)),
                 Ok((status, bytes)) if *status == StatusCode::TOO_MANY_REQUESTS => Some(
@@ -184,6 +199,9 @@ impl AdminClient {
             match wait {
                 Some(delay) if attempt < self.settings.max_retries => {
                     attempt += 1;
+                    if let Some(m) = &self.metrics {
+                        m.admin_retry(class);
+                    }
                     info!(%endpoint, attempt, delay_ms = delay.as_millis() as u64,
                         outcome = %describe(&outcome), "retrying");
                     tokio::time::sleep(delay).await;
@@ -280,6 +298,18 @@ impl AdminClient {
                 message: error,
             },
         })
+    }
+}
+
+/// An attempt's outcome as a metric label.
+fn outcome_class(outcome: &Result<(StatusCode, bytes::Bytes), reqwest::Error>) -> &'static str {
+    match outcome {
+        Ok((status, _)) if status.is_success() => "ok",
+        Ok((status, _)) if *status == StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        Ok((status, _)) if status.is_client_error() => "client_error",
+        Ok(_) => "server_error",
+        Err(e) if e.is_timeout() => "timeout",
+        Err(_) => "network_error",
     }
 }
 

@@ -56,6 +56,9 @@ pub async fn run(
                 return;
             }
         };
+        if let Input::ScanEnded { job, end } = &input {
+            super::observe::scan_ended(&world.metrics, &machine, *job, end);
+        }
         let ended = match &input {
             Input::ScanEnded { job, .. }
             | Input::DeletionEnded { job, .. }
@@ -73,6 +76,7 @@ pub async fn run(
             jobs.remove(&job);
         }
         health.set_job(machine.job_name());
+        super::observe::machine_state(&world.metrics, &machine, now_ms());
         health.set_next_scan(machine.next_scheduled());
     }
 }

@@ -93,6 +93,7 @@ async fn delete(
         }
         Err(e) => return DeletionEnd::Refused(e.to_string()),
     };
+    super::observe::deletion_finished(&world.metrics, &journal);
     if let Some(id) = &message {
         let line = format!("Deletion finished: {}.", journal.counts());
         best_effort_edit(room, id, &Text::plain(&line)).await;

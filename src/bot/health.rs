@@ -72,6 +72,13 @@ impl Health {
         self.with(|s| s.next_scan_ms = at_ms);
     }
 
+    pub fn next_scan_ms(&self) -> Option<i64> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_scan_ms
+    }
+
     pub fn report(&self, now_ms: i64) -> Report {
         let s = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let age = s.last_sync_ms.map(|at| (now_ms - at).max(0) / 1000);

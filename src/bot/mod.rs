@@ -10,10 +10,11 @@ mod delete_job;
 mod dry_run_job;
 mod handlers;
 mod health;
-mod health_http;
+mod http;
 mod login;
 pub mod machine;
 mod messages;
+mod observe;
 mod publish;
 mod scan_job;
 mod schedule_file;
@@ -36,6 +37,7 @@ use tracing::info;
 use crate::admin::AdminClient;
 use crate::config::{Config, reaction_key};
 use crate::delete::journal_file;
+use crate::metrics::Metrics;
 use crate::session::{resolve_policy_told, verify_admin};
 
 /// Runs the bot until `shutdown` completes (even during start-up) or the
@@ -43,14 +45,17 @@ use crate::session::{resolve_policy_told, verify_admin};
 /// pauses it. On shutdown the bot takes no new work, stops its jobs at a
 /// journaled step, and returns.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let health = Arc::new(health::Health::default());
+    let sources = Arc::new(http::Sources {
+        health: Arc::default(),
+        metrics: Arc::default(),
+    });
     // Bound before the login, so a supervisor sees 503 while the bot starts.
     let _listener = match config.bot.health_listen {
-        Some(addr) => Some(listen(addr, &health).await?),
+        Some(addr) => Some(listen(addr, &sources).await?),
         None => None,
     };
     let (stop, _) = watch::channel(false);
-    let serving = serve(config, &stop, &health);
+    let serving = serve(config, &stop, &sources);
     tokio::pin!(serving);
     tokio::select! {
         result = &mut serving => return result,
@@ -63,15 +68,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     serving.await
 }
 
-/// Serves `/healthz` on `addr` until the returned guard is dropped.
-async fn listen(addr: SocketAddr, health: &Arc<health::Health>) -> anyhow::Result<AbortOnDrop> {
+/// Serves `/healthz` and `/metrics` on `addr` until the returned guard is
+/// dropped.
+async fn listen(addr: SocketAddr, sources: &Arc<http::Sources>) -> anyhow::Result<AbortOnDrop> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("bot.health_listen: cannot listen on {addr}"))?;
-    info!(%addr, "health check at /healthz");
-    Ok(AbortOnDrop(tokio::spawn(health_http::serve(
+    info!(%addr, "health check at /healthz, metrics at /metrics");
+    Ok(AbortOnDrop(tokio::spawn(http::serve(
         listener,
-        health.clone(),
+        sources.clone(),
     ))))
 }
 
@@ -86,18 +92,19 @@ impl Drop for AbortOnDrop {
 async fn serve(
     config: Config,
     stop: &watch::Sender<bool>,
-    health: &health::Health,
+    sources: &http::Sources,
 ) -> anyhow::Result<()> {
     let mut early = stop.subscribe();
     let (client, ready) = tokio::select! {
-        ready = start(config) => ready?,
+        ready = start(config, sources.metrics.clone()) => ready?,
         _ = early.wait_for(|s| *s) => return Ok(()),
     };
     let admin_room = ready.world.admin_room.clone();
+    let health = &sources.health;
     let actor = ready.run(stop.subscribe(), health);
     tokio::pin!(actor);
     let gone = tokio::select! {
-        gone = sync::sync(&client, &admin_room, health) => gone,
+        gone = sync::sync(&client, &admin_room, health, &sources.metrics) => gone,
         () = &mut actor => return Ok(()),
     };
     // The session is gone for good: jobs still stop at a journaled step.
@@ -119,7 +126,7 @@ impl Ready {
     }
 }
 
-async fn start(config: Config) -> anyhow::Result<(Client, Ready)> {
+async fn start(config: Config, metrics: Arc<Metrics>) -> anyhow::Result<(Client, Ready)> {
     let Some(admin_room) = config.bot.admin_room.clone() else {
         return Err(config
             .invalid("bot.admin_room", "the bot needs an admin room")
@@ -131,7 +138,8 @@ async fn start(config: Config) -> anyhow::Result<(Client, Ready)> {
             .into());
     }
     let login::LoggedIn { client, token } = login::login(&config).await?;
-    let admin = AdminClient::new(config.homeserver.clone(), token, config.scan.http)?;
+    let admin = AdminClient::new(config.homeserver.clone(), token, config.scan.http)?
+        .with_metrics(metrics.clone());
     verify_admin(&admin, &config).await?;
     // Every alias is resolved and pinned at start; the admin room is the
     // room its alias first named.
@@ -181,6 +189,7 @@ async fn start(config: Config) -> anyhow::Result<(Client, Ready)> {
         admin_room.clone(),
         inbox.clone(),
         shares,
+        metrics,
     );
     handlers::forward_pending_invites(&forward, &client).await;
     handlers::join_admin_room(&admin_room, &client).await;

@@ -15,6 +15,7 @@ use matrix_sdk::ruma::api::error::ErrorKind;
 use tracing::{info, warn};
 
 use super::health::Health;
+use crate::metrics::Metrics;
 use crate::timefmt::now_ms;
 
 const FIRST_PAUSE: Duration = Duration::from_secs(1);
@@ -22,7 +23,12 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(15);
 const LONG_POLL: Duration = Duration::from_secs(30);
 
 /// Syncs until the account's session is gone; returns why.
-pub async fn sync(client: &Client, admin_room: &RoomId, health: &Health) -> anyhow::Error {
+pub async fn sync(
+    client: &Client,
+    admin_room: &RoomId,
+    health: &Health,
+    metrics: &Metrics,
+) -> anyhow::Error {
     let mut pause = FIRST_PAUSE;
     let mut failing = false;
     loop {
@@ -51,6 +57,7 @@ pub async fn sync(client: &Client, admin_room: &RoomId, health: &Health) -> anyh
             }
             warn!(error = %e, retry_in_secs = pause.as_secs(), "sync failed; retrying");
             health.sync_failed(&e.to_string());
+            metrics.sync_failed();
             failing = true;
             break;
         }

@@ -15,6 +15,7 @@ use super::chat::{self, Text, best_effort_edit, post};
 use super::machine::Input;
 use crate::admin::AdminClient;
 use crate::config::Config;
+use crate::metrics::Metrics;
 
 /// Where handlers and jobs send their news. Cheap to clone.
 #[derive(Clone)]
@@ -35,6 +36,8 @@ pub struct World {
     pub admin_room: matrix_sdk::ruma::OwnedRoomId,
     pub inbox: Inbox,
     pub shares_account: bool,
+    /// What the bot did, for `/metrics`.
+    pub metrics: Arc<Metrics>,
     pub(super) outbox: mpsc::UnboundedSender<Outgoing>,
 }
 
@@ -91,6 +94,7 @@ pub fn world(
     admin_room: matrix_sdk::ruma::OwnedRoomId,
     inbox: Inbox,
     shares_account: bool,
+    metrics: Arc<Metrics>,
 ) -> Arc<World> {
     let (outbox, mut queue) = mpsc::unbounded_channel();
     let world = Arc::new(World {
@@ -100,6 +104,7 @@ pub fn world(
         admin_room,
         inbox,
         shares_account,
+        metrics,
         outbox,
     });
     let sender = world.clone();

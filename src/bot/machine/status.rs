@@ -1,6 +1,6 @@
 //! What `status` says, and how a job describes itself in a busy answer.
 
-use super::{Job, JobKind, Machine, Ms};
+use super::{Job, JobId, JobKind, Machine, Ms};
 use crate::bot::text::{Text, escape_html};
 use crate::plain::ago;
 use crate::scan::Progress;
@@ -14,6 +14,32 @@ impl Machine {
             JobKind::DryRun => "dry run",
             JobKind::Upload { .. } => "upload",
         })
+    }
+
+    /// For a running scan: whether the schedule started it, and whether
+    /// it was cancelled.
+    pub fn scan_flags(&self, id: JobId) -> Option<(bool, bool)> {
+        match &self.job {
+            Some(Job {
+                id: job,
+                kind:
+                    JobKind::Scan {
+                        scheduled,
+                        cancelled,
+                        ..
+                    },
+                ..
+            }) if *job == id => Some((*scheduled, *cancelled)),
+            _ => None,
+        }
+    }
+
+    /// How many rooms the standing offer holds: posted and not expired.
+    pub fn offered(&self, now: Ms) -> usize {
+        match &self.offer {
+            Some(offer) if offer.event_id.is_some() && now < offer.expires => offer.rooms.len(),
+            _ => 0,
+        }
     }
 
     pub(super) fn status(&self, now: Ms) -> Text {

@@ -1,0 +1,131 @@
+//! `GET /healthz` and `GET /metrics` on `bot.health_listen`, served by
+//! hyper: `/healthz` for a supervisor (200 when healthy, 503 otherwise, the
+//! report as JSON), `/metrics` for Prometheus. A client gets a few seconds
+//! to send its request head and one request per connection, and the
+//! connections at once are capped far above what idle or slow clients can
+//! hold for long: a probe is answered while they wait.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::{debug, warn};
+
+use super::health::Health;
+use crate::metrics::Metrics;
+use crate::timefmt::now_ms;
+
+/// Connections served at once; more are closed at once.
+const MAX_CONNECTIONS: usize = 512;
+/// Time to send the request head.
+const HEAD_TIME: Duration = Duration::from_secs(3);
+/// Time for a whole connection: head, answer, and a slow reader.
+const CONNECTION_TIME: Duration = Duration::from_secs(10);
+
+/// What the endpoints read.
+pub struct Sources {
+    pub health: Arc<Health>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Answers until the task is dropped.
+pub async fn serve(listener: TcpListener, sources: Arc<Sources>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, say: try again shortly.
+                warn!(error = %e, "health check: accept failed");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            debug!("health check: too many connections; closing a new one");
+            continue;
+        };
+        let sources = sources.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let answer = respond(&request, &sources);
+                async move { Ok::<_, Infallible>(answer) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEAD_TIME)
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(CONNECTION_TIME, connection).await {
+                Ok(Err(e)) => debug!(error = %e, "health check: connection failed"),
+                Err(_) => debug!("health check: client too slow"),
+                Ok(Ok(())) => {}
+            }
+            drop(slot);
+        });
+    }
+}
+
+fn respond(request: &Request<Incoming>, sources: &Sources) -> Response<Full<Bytes>> {
+    let json = "application/json";
+    let allowed = matches!(*request.method(), Method::GET | Method::HEAD);
+    let (status, kind, body) = match request.uri().path() {
+        "/healthz" | "/metrics" if !allowed => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            json,
+            r#"{"error":"use GET"}"#.to_owned(),
+        ),
+        "/healthz" => {
+            let report = sources.health.report(now_ms());
+            let body = serde_json::to_string(&report).unwrap_or_else(|_| "{}".to_owned());
+            let status = if report.healthy() {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            (status, json, body)
+        }
+        "/metrics" => {
+            let report = sources.health.report(now_ms());
+            sources.metrics.set_sync_age(report.last_sync_secs_ago);
+            sources
+                .metrics
+                .set_next_scheduled_scan(sources.health.next_scan_ms());
+            (
+                StatusCode::OK,
+                crate::metrics::CONTENT_TYPE,
+                sources.metrics.render(),
+            )
+        }
+        _ => (
+            StatusCode::NOT_FOUND,
+            json,
+            r#"{"error":"not found; try /healthz or /metrics"}"#.to_owned(),
+        ),
+    };
+    let body = if *request.method() == Method::HEAD {
+        Bytes::new()
+    } else {
+        Bytes::from(body)
+    };
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static(kind));
+    headers.insert(
+        CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-store"),
+    );
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        headers.insert(ALLOW, hyper::header::HeaderValue::from_static("GET, HEAD"));
+    }
+    response
+}
