@@ -116,6 +116,18 @@ impl Metrics {
             m.next_scheduled_scan.clone(),
         );
         m.since_last_sync.set(-1.0);
+        // Series at 0 from the start, so a query sees them before the
+        // first event (and `increase()` counts the first one).
+        for trigger in [Trigger::Chat, Trigger::Schedule] {
+            for end in [ScanEnd::Finished, ScanEnd::Failed, ScanEnd::Cancelled] {
+                let _ = m
+                    .scans
+                    .get_or_create(&vec![("trigger", trigger.as_str()), ("end", end.as_str())]);
+            }
+        }
+        for endpoint in ENDPOINTS {
+            let _ = m.admin_retries.get_or_create(&vec![("endpoint", endpoint)]);
+        }
         Self { registry, ..m }
     }
 
@@ -139,6 +151,24 @@ impl Metrics {
                     .set(i64::try_from(*n).unwrap_or(i64::MAX));
             }
             self.last_scan_duration.set(scan.seconds);
+        }
+    }
+
+    /// Shows these verdicts at 0 until a scan counts them.
+    pub fn prepare_verdicts(&self, verdicts: &[&'static str]) {
+        for verdict in verdicts {
+            let _ = self
+                .last_scan_rooms
+                .get_or_create(&vec![("verdict", *verdict)]);
+        }
+    }
+
+    /// Shows these (outcome, reason class) pairs at 0 until counted.
+    pub fn prepare_deletion_reasons(&self, pairs: &[(&'static str, &'static str)]) {
+        for (outcome, class) in pairs {
+            let _ = self
+                .deletion_rooms
+                .get_or_create(&vec![("outcome", *outcome), ("reason", *class)]);
         }
     }
 
@@ -228,6 +258,26 @@ pub struct FinishedScan {
     pub seconds: f64,
 }
 
+/// Every endpoint class [`endpoint_class`] gives.
+pub const ENDPOINTS: [&str; 16] = [
+    "GET rooms",
+    "GET rooms/delete_status/{id}",
+    "GET rooms/{id}",
+    "DELETE rooms/{id}",
+    "GET rooms/{id}/members",
+    "GET rooms/{id}/messages",
+    "GET rooms/{id}/state",
+    "GET rooms/{id}/forward_extremities",
+    "GET scheduled_tasks",
+    "GET server_version",
+    "GET users/{id}/admin",
+    "GET account/whoami",
+    "GET versions",
+    "GET auth_metadata",
+    "POST login",
+    "POST logout",
+];
+
 /// The endpoint of an Admin API path, with its ids left out: `GET
 /// rooms/{id}/messages`. Paths outside the APIs we call are "other".
 pub fn endpoint_class(method: &str, path: &str) -> &'static str {
@@ -292,6 +342,7 @@ mod tests {
             ("PUT", "/_synapse/admin/v1/rooms", "other"),
         ] {
             assert_eq!(endpoint_class(method, path), class, "{method} {path}");
+            assert!(class == "other" || ENDPOINTS.contains(&class), "{class}");
         }
     }
 

@@ -54,6 +54,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         Some(addr) => Some(listen(addr, &sources).await?),
         None => None,
     };
+    observe::prepare(&sources.metrics);
     let (stop, _) = watch::channel(false);
     let serving = serve(config, &stop, &sources);
     tokio::pin!(serving);

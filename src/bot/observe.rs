@@ -22,15 +22,7 @@ pub fn scan_ended(metrics: &Metrics, machine: &Machine, job: super::machine::Job
     let (how, finished) = match end {
         ScanEnd::Done(result) if !cancelled => {
             let summary = Summary::new(&result.outcome.rows, result.outcome.elapsed);
-            let rooms = [
-                ReasonKind::Inactive,
-                ReasonKind::Abandoned,
-                ReasonKind::Active,
-                ReasonKind::Protected,
-                ReasonKind::Unknown,
-            ]
-            .map(|k| (k.as_str(), summary.count(k)))
-            .to_vec();
+            let rooms = KINDS.map(|k| (k.as_str(), summary.count(k))).to_vec();
             let seconds = result.outcome.elapsed.as_secs_f64();
             (
                 metrics::ScanEnd::Finished,
@@ -42,6 +34,20 @@ pub fn scan_ended(metrics: &Metrics, machine: &Machine, job: super::machine::Job
     };
     metrics.scan_ended(trigger, how, finished.as_ref());
 }
+
+/// Every verdict and deletion reason at 0 before the first is counted.
+pub fn prepare(metrics: &Metrics) {
+    metrics.prepare_verdicts(&KINDS.map(ReasonKind::as_str));
+    metrics.prepare_deletion_reasons(&crate::delete::report::REASONS);
+}
+
+const KINDS: [ReasonKind; 5] = [
+    ReasonKind::Inactive,
+    ReasonKind::Abandoned,
+    ReasonKind::Active,
+    ReasonKind::Protected,
+    ReasonKind::Unknown,
+];
 
 /// What the machine holds after an input.
 pub fn machine_state(metrics: &Metrics, machine: &Machine, now: i64) {

@@ -27,6 +27,25 @@ pub fn write_report<W: Write>(journal: &Journal, out: W) -> csv::Result<()> {
     Ok(())
 }
 
+/// Every (outcome, class) pair [`reason_class`] gives for a deletion.
+pub const REASONS: [(&str, &str); 15] = [
+    ("deleted", "none"),
+    ("skipped", "cancelled"),
+    ("skipped", "new_activity"),
+    ("skipped", "protected"),
+    ("skipped", "gone"),
+    ("skipped", "people_back"),
+    ("skipped", "untrusted"),
+    ("skipped", "unreadable"),
+    ("skipped", "incomplete"),
+    ("failed", "recheck"),
+    ("failed", "refused"),
+    ("failed", "task_failed"),
+    ("failed", "timeout"),
+    ("failed", "status_unreadable"),
+    ("failed", "other"),
+];
+
 /// The kind of reason a done room's detail gives, in a word: for metrics,
 /// which need a small fixed set of labels. The journal keeps the detail as
 /// text, so the class is read from the texts the engine and the re-check
@@ -105,5 +124,16 @@ mod tests {
             "timeout"
         );
         assert_eq!(reason_class(Outcome::Deleted, ""), "none");
+        for (outcome, detail) in [
+            (Outcome::Failed, "re-check failed: x"),
+            (Outcome::Failed, "Synapse refused the deletion: x"),
+            (Outcome::Failed, "Synapse's deletion task ended: x"),
+            (Outcome::Failed, "cannot read the deletion status: x"),
+            (Outcome::Failed, "anything"),
+            (Outcome::Skipped, CANCELLED),
+        ] {
+            let pair = (outcome.as_str(), reason_class(outcome, detail));
+            assert!(REASONS.contains(&pair), "{pair:?}");
+        }
     }
 }

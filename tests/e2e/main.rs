@@ -21,6 +21,7 @@ mod cli;
 mod database;
 mod delete_bot;
 mod delete_cli;
+mod metrics;
 mod outage;
 mod recheck;
 mod scenario;

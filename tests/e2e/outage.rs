@@ -19,7 +19,7 @@ async fn health(port: u16) -> Option<(u16, Value)> {
 }
 
 /// Waits until `/healthz` answers `code` with a body that `fits`.
-async fn wait_health(
+pub(crate) async fn wait_health(
     port: u16,
     code: u16,
     bot: &BotProcess,
@@ -43,7 +43,7 @@ async fn wait_health(
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
