@@ -15,7 +15,16 @@ fn main() -> ExitCode {
         1 => "warn,oldrooms=info",
         _ => "warn,oldrooms=debug",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let wanted = std::env::var("RUST_LOG").unwrap_or_else(|_| default.to_owned());
+    // The SDK logs every failed request at ERROR, the 404s it expects
+    // (absent account data) among them; its errors that matter reach our
+    // own code, which logs them. Named in RUST_LOG, it is shown as asked.
+    let wanted = if wanted.contains("matrix_sdk::http_client") {
+        wanted
+    } else {
+        format!("{wanted},matrix_sdk::http_client=off")
+    };
+    let filter = EnvFilter::try_new(&wanted).unwrap_or_else(|_| EnvFilter::new(default));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

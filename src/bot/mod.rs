@@ -20,6 +20,7 @@ mod scan_job;
 mod schedule_file;
 mod sync;
 mod text;
+mod trust;
 mod upload_job;
 mod world;
 
@@ -157,6 +158,7 @@ async fn start(config: Config, metrics: Arc<Metrics>) -> anyhow::Result<(Client,
             .await
             .context("bot.lift_own_ratelimit: could not lift the rate limit")?;
     }
+    trust::ensure(&client, &config).await;
     catch_up(&client).await?;
 
     let settings = machine::Settings {

@@ -1,12 +1,14 @@
-//! `/metrics` and `/healthz` of a running bot, on a Synapse of its own: the
-//! metrics, read by Prometheus's own parser (the Python client in Synapse's
-//! venv), equal what the scan and the deletion said in chat; 200 idle
-//! connections do not keep a probe from its answer.
+//! What an admin sees around the bot, on a Synapse of its own: `/metrics`,
+//! read by Prometheus's own parser (the Python client in Synapse's venv),
+//! equals what the scan and the deletion said in chat; 200 idle connections
+//! do not keep a `/healthz` probe from its answer; another client sees the
+//! bot's device signed by the bot's own identity, before and after a
+//! restart; and the log of all that holds no WARN or ERROR line.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::matrix::wait_joined;
+use crate::matrix::{poll, wait_joined};
 use crate::outage::{free_port, wait_health};
 use crate::synapse::synapse_script;
 use crate::world::World;
@@ -108,7 +110,7 @@ fn numbers(line: &str) -> Vec<f64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_say_what_the_chat_said_and_probes_pass_idle_connections() {
+async fn a_verified_bot_with_metrics_probes_and_a_quiet_log() {
     let port = free_port();
     let w = World::for_deletion()
         .bot(&format!("health_listen = \"127.0.0.1:{port}\""))
@@ -251,5 +253,67 @@ async fn metrics_say_what_the_chat_said_and_probes_pass_idle_connections() {
             >= offered
     );
     assert_eq!(done.get("oldrooms_offer_candidates{}"), Some(&0.0));
+
+    // Cross-signed, with a recovery key only the bot's user can read.
+    let device = std::fs::read_to_string(w.data().join("device_id")).unwrap();
+    assert!(
+        signed_by_owner(&w, &device).await,
+        "the bot's device is not cross-signed"
+    );
+    let key_file = w.data().join("recovery-key");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    assert!(key.trim().len() > 40, "a recovery key");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let log = bot.log_text();
+    assert!(!log.contains(key.trim()), "the recovery key is in the log");
+
+    // A restart keeps all of it, and sets up nothing again.
     bot.stop().await;
+    let bot = w.start_bot();
+    let before = bot.log_text().matches("listening for commands").count();
+    let listening = poll(Duration::from_secs(120), || {
+        (bot.log_text().matches("listening for commands").count() > before).then_some(())
+    })
+    .await;
+    assert!(
+        listening.is_some(),
+        "the bot did not start again:\n{}",
+        bot.log_text()
+    );
+    let idle = w.status().await;
+    assert!(idle.body.starts_with("Idle"), "{}", idle.body);
+    assert!(
+        signed_by_owner(&w, &device).await,
+        "not cross-signed after a restart"
+    );
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key);
+    bot.stop().await;
+    let log = std::fs::read_to_string(w.dir.path().join("bot.log")).unwrap();
+    let loud: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .collect();
+    assert!(loud.is_empty(), "{loud:#?}");
+    assert_eq!(
+        log.matches("cross-signing set up").count(),
+        1,
+        "set up once:\n{log}"
+    );
+}
+
+/// Whether the human's client, asking the homeserver, sees the bot's
+/// device signed by the bot's own self-signing key.
+async fn signed_by_owner(w: &World, device: &str) -> bool {
+    let encryption = w.human.client.encryption();
+    let identity = encryption.request_user_identity(&w.bot_user).await.unwrap();
+    assert!(identity.is_some(), "the bot has no cross-signing identity");
+    let device: matrix_sdk::ruma::OwnedDeviceId = device.trim().into();
+    let seen = encryption
+        .get_device(&w.bot_user, &device)
+        .await
+        .unwrap()
+        .expect("the bot's device is known");
+    seen.is_cross_signed_by_owner()
 }
