@@ -80,9 +80,10 @@ async fn cross_sign(client: &Client, config: &Config) -> anyhow::Result<()> {
         Ok(()) => {}
         Err(e) if token_only && e.as_uiaa_response().is_some() => {
             anyhow::bail!(
-                "the homeserver wants an approval before the bot's cross-signing keys are set; \
-                 with MAS, allow it (`mas-cli manage allow-cross-signing-reset {}`, or \
-                 the account page) and restart the bot",
+                "{} already has cross-signing keys and the homeserver wants an approval to \
+                 replace them; with MAS, sign in to its account page as that user, allow \
+                 the cross-signing reset, and restart the bot within the window it gives \
+                 (or put the bot's recovery-key file back into data_dir)",
                 config.user_id
             );
         }
