@@ -259,7 +259,7 @@ pub struct FinishedScan {
 }
 
 /// Every endpoint class [`endpoint_class`] gives.
-pub const ENDPOINTS: [&str; 16] = [
+pub const ENDPOINTS: [&str; 18] = [
     "GET rooms",
     "GET rooms/delete_status/{id}",
     "GET rooms/{id}",
@@ -276,6 +276,8 @@ pub const ENDPOINTS: [&str; 16] = [
     "GET auth_metadata",
     "POST login",
     "POST logout",
+    "POST keys/query",
+    "POST users/{id}/override_ratelimit",
 ];
 
 /// The endpoint of an Admin API path, with its ids left out: `GET
@@ -305,6 +307,8 @@ pub fn endpoint_class(method: &str, path: &str) -> &'static str {
         ("GET", ["auth_metadata"]) => "GET auth_metadata",
         ("POST", ["login"]) => "POST login",
         ("POST", ["logout"]) => "POST logout",
+        ("POST", ["keys", "query"]) => "POST keys/query",
+        ("POST", ["users", _, "override_ratelimit"]) => "POST users/{id}/override_ratelimit",
         _ => "other",
     }
 }

@@ -27,6 +27,13 @@ pub struct WhoAmI {
     pub device_id: Option<String>,
 }
 
+/// The part of a `keys/query` answer we read.
+#[derive(Deserialize)]
+struct KeysQuery {
+    #[serde(default)]
+    master_keys: std::collections::HashMap<String, serde_json::Value>,
+}
+
 #[derive(Deserialize)]
 struct IsAdmin {
     #[serde(default)]
@@ -83,6 +90,17 @@ impl AdminClient {
         let body = json!({"messages_per_second": 0, "burst_count": 0});
         let _: serde_json::Value = self.post(&segs, &body).await?;
         Ok(())
+    }
+
+    /// Whether `user` has published a cross-signing master key (client
+    /// API `keys/query`; informational, for `oldrooms check`).
+    #[instrument(skip(self), level = "debug")]
+    pub async fn has_cross_signing(&self, user: &UserId) -> Result<bool, AdminError> {
+        let body = json!({"device_keys": {user.as_str(): []}});
+        let answer: KeysQuery = self
+            .post(&["_matrix", "client", "v3", "keys", "query"], &body)
+            .await?;
+        Ok(answer.master_keys.contains_key(user.as_str()))
     }
 
     /// Whether `user` is a server admin. Only an admin may ask, so a

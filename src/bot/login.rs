@@ -19,7 +19,7 @@ use crate::secret::Secret;
 
 const SESSION_FILE: &str = "session.json";
 const PASSPHRASE_FILE: &str = "store-passphrase";
-const STORE_DIR: &str = "store";
+pub const STORE_DIR: &str = "store";
 /// The device the crypto store belongs to, written at each start.
 const DEVICE_FILE: &str = "device_id";
 

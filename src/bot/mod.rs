@@ -21,6 +21,9 @@ mod schedule_file;
 mod sync;
 mod text;
 mod trust;
+
+pub use login::STORE_DIR;
+pub use trust::RECOVERY_KEY_FILE;
 mod upload_job;
 mod world;
 

@@ -280,12 +280,12 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 async fn check_command(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     let session = Session::connect(&config).await?;
-    let result = check_steps(&session).await;
+    let result = check_steps(&session, &config).await;
     session.close().await;
     result
 }
 
-async fn check_steps(session: &Session) -> anyhow::Result<()> {
+async fn check_steps(session: &Session, config: &Config) -> anyhow::Result<()> {
     let client = &session.client;
     let versions = client.client_versions().await?;
     println!(
@@ -306,5 +306,33 @@ async fn check_steps(session: &Session) -> anyhow::Result<()> {
     }
     println!("admin:      yes, {me} is a server admin");
     println!("synapse:    {}", client.server_version().await?);
+    println!(
+        "cross-signing: {}",
+        cross_signing_line(session, config).await?
+    );
     Ok(())
+}
+
+/// What the bot's first start will do about cross-signing, and whether it
+/// needs the admin (README: A verified bot, with key backup).
+async fn cross_signing_line(session: &Session, config: &Config) -> anyhow::Result<String> {
+    if !session.client.has_cross_signing(&session.user_id).await? {
+        return Ok("not set up yet; the bot sets it up at its first start".to_owned());
+    }
+    let dir = &config.bot.data_dir;
+    let token_only = matches!(config.credential, crate::config::Credential::AccessToken(_));
+    let own_keys = dir.join(crate::bot::STORE_DIR).exists()
+        || dir.join(crate::bot::RECOVERY_KEY_FILE).exists();
+    Ok(if token_only && !own_keys {
+        format!(
+            "{} already has keys, and this bot (a token only, no store or recovery-key in \
+             {}) cannot replace them without an approval: with MAS, allow the cross-signing \
+             reset on MAS's account page for that user, then start the bot within its window; \
+             or put the bot's old recovery-key file into that folder",
+            session.user_id,
+            dir.display()
+        )
+    } else {
+        "set up on the account".to_owned()
+    })
 }

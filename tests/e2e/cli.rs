@@ -19,6 +19,12 @@ async fn check_reports_version_and_admin() {
     assert_eq!(run.code(), Some(0), "{run:?}");
     assert!(run.stdout.contains("admin:      yes"), "{}", run.stdout);
     assert!(run.stdout.contains("synapse:    1.163.2"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("cross-signing: not set up yet; the bot sets it up at its first start"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[tokio::test]

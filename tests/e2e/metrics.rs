@@ -301,6 +301,14 @@ async fn a_verified_bot_with_metrics_probes_and_a_quiet_log() {
         1,
         "set up once:\n{log}"
     );
+    let check =
+        crate::common::oldrooms(&["check", "--config", w.config.to_str().unwrap()], &[]).await;
+    assert!(
+        check
+            .stdout
+            .contains("cross-signing: set up on the account"),
+        "{check:?}"
+    );
 }
 
 /// Whether the human's client, asking the homeserver, sees the bot's
