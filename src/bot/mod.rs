@@ -155,13 +155,14 @@ async fn start(config: Config, metrics: Arc<Metrics>) -> anyhow::Result<(Client,
             .into());
     };
     let own_user = config.user_id.clone();
+    let shares_account = config.bot.admins.contains(&own_user);
     if config.bot.lift_own_ratelimit {
         admin
             .lift_ratelimit(&own_user)
             .await
             .context("bot.lift_own_ratelimit: could not lift the rate limit")?;
     }
-    trust::ensure(&client, &config).await;
+    trust::ensure(&client, &admin, &config, shares_account).await;
     catch_up(&client).await?;
 
     let settings = machine::Settings {
@@ -174,7 +175,7 @@ async fn start(config: Config, metrics: Arc<Metrics>) -> anyhow::Result<(Client,
         cancel_shown: config.delete.cancel_reaction.clone(),
         confirm_timeout_ms: i64::try_from(config.delete.confirm_timeout.as_millis())
             .unwrap_or(i64::MAX / 2),
-        shares_account: config.bot.admins.contains(&own_user),
+        shares_account,
         schedule: config
             .schedule
             .map(|s| schedule_file::load(&config.bot.data_dir, s, crate::timefmt::now_ms())),

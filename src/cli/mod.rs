@@ -320,19 +320,16 @@ async fn cross_signing_line(session: &Session, config: &Config) -> anyhow::Resul
         return Ok("not set up yet; the bot sets it up at its first start".to_owned());
     }
     let dir = &config.bot.data_dir;
-    let token_only = matches!(config.credential, crate::config::Credential::AccessToken(_));
     let own_keys = dir.join(crate::bot::STORE_DIR).exists()
         || dir.join(crate::bot::RECOVERY_KEY_FILE).exists();
-    Ok(if token_only && !own_keys {
+    Ok(if own_keys {
+        "set up on the account".to_owned()
+    } else {
         format!(
-            "{} already has keys, and this bot (a token only, no store or recovery-key in \
-             {}) cannot replace them without an approval: with MAS, allow the cross-signing \
-             reset on MAS's account page for that user, then start the bot within its window; \
-             or put the bot's old recovery-key file into that folder",
+            "{} already has keys, and the bot never replaces them: put its recovery-key file \
+             into {} before it starts, or verify its session from a client of that account",
             session.user_id,
             dir.display()
         )
-    } else {
-        "set up on the account".to_owned()
     })
 }

@@ -309,6 +309,63 @@ async fn a_verified_bot_with_metrics_probes_and_a_quiet_log() {
             .contains("cross-signing: set up on the account"),
         "{check:?}"
     );
+
+    // data_dir lost but for the recovery key: a new device, signed by the
+    // same identity (never replaced), with the keys from the homeserver.
+    let master = master_key(&w).await;
+    for entry in std::fs::read_dir(w.data()).unwrap() {
+        let path = entry.unwrap().path();
+        if path != key_file {
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).unwrap();
+            } else {
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
+    }
+    let bot = w.start_bot();
+    let listening = poll(Duration::from_secs(120), || {
+        (bot.log_text().matches("listening for commands").count() > 2).then_some(())
+    })
+    .await;
+    assert!(
+        listening.is_some(),
+        "the bot did not start again:\n{}",
+        bot.log_text()
+    );
+    let new_device = std::fs::read_to_string(w.data().join("device_id")).unwrap();
+    assert_ne!(new_device, device, "a new device after the loss");
+    assert!(
+        signed_by_owner(&w, &new_device).await,
+        "the new device is not signed; log:\n{}",
+        bot.log_text()
+    );
+    assert_eq!(master_key(&w).await, master, "the identity was replaced");
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key);
+    assert!(
+        bot.log_text()
+            .contains("keys recovered from the homeserver"),
+        "{}",
+        bot.log_text()
+    );
+    bot.stop().await;
+}
+
+/// The bot's master key as another client sees it.
+async fn master_key(w: &World) -> String {
+    let identity = w
+        .human
+        .client
+        .encryption()
+        .request_user_identity(&w.bot_user)
+        .await
+        .unwrap()
+        .expect("the bot has a cross-signing identity");
+    identity
+        .master_key()
+        .get_first_key()
+        .expect("a master key")
+        .to_base64()
 }
 
 /// Whether the human's client, asking the homeserver, sees the bot's
