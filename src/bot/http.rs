@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -56,7 +55,7 @@ pub async fn serve(listener: TcpListener, sources: Arc<Sources>) {
         let sources = sources.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |request| {
-                let answer = respond(&request, &sources);
+                let answer = respond(request.method(), request.uri().path(), &sources);
                 async move { Ok::<_, Infallible>(answer) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
@@ -74,10 +73,10 @@ pub async fn serve(listener: TcpListener, sources: Arc<Sources>) {
     }
 }
 
-fn respond(request: &Request<Incoming>, sources: &Sources) -> Response<Full<Bytes>> {
+fn respond(method: &Method, path: &str, sources: &Sources) -> Response<Full<Bytes>> {
     let json = "application/json";
-    let allowed = matches!(*request.method(), Method::GET | Method::HEAD);
-    let (status, kind, body) = match request.uri().path() {
+    let allowed = matches!(*method, Method::GET | Method::HEAD);
+    let (status, kind, body) = match path {
         "/healthz" | "/metrics" if !allowed => (
             StatusCode::METHOD_NOT_ALLOWED,
             json,
@@ -111,7 +110,7 @@ fn respond(request: &Request<Incoming>, sources: &Sources) -> Response<Full<Byte
             r#"{"error":"not found; try /healthz or /metrics"}"#.to_owned(),
         ),
     };
-    let body = if *request.method() == Method::HEAD {
+    let body = if *method == Method::HEAD {
         Bytes::new()
     } else {
         Bytes::from(body)
@@ -128,4 +127,48 @@ fn respond(request: &Request<Incoming>, sources: &Sources) -> Response<Full<Byte
         headers.insert(ALLOW, hyper::header::HeaderValue::from_static("GET, HEAD"));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt as _;
+
+    use super::*;
+
+    async fn answer(method: Method, path: &str, healthy: bool) -> (u16, String, String) {
+        let sources = Sources {
+            health: Arc::default(),
+            metrics: Arc::default(),
+        };
+        if healthy {
+            sources.health.synced(now_ms(), true);
+        }
+        let response = respond(&method, path, &sources);
+        let status = response.status().as_u16();
+        let kind = response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned();
+        let body = response.into_body().collect().await.map(|b| b.to_bytes());
+        let body = String::from_utf8_lossy(&body.unwrap_or_default()).into_owned();
+        (status, kind, body)
+    }
+
+    #[tokio::test]
+    async fn each_path_and_method_gets_its_answer() {
+        let (status, kind, body) = answer(Method::GET, "/healthz", true).await;
+        assert_eq!((status, kind.as_str()), (200, "application/json"));
+        assert!(body.contains(r#""status":"ok""#), "{body}");
+        let (status, _, body) = answer(Method::GET, "/healthz", false).await;
+        assert_eq!(status, 503);
+        assert!(body.contains("no sync has succeeded yet"), "{body}");
+        let (status, _, body) = answer(Method::HEAD, "/healthz", true).await;
+        assert_eq!((status, body.as_str()), (200, ""));
+        let (status, kind, body) = answer(Method::GET, "/metrics", true).await;
+        assert_eq!((status, kind.as_str()), (200, crate::metrics::CONTENT_TYPE));
+        assert!(body.ends_with("# EOF\n"), "{body}");
+        assert_eq!(answer(Method::POST, "/healthz", true).await.0, 405);
+        assert_eq!(answer(Method::GET, "/", true).await.0, 404);
+        assert_eq!(answer(Method::GET, "/healthz/../etc", true).await.0, 404);
+    }
 }
