@@ -44,11 +44,15 @@ pub fn of_bins(
     let server = crate::plain::shorten(server, 60);
     let candidates = bins.of_kind(ReasonKind::Inactive) + bins.of_kind(ReasonKind::Abandoned);
     let title = format!(
-        "{server}, {date}: {} rooms, {} to delete",
+        "{server}, {date}: {} {}, {} to delete",
         thousands(bins.total()),
+        if bins.total() == 1 { "room" } else { "rooms" },
         thousands(candidates)
     );
-    let label = format!("inactive after {inactive_days} days");
+    let label = format!(
+        "inactive after {}",
+        crate::plain::count(inactive_days, "day", "days")
+    );
     let png = render(bins, &title, position(f64::from(inactive_days)), &label)?;
     Ok(Chart {
         png,
@@ -64,10 +68,11 @@ pub fn alt_text(bins: &Bins, server: &str, date: &str, inactive_days: u32) -> St
         .map(|b| format!("{} {}", LABELS[b], thousands(bins.bar(b))))
         .collect();
     format!(
-        "Chart of {server}'s rooms by time since last activity, {date}: {} rooms; \
+        "Chart of {server}'s rooms by time since last activity, {date}: {} {}; \
          {} to delete ({} inactive, {} abandoned), {} to keep ({} active, {} protected, \
-         {} unknown); rooms are inactive after {inactive_days} days. By age: {}.",
+         {} unknown); rooms are inactive after {}. By age: {}.",
         thousands(bins.total()),
+        if bins.total() == 1 { "room" } else { "rooms" },
         thousands(delete),
         n(ReasonKind::Inactive),
         n(ReasonKind::Abandoned),
@@ -75,6 +80,7 @@ pub fn alt_text(bins: &Bins, server: &str, date: &str, inactive_days: u32) -> St
         n(ReasonKind::Active),
         n(ReasonKind::Protected),
         n(ReasonKind::Unknown),
+        crate::plain::count(inactive_days, "day", "days"),
         per_age.join(", ")
     )
 }

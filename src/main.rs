@@ -15,16 +15,20 @@ fn main() -> ExitCode {
         1 => "warn,oldrooms=info",
         _ => "warn,oldrooms=debug",
     };
-    let wanted = std::env::var("RUST_LOG").unwrap_or_else(|_| default.to_owned());
     // The SDK logs every failed request at ERROR, the 404s it expects
     // (absent account data) among them; its errors that matter reach our
     // own code, which logs them. Named in RUST_LOG, it is shown as asked.
-    let wanted = if wanted.contains("matrix_sdk::http_client") {
-        wanted
-    } else {
-        format!("{wanted},matrix_sdk::http_client=off")
+    let quiet = |directives: &str| {
+        if directives.contains("matrix_sdk::http_client") {
+            directives.to_owned()
+        } else {
+            format!("{directives},matrix_sdk::http_client=off")
+        }
     };
-    let filter = EnvFilter::try_new(&wanted).unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|wanted| EnvFilter::try_new(quiet(&wanted)).ok())
+        .unwrap_or_else(|| EnvFilter::new(quiet(default)));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

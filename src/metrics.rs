@@ -259,7 +259,7 @@ pub struct FinishedScan {
 }
 
 /// Every endpoint class [`endpoint_class`] gives.
-pub const ENDPOINTS: [&str; 18] = [
+pub const ENDPOINTS: [&str; 19] = [
     "GET rooms",
     "GET rooms/delete_status/{id}",
     "GET rooms/{id}",
@@ -278,6 +278,7 @@ pub const ENDPOINTS: [&str; 18] = [
     "POST logout",
     "POST keys/query",
     "POST users/{id}/override_ratelimit",
+    "other",
 ];
 
 /// The endpoint of an Admin API path, with its ids left out: `GET
@@ -346,7 +347,7 @@ mod tests {
             ("PUT", "/_synapse/admin/v1/rooms", "other"),
         ] {
             assert_eq!(endpoint_class(method, path), class, "{method} {path}");
-            assert!(class == "other" || ENDPOINTS.contains(&class), "{class}");
+            assert!(ENDPOINTS.contains(&class), "{class}");
         }
     }
 

@@ -25,7 +25,10 @@ where
 }
 
 /// "1 room", "3 rooms".
-pub fn rooms(n: usize) -> String {
+pub fn rooms<N>(n: N) -> String
+where
+    N: Copy + PartialEq + From<u8> + std::fmt::Display,
+{
     count(n, "room", "rooms")
 }
 

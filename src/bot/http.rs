@@ -110,12 +110,8 @@ fn respond(method: &Method, path: &str, sources: &Sources) -> Response<Full<Byte
             r#"{"error":"not found; try /healthz or /metrics"}"#.to_owned(),
         ),
     };
-    let body = if *method == Method::HEAD {
-        Bytes::new()
-    } else {
-        Bytes::from(body)
-    };
-    let mut response = Response::new(Full::new(body));
+    // For HEAD, hyper sends the length of this body and not the body.
+    let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static(kind));
@@ -162,13 +158,61 @@ mod tests {
         let (status, _, body) = answer(Method::GET, "/healthz", false).await;
         assert_eq!(status, 503);
         assert!(body.contains("no sync has succeeded yet"), "{body}");
-        let (status, _, body) = answer(Method::HEAD, "/healthz", true).await;
-        assert_eq!((status, body.as_str()), (200, ""));
         let (status, kind, body) = answer(Method::GET, "/metrics", true).await;
         assert_eq!((status, kind.as_str()), (200, crate::metrics::CONTENT_TYPE));
         assert!(body.ends_with("# EOF\n"), "{body}");
         assert_eq!(answer(Method::POST, "/healthz", true).await.0, 405);
         assert_eq!(answer(Method::GET, "/", true).await.0, 404);
         assert_eq!(answer(Method::GET, "/healthz/../etc", true).await.0, 404);
+    }
+
+    /// Sends `request` to a served listener and reads the whole answer.
+    async fn raw(request: &str) -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let sources = Arc::new(Sources {
+            health: Arc::default(),
+            metrics: Arc::default(),
+        });
+        sources.health.synced(now_ms(), true);
+        let server = tokio::spawn(serve(listener, sources));
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        server.abort();
+        answer
+    }
+
+    #[tokio::test]
+    async fn head_gets_the_length_and_no_body_and_the_connection_closes() {
+        let get = raw("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let head = raw("HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let length = |text: &str| {
+            text.lines().find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(str::to_owned)
+            })
+        };
+        assert!(get.starts_with("HTTP/1.1 200 OK\r\n"), "{get}");
+        assert!(
+            get.to_ascii_lowercase().contains("connection: close\r\n"),
+            "{get}"
+        );
+        assert_eq!(length(&head), length(&get), "{head}");
+        assert!(length(&get).is_some(), "{get}");
+        assert!(head.ends_with("\r\n\r\n"), "a body after HEAD: {head}");
     }
 }

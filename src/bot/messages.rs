@@ -96,9 +96,9 @@ pub fn upload_offer(choice: &Choice, sender: &str, answer: Option<&Answer<'_>>) 
     }
     if choice.differ.count > 0 {
         let line = format!(
-            "{}' last_activity, joined_local_members or reason cells differ from what the \
+            "{} last_activity, joined_local_members or reason cells differ from what the \
              scan recorded: each room is re-checked against the scan's record, not the file.",
-            counted(choice.differ.count, "row", "rows")
+            counted(choice.differ.count, "row's", "rows'")
         );
         text.line(&line, &escape_html(&line));
         named("Cells that differ:", &choice.differ, &mut text);

@@ -1,11 +1,16 @@
 //! A bot Element trusts: its own cross-signing identity with its device
 //! signed by it, and recovery (secret storage with server-side key backup),
-//! so its room keys outlive `bot.data_dir`'s crypto store. Set up once;
-//! later starts find it done and change nothing. The recovery key goes to
-//! a file only the bot's user can read; the log names the file, never the
-//! key. Trouble here never stops the bot: it works unverified, and says why.
+//! so its keys outlive `bot.data_dir`'s crypto store. Set up once; later
+//! starts find it done and change nothing. The recovery key goes to a file
+//! only the bot's user can read; the log names the file, never the key.
+//!
+//! Nothing the account already has is replaced (cross-signing keys, secret
+//! storage): it may be a human's (an account shared with an admin), and
+//! replacing it would undo every verification made with it. Trouble here
+//! never stops the bot: it works unverified, and says why.
 
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use matrix_sdk::Client;
@@ -19,33 +24,39 @@ use crate::config::{Config, Credential};
 /// The recovery key, in `bot.data_dir`.
 pub const RECOVERY_KEY_FILE: &str = "recovery-key";
 
+/// The longest the start waits for this: a homeserver that hangs costs
+/// the bot its verification, not its start.
+const PATIENCE: Duration = Duration::from_secs(120);
+
 /// Sets up what is missing. Call before the first sync, so that key backup
 /// is running before the first room key needs backing up.
-///
-/// Keys the account already has are never replaced: they may be a human's
-/// (an account shared with an admin), and replacing them would break every
-/// verification made with them. The bot then uses them only through its
-/// own recovery key, or leaves its device for the account's owner to verify.
 pub async fn ensure(client: &Client, admin: &AdminClient, config: &Config, shares_account: bool) {
     if shares_account {
         info!(
             "the bot shares its account with a human admin: it sets up no cross-signing or \
-             key backup of its own; verify its session from your client"
+             key backup of its own, and its session stays unverified"
         );
         return;
     }
-    let encryption = client.encryption();
-    // The SDK's own start-up work (resuming the backup, reading the
-    // recovery state) runs first.
-    encryption.wait_for_e2ee_initialization_tasks().await;
     let file = config.bot.data_dir.join(RECOVERY_KEY_FILE);
-    match set_up(client, admin, config, &file).await {
-        Ok(()) => {}
-        Err(e) => warn!(
-            error = %format!("{e:#}"),
-            "the bot is not verified by its own identity, or its room keys are not backed up"
+    let work = async {
+        // The SDK's own start-up work (resuming the backup, reading the
+        // recovery state) runs first.
+        client
+            .encryption()
+            .wait_for_e2ee_initialization_tasks()
+            .await;
+        set_up(client, admin, config, &file).await
+    };
+    let why = match tokio::time::timeout(PATIENCE, work).await {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => format!("{e:#}"),
+        Err(_) => format!(
+            "the homeserver did not answer within {} s",
+            PATIENCE.as_secs()
         ),
-    }
+    };
+    warn!(error = %why, "the bot is not verified by its own identity, or its keys are not backed up");
 }
 
 async fn set_up(
@@ -54,47 +65,45 @@ async fn set_up(
     config: &Config,
     file: &Path,
 ) -> anyhow::Result<()> {
-    if !cross_signed(client).await? {
-        let on_server = admin
-            .has_cross_signing(&config.user_id)
-            .await
-            .context("cannot read the account's cross-signing keys")?;
-        let ours = client
-            .encryption()
+    let encryption = client.encryption();
+    let holds_keys = || async {
+        encryption
             .cross_signing_status()
             .await
-            .is_some_and(|s| s.is_complete());
-        if on_server && !ours {
-            // Keys we do not hold: only the recovery key brings them.
-            let Some(key) = read_key(file)? else {
-                anyhow::bail!(
-                    "{} already has cross-signing keys that this bot does not hold, and it \
-                     never replaces them: verify its session from a client of that account, \
-                     or put its recovery-key file back into {}",
-                    config.user_id,
-                    config.bot.data_dir.display()
-                );
-            };
-            recover(client, &key, file).await?;
-            sign_own_device(client).await?;
-            return Ok(());
-        }
+            .is_some_and(|s| s.is_complete())
+    };
+    // Asked through our own client: the SDK's query of our own keys warns
+    // while a new device's keys are not uploaded yet.
+    let on_server = admin
+        .has_cross_signing(&config.user_id)
+        .await
+        .context("cannot read the account's cross-signing keys")?;
+    if !on_server {
         cross_sign(client, config).await?;
+    } else if holds_keys().await {
+        if !signed_by_owner(client).await? {
+            sign_own_device(client).await?;
+        }
+    } else {
+        // Keys we do not hold: only our recovery key brings them.
+        let Some(key) = read_key(file)? else {
+            anyhow::bail!(
+                "{} already has cross-signing keys that this bot does not hold, and it \
+                 never replaces them; put its recovery-key file back into {} and restart it",
+                config.user_id,
+                config.bot.data_dir.display()
+            );
+        };
+        recover(client, &key, file).await?;
+        sign_own_device(client).await?;
     }
     recovery(client, file).await
 }
 
 /// Whether our own device carries our self-signing key's signature, as the
 /// homeserver has it.
-pub async fn cross_signed(client: &Client) -> anyhow::Result<bool> {
+async fn signed_by_owner(client: &Client) -> anyhow::Result<bool> {
     let encryption = client.encryption();
-    if !encryption
-        .cross_signing_status()
-        .await
-        .is_some_and(|s| s.is_complete())
-    {
-        return Ok(false);
-    }
     let me = client.user_id().context("not logged in")?.to_owned();
     encryption
         .request_user_identity(&me)
@@ -131,7 +140,7 @@ async fn cross_sign(client: &Client, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Signs our device with the self-signing key the recovery brought back.
+/// Signs our device with the self-signing key we hold.
 async fn sign_own_device(client: &Client) -> anyhow::Result<()> {
     let device = client
         .encryption()
@@ -142,7 +151,7 @@ async fn sign_own_device(client: &Client) -> anyhow::Result<()> {
         .verify()
         .await
         .context("cannot sign the bot's device")?;
-    info!("the bot's device is signed again by its own identity, from the recovery key");
+    info!("the bot's device is signed by its own identity");
     Ok(())
 }
 
@@ -158,16 +167,42 @@ async fn recover(client: &Client, key: &str, file: &Path) -> anyhow::Result<()> 
 }
 
 async fn recovery(client: &Client, file: &Path) -> anyhow::Result<()> {
-    let recovery = client.encryption().recovery();
-    if recovery.state() == RecoveryState::Enabled {
+    let encryption = client.encryption();
+    let key = read_key(file)?;
+    if encryption.recovery().state() == RecoveryState::Enabled {
+        if key.is_none() {
+            warn!(
+                file = %file.display(),
+                "recovery is on but its key file is missing: put your copy back there, or a \
+                 bot that loses data_dir cannot get its keys back"
+            );
+        }
         return Ok(());
     }
     // A key kept from before (a crypto store lost, the key file put back).
-    if let Some(key) = read_key(file)? {
+    if let Some(key) = key {
         return recover(client, &key, file).await;
     }
-    let key = recovery.enable().await.context("cannot turn on recovery")?;
-    write_key(file, &key)?;
+    // Someone's secret storage already: a new one would lock them out.
+    if encryption
+        .secret_storage()
+        .is_enabled()
+        .await
+        .context("cannot read the account's secret storage")?
+    {
+        anyhow::bail!(
+            "the account has secret storage whose key is not in {}; the bot does not replace it",
+            file.display()
+        );
+    }
+    let key = encryption
+        .recovery()
+        .enable()
+        .await
+        .context("cannot turn on recovery")?;
+    // Whole or not at all, readable by the bot's user only.
+    crate::atomic::write_bytes(file, format!("{key}\n").as_bytes())
+        .context("cannot keep the recovery key")?;
     info!(
         file = %file.display(),
         "recovery and key backup turned on; keep a copy of the recovery key file elsewhere: \
@@ -178,23 +213,9 @@ async fn recovery(client: &Client, file: &Path) -> anyhow::Result<()> {
 
 fn read_key(file: &Path) -> anyhow::Result<Option<String>> {
     match std::fs::read_to_string(file) {
+        Ok(key) if key.trim().is_empty() => Ok(None),
         Ok(key) => Ok(Some(key)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", file.display())),
     }
-}
-
-/// Written once, readable by the bot's user only.
-fn write_key(file: &Path, key: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(file)
-        .with_context(|| format!("cannot write the recovery key to {}", file.display()))?;
-    out.write_all(format!("{key}\n").as_bytes())
-        .and_then(|()| out.sync_all())
-        .with_context(|| format!("cannot write the recovery key to {}", file.display()))
 }

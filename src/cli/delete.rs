@@ -153,9 +153,9 @@ async fn settled(
     .await?;
     if settled.differ.count > 0 {
         println!(
-            "{}' last_activity, joined_local_members or reason cells differ from what the \
+            "{} last_activity, joined_local_members or reason cells differ from what the \
              scan recorded in {}; each room is re-checked against the record, not the file:",
-            crate::plain::count(settled.differ.count, "row", "rows"),
+            crate::plain::count(settled.differ.count, "row's", "rows'"),
             record.display()
         );
         for room in &settled.differ.first {
@@ -279,8 +279,9 @@ fn confirmed(rooms: &[Entry], from: &Path) -> anyhow::Result<bool> {
         println!("  … and {} more", rooms.len() - 10);
     }
     print!(
-        "Type {} to delete them, anything else to stop: ",
-        rooms.len()
+        "Type {} to delete {}, anything else to stop: ",
+        rooms.len(),
+        if rooms.len() == 1 { "it" } else { "them" }
     );
     std::io::stdout().flush()?;
     let mut answer = String::new();

@@ -208,7 +208,9 @@ async fn scan_and_write(
     let policy = options.apply(session.policy(config).await?);
     let progress = progress::Progress::new("scan");
     let show = |p| match p {
-        ScanProgress::Listing { listed } => progress.counting(format!("listed {listed} rooms…")),
+        ScanProgress::Listing { listed } => {
+            progress.counting(format!("listed {}…", crate::plain::rooms(listed)))
+        }
         ScanProgress::Checking { checked, total } => {
             progress.update(checked as u64, total as u64, String::new);
         }
@@ -308,28 +310,34 @@ async fn check_steps(session: &Session, config: &Config) -> anyhow::Result<()> {
     println!("synapse:    {}", client.server_version().await?);
     println!(
         "cross-signing: {}",
-        cross_signing_line(session, config).await?
+        cross_signing_line(session, config).await
     );
     Ok(())
 }
 
-/// What the bot's first start will do about cross-signing, and whether it
-/// needs the admin (README: A verified bot, with key backup).
-async fn cross_signing_line(session: &Session, config: &Config) -> anyhow::Result<String> {
-    if !session.client.has_cross_signing(&session.user_id).await? {
-        return Ok("not set up yet; the bot sets it up at its first start".to_owned());
+/// What the bot's start will do about cross-signing, and whether it needs
+/// the admin (README: A verified bot, with key backup). Informational: a
+/// failure to ask is said, not fatal.
+async fn cross_signing_line(session: &Session, config: &Config) -> String {
+    if config.bot.admins.contains(&session.user_id) {
+        return "the account is shared with a human admin (bot.admins): the bot sets up \
+                nothing of its own"
+            .to_owned();
     }
-    let dir = &config.bot.data_dir;
-    let own_keys = dir.join(crate::bot::STORE_DIR).exists()
-        || dir.join(crate::bot::RECOVERY_KEY_FILE).exists();
-    Ok(if own_keys {
-        "set up on the account".to_owned()
-    } else {
-        format!(
-            "{} already has keys, and the bot never replaces them: put its recovery-key file \
-             into {} before it starts, or verify its session from a client of that account",
+    let has_keys = match session.client.has_cross_signing(&session.user_id).await {
+        Ok(has) => has,
+        Err(e) => return format!("could not ask the homeserver ({e})"),
+    };
+    let key = config.bot.data_dir.join(crate::bot::RECOVERY_KEY_FILE);
+    match (has_keys, key.exists()) {
+        (false, _) => "not set up yet; the bot sets it up at its first start".to_owned(),
+        (true, true) => format!("set up; the bot's recovery key is in {}", key.display()),
+        (true, false) => format!(
+            "{} has keys, and no recovery key is in {}: unless this bot's crypto store \
+             holds them (it set them up itself), it will not replace them and stays \
+             unverified; put its recovery-key file there",
             session.user_id,
-            dir.display()
-        )
-    })
+            key.display()
+        ),
+    }
 }

@@ -93,8 +93,8 @@ impl Progress {
             Shown::Lines(lines) => {
                 let latest = lines.lock().unwrap_or_else(|e| e.into_inner()).latest;
                 if let Some((done, total)) = latest {
-                    info!(target: "oldrooms::progress", "{}: {done} of {total} rooms in {}",
-                        self.what, ago(self.started.elapsed()));
+                    info!(target: "oldrooms::progress", "{}: {done} of {} in {}",
+                        self.what, crate::plain::rooms(total), ago(self.started.elapsed()));
                 }
             }
         }
@@ -119,7 +119,8 @@ impl Progress {
         } else {
             format!("; {detail}")
         };
-        info!(target: "oldrooms::progress", "{}: {done} of {total} rooms{speed}{detail}", self.what);
+        let total = crate::plain::rooms(total);
+        info!(target: "oldrooms::progress", "{}: {done} of {total}{speed}{detail}", self.what);
     }
 }
 

@@ -291,11 +291,7 @@ async fn a_verified_bot_with_metrics_probes_and_a_quiet_log() {
     assert_eq!(std::fs::read_to_string(&key_file).unwrap(), key);
     bot.stop().await;
     let log = std::fs::read_to_string(w.dir.path().join("bot.log")).unwrap();
-    let loud: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
-        .collect();
-    assert!(loud.is_empty(), "{loud:#?}");
+    assert_eq!(quiet(&log), Vec::<String>::new());
     assert_eq!(
         log.matches("cross-signing set up").count(),
         1,
@@ -306,7 +302,7 @@ async fn a_verified_bot_with_metrics_probes_and_a_quiet_log() {
     assert!(
         check
             .stdout
-            .contains("cross-signing: set up on the account"),
+            .contains("cross-signing: set up; the bot's recovery key is in "),
         "{check:?}"
     );
 
@@ -348,7 +344,17 @@ async fn a_verified_bot_with_metrics_probes_and_a_quiet_log() {
         "{}",
         bot.log_text()
     );
+    // That start is not a normal run: the SDK warns, twice, that it asked
+    // for our keys before the new device's keys were uploaded.
     bot.stop().await;
+}
+
+/// The log's WARN and ERROR lines.
+fn quiet(log: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The bot's master key as another client sees it.
