@@ -12,6 +12,7 @@
 #       With WATCH_PID, a watchdog stops Synapse and removes DIR once that
 #       process is gone, so a crashed test run leaves nothing behind.
 #       OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS=1 keeps Synapse's rate limits.
+#       OLDROOMS_SYNAPSE_MAX_UPLOAD=SIZE sets max_upload_size (say 64K).
 #       OLDROOMS_SYNAPSE_DB=postgres runs it on PostgreSQL: a cluster of its
 #       own in DIR/pg (Debian's postgresql package, run as its unprivileged
 #       `postgres` user when we are root), reached over a Unix socket only,
@@ -154,6 +155,9 @@ enable_registration: false
 room_list_publication_rules: [{action: allow}]
 app_service_config_files: ["$dir/appservice.yaml"]
 YAML
+  if [ -n "${OLDROOMS_SYNAPSE_MAX_UPLOAD:-}" ]; then
+    echo "max_upload_size: \"$OLDROOMS_SYNAPSE_MAX_UPLOAD\"" >>"$dir/homeserver.yaml"
+  fi
   if [ "${OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS:-0}" != 1 ]; then
     cat >>"$dir/homeserver.yaml" <<'YAML'
 rc_message: {per_second: 10000, burst_count: 10000}

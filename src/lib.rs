@@ -20,6 +20,8 @@ pub mod config;
 pub mod db;
 /// Deleting confirmed rooms: journal, re-check, engine, report.
 pub mod delete;
+/// gzip for large results.csv files, read back with a size cap.
+pub mod gz;
 /// What the bot did, for Prometheus.
 pub mod metrics;
 /// Protection pinned to room ids when an alias moves or vanishes.

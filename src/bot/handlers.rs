@@ -67,13 +67,15 @@ pub async fn on_message(ev: OriginalSyncRoomMessageEvent, room: Room, Ctx(f): Ct
     });
 }
 
-/// A file that says it is a CSV (by its name or its type); other files
-/// posted in the admin room are none of the bot's business.
+/// A file that says it is a CSV, plain or gzip-compressed (by its name or
+/// its type); other files posted in the admin room are none of the bot's
+/// business.
 fn csv_upload(file: FileMessageEventContent) -> Option<Upload> {
     let name = file.filename().to_owned();
     let info = file.info.as_deref();
     let mimetype = info.and_then(|i| i.mimetype.as_deref()).unwrap_or_default();
-    let csv_name = name.to_ascii_lowercase().ends_with(".csv");
+    let lower = name.to_ascii_lowercase();
+    let csv_name = lower.ends_with(".csv") || lower.ends_with(".csv.gz");
     let csv_type = matches!(
         mimetype,
         "text/csv" | "application/csv" | "text/comma-separated-values"

@@ -127,12 +127,116 @@ async fn upload(world: &World, room: &Room, result: &ScanResult) {
     if let Err(e) = crate::delete::record::save(&outcome.rows, server, &record) {
         warn!(error = %format!("{e:#}"), "could not keep the scan's record");
     }
-    if let Err(e) = chat::send_file(room, "results.csv", &mime::TEXT_CSV, bytes).await {
+    let (name, kind, file, note) = match fit(world, bytes).await {
+        Fit::Plain(bytes) => ("results.csv", mime::TEXT_CSV, bytes, None),
+        Fit::Packed {
+            packed,
+            plain,
+            limit,
+        } => {
+            let note = format!(
+                "results.csv ({}) is over the homeserver's upload limit ({}): it is posted \
+                 gzip-compressed as results.csv.gz ({}). Unpack it to edit it; an edited file \
+                 can be posted back as .csv or .csv.gz.",
+                size(plain),
+                size(limit),
+                size(packed.len() as u64)
+            );
+            let gzip: mime::Mime = "application/gzip"
+                .parse()
+                .unwrap_or(mime::APPLICATION_OCTET_STREAM);
+            ("results.csv.gz", gzip, packed, Some(note))
+        }
+        Fit::None {
+            plain,
+            packed,
+            limit,
+        } => {
+            let text = format!(
+                "results.csv ({}, {} gzip-compressed) is over the homeserver's upload limit \
+                 ({}): it is not posted. The full file is on the bot's host at {}. The offer \
+                 stands.",
+                size(plain),
+                size(packed),
+                size(limit),
+                copy.display()
+            );
+            post(room, &Text::plain(&text)).await;
+            return;
+        }
+    };
+    if let Some(note) = note {
+        post(room, &Text::plain(&note)).await;
+    }
+    if let Err(e) = chat::send_file(room, name, &kind, file).await {
         warn!(error = %e, "upload failed");
         let text = format!(
-            "Could not upload results.csv ({e}). A copy is on the bot's host at {}.",
+            "Could not upload {name} ({e}). A copy is on the bot's host at {}.",
             copy.display()
         );
         post(room, &Text::plain(&text)).await;
+    }
+}
+
+/// How results.csv goes up under the homeserver's upload limit.
+enum Fit {
+    Plain(Vec<u8>),
+    Packed {
+        packed: Vec<u8>,
+        plain: u64,
+        limit: u64,
+    },
+    None {
+        plain: u64,
+        packed: u64,
+        limit: u64,
+    },
+}
+
+/// The plain file when it fits (or the limit cannot be read: the upload
+/// then says why it failed), else the gzip-compressed one if that fits.
+async fn fit(world: &World, bytes: Vec<u8>) -> Fit {
+    let limit = match world.client.load_or_fetch_max_upload_size().await {
+        Ok(limit) => u64::from(limit),
+        Err(e) => {
+            warn!(error = %e, "cannot read the homeserver's upload limit");
+            return Fit::Plain(bytes);
+        }
+    };
+    let plain = bytes.len() as u64;
+    if plain <= limit {
+        return Fit::Plain(bytes);
+    }
+    let packed = match tokio::task::spawn_blocking(move || crate::gz::gzip(&bytes)).await {
+        Ok(Ok(packed)) => packed,
+        _ => {
+            return Fit::None {
+                plain,
+                packed: plain,
+                limit,
+            };
+        }
+    };
+    if packed.len() as u64 <= limit {
+        Fit::Packed {
+            packed,
+            plain,
+            limit,
+        }
+    } else {
+        Fit::None {
+            plain,
+            packed: packed.len() as u64,
+            limit,
+        }
+    }
+}
+
+/// "812 KB", "23.4 MB".
+fn size(bytes: u64) -> String {
+    if bytes < 1 << 20 {
+        format!("{} KB", bytes.div_ceil(1 << 10))
+    } else {
+        format!("{:.1} MB", bytes as f64 / f64::from(1 << 20))
     }
 }

@@ -26,3 +26,4 @@ mod outage;
 mod recheck;
 mod scenario;
 mod schedule_bot;
+mod upload_limit;

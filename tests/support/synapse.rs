@@ -40,27 +40,30 @@ impl Synapse {
     /// Starts a throw-away Synapse in a fresh temporary directory, with rate
     /// limits raised for fixtures.
     pub fn start() -> Self {
-        Self::start_with(false)
+        Self::start_with(&[("OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS", "0")])
     }
 
     /// Starts one with Synapse's default rate limits (0.2 messages/s, burst
     /// 10), for tests of how the bot copes with 429s.
     pub fn start_rate_limited() -> Self {
-        Self::start_with(true)
+        Self::start_with(&[("OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS", "1")])
     }
 
-    fn start_with(default_ratelimits: bool) -> Self {
+    /// Starts one whose `max_upload_size` is `size` (say "64K").
+    pub fn start_with_upload_limit(size: &str) -> Self {
+        Self::start_with(&[
+            ("OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS", "0"),
+            ("OLDROOMS_SYNAPSE_MAX_UPLOAD", size),
+        ])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("oldrooms-synapse-")
             .tempdir()
             .expect("temp dir")
             .keep();
-        let limits = if default_ratelimits { "1" } else { "0" };
-        Self::launch(
-            &dir,
-            Some(std::process::id()),
-            &[("OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS", limits)],
-        )
+        Self::launch(&dir, Some(std::process::id()), env)
     }
 
     /// Starts Synapse in `dir` (a new one, or one started before). With

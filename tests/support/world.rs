@@ -228,6 +228,8 @@ enum Server {
     Shared,
     Own,
     RateLimited,
+    /// Its own, with this `max_upload_size`.
+    UploadLimit(&'static str),
 }
 
 /// A bot account (a server admin), a human admin logged in on a real
@@ -265,6 +267,12 @@ impl WorldBuilder {
     /// On a Synapse of its own with Synapse's default rate limits.
     pub fn rate_limited_synapse(mut self) -> Self {
         self.server = Server::RateLimited;
+        self
+    }
+
+    /// On a Synapse of its own whose uploads are at most `size` ("64K").
+    pub fn upload_limit(mut self, size: &'static str) -> Self {
+        self.server = Server::UploadLimit(size);
         self
     }
 
@@ -314,6 +322,10 @@ impl WorldBuilder {
             Server::Shared => (Homeserver::new(), unique),
             Server::Own => (Homeserver::on(own_synapse()), str::to_owned),
             Server::RateLimited => (Homeserver::on(rate_limited_synapse()), str::to_owned),
+            Server::UploadLimit(size) => (
+                Homeserver::on(Box::leak(Box::new(Synapse::start_with_upload_limit(size)))),
+                str::to_owned,
+            ),
         };
         let (bot_user, bot_password) = create_user(&hs, &name("bot"), true).await;
         let (human_user, human_password) = create_user(&hs, &name("human"), false).await;

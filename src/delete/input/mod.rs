@@ -44,12 +44,24 @@ pub fn read_candidates(path: &Path) -> Result<Vec<Entry>, InputError> {
     read_marked(&file, &bytes).map(|m| m.delete)
 }
 
-/// Reads a whole results.csv; `file` names it in errors.
+/// The most a compressed results.csv may unpack to: a million rooms' file
+/// is about 250 MB.
+pub const MAX_UNPACKED: u64 = 1 << 30;
+
+/// Reads a whole results.csv, plain or gzip-compressed (`results.csv.gz`);
+/// `file` names it in errors.
 pub fn read_marked(file: &str, bytes: &[u8]) -> Result<Marked, InputError> {
     let fail = |line: u64, message: String| InputError {
         file: file.to_owned(),
         line,
         message,
+    };
+    let unpacked;
+    let bytes = if crate::gz::is_gzip(bytes) {
+        unpacked = crate::gz::gunzip(bytes, MAX_UNPACKED).map_err(|e| fail(0, e.to_string()))?;
+        &unpacked[..]
+    } else {
+        bytes
     };
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()

@@ -106,3 +106,23 @@ fn lines_count_blank_lines_and_multi_line_cells() {
     assert!(err.len() < 200, "{}", err.len());
     assert!(err.starts_with("F, line 2: should_delete must be yes or no"));
 }
+
+#[test]
+fn a_gzipped_file_reads_like_the_plain_one_and_a_broken_one_is_refused() {
+    let body = format!(
+        "{HEAD}!a:x,A,,,,1,0,no,,2020-01-01T00:00:00Z,2000,yes,abandoned: no members left\n\
+         !b:x,B,,,,1,1,no,,2020-01-01T00:00:00Z,2000,no,inactive: edited to no\n"
+    );
+    let packed = crate::gz::gzip(body.as_bytes()).unwrap();
+    let plain = read(&body).unwrap();
+    let unpacked = read_marked("F.gz", &packed).unwrap();
+    assert_eq!(unpacked.delete, plain.delete);
+    assert_eq!(unpacked.keep, plain.keep);
+    let broken = read_marked("F.gz", &packed[..packed.len() - 9]).unwrap_err();
+    assert!(
+        broken
+            .to_string()
+            .starts_with("F.gz, line 0: not a valid gzip file"),
+        "{broken}"
+    );
+}
