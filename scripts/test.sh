@@ -15,6 +15,8 @@ cargo build --locked --examples
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked --lib --bins --tests 2>&1 | tee "$log"
+# The benchmark's own logic (how BENCHMARKS.md is rewritten part by part).
+cargo test --locked --example bench 2>&1 | tee -a "$log"
 # The end-to-end scenario, the database path, a deletion from chat and one from the command
 # line once more with Synapse on PostgreSQL, as large servers run it
 # (Debian's postgresql package; scripts/synapse.sh runs a cluster per test).

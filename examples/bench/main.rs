@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![recursion_limit = "256"]
 
+mod doc;
 mod fake;
 mod million;
 mod real;
@@ -143,29 +144,30 @@ async fn main() {
         .find(|l| l.starts_with("model name"))
         .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
         .unwrap_or_default();
+    let date = String::from_utf8_lossy(&date.stdout).trim().to_owned();
     writeln!(md, "# Benchmarks\n").unwrap();
-    writeln!(
-        md,
-        "- date: {}",
-        String::from_utf8_lossy(&date.stdout).trim()
-    )
-    .unwrap();
     writeln!(
         md,
         "- machine: {} cores, {cpu}",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     )
     .unwrap();
-    writeln!(md, "- command: `scripts/bench.sh` (release build; Synapse 1.163.2 on SQLite and on PostgreSQL 15, on the same machine)\n").unwrap();
+    writeln!(md, "- command: `scripts/bench.sh [PART]…` (release build; Synapse 1.163.2 on SQLite and on PostgreSQL 15, on the same machine); each part below says when it was measured, and a run of some parts replaces only theirs\n").unwrap();
+    let header = std::mem::take(&mut md);
+    let mut parts: Vec<(&str, String)> = Vec::new();
+    let stamp = |part: &str| format!("_Measured {date} by `scripts/bench.sh {part}`._\n\n");
 
     if only("real") {
-        md.push_str(&real::scan_section(real::Db::Sqlite).await);
+        let text = real::scan_section(real::Db::Sqlite).await;
+        parts.push(("real", format!("{}{text}", stamp("real"))));
     }
     if only("real-pg") {
-        md.push_str(&real::scan_section(real::Db::Postgres).await);
+        let text = real::scan_section(real::Db::Postgres).await;
+        parts.push(("real-pg", format!("{}{text}", stamp("real-pg"))));
     }
     if only("million") {
-        md.push_str(&million::section().await);
+        let text = million::section().await;
+        parts.push(("million", format!("{}{text}", stamp("million"))));
     }
     if only("fake") {
         writeln!(
@@ -202,12 +204,21 @@ async fn main() {
             .unwrap();
             println!("{md}");
         }
-        md.push('\n');
+        parts.push((
+            "fake",
+            format!("{}{}", stamp("fake"), std::mem::take(&mut md)),
+        ));
     }
     if only("delete") {
-        md.push_str(&real::delete_section().await);
+        let text = real::delete_section().await;
+        parts.push(("delete", format!("{}{text}", stamp("delete"))));
     }
-    println!("{md}");
-    std::fs::write("BENCHMARKS.md", &md).unwrap();
-    println!("Wrote BENCHMARKS.md");
+    let old = std::fs::read_to_string("BENCHMARKS.md").unwrap_or_default();
+    let new = doc::merge(&old, &header, &parts);
+    println!("{new}");
+    std::fs::write("BENCHMARKS.md", &new).unwrap();
+    println!(
+        "Wrote BENCHMARKS.md (parts run: {:?})",
+        parts.iter().map(|p| p.0).collect::<Vec<_>>()
+    );
 }
