@@ -40,6 +40,16 @@ pub enum AdminError {
         errcode: String,
         message: String,
     },
+    /// 404 `M_UNRECOGNIZED` on an Admin API path: the process that answered
+    /// does not serve the Admin API at all (a Synapse worker behind a proxy
+    /// that routes it there), which is not "no such room".
+    #[error(
+        "{endpoint} answered 404 M_UNRECOGNIZED: the process that answered does not serve \
+         Synapse's Admin API. Behind a reverse proxy with Synapse workers, route \
+         /_synapse/admin/ to the main process (Synapse's docs/workers.md); or this Synapse \
+         is too old for this endpoint"
+    )]
+    Unrouted { endpoint: String },
     /// A 2xx answer that is not the JSON Synapse sends.
     #[error("{endpoint} answered something that is not Synapse's JSON: {detail}")]
     Decode { endpoint: String, detail: String },
@@ -52,12 +62,15 @@ impl AdminError {
             Self::LoginRefused { .. } => Some(StatusCode::FORBIDDEN),
             Self::NotAdmin { .. } => Some(StatusCode::FORBIDDEN),
             Self::Api { status, .. } => Some(*status),
+            Self::Unrouted { .. } => Some(StatusCode::NOT_FOUND),
             Self::Unreachable { .. } | Self::Outage { .. } | Self::Decode { .. } => None,
         }
     }
 
+    /// "No such thing" from the endpoint itself; never an endpoint that
+    /// is not served ([`Self::Unrouted`]).
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(StatusCode::NOT_FOUND)
+        matches!(self, Self::Api { status, .. } if *status == StatusCode::NOT_FOUND)
     }
 
     /// Errors that will not go away by moving on to the next room: the whole
@@ -69,6 +82,7 @@ impl AdminError {
                 | Self::NotAdmin { .. }
                 | Self::LoginRefused { .. }
                 | Self::Outage { .. }
+                | Self::Unrouted { .. }
         )
     }
 }

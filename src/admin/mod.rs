@@ -291,6 +291,9 @@ impl AdminClient {
                 errcode,
                 message: error,
             },
+            StatusCode::NOT_FOUND if is_admin_api && errcode == "M_UNRECOGNIZED" => {
+                AdminError::Unrouted { endpoint }
+            }
             _ => AdminError::Api {
                 endpoint,
                 status,

@@ -357,3 +357,64 @@ async fn delete_with_first_task_ending(ended: serde_json::Value, times: u64) -> 
     let submitted = requests_to(&server, &format!("/_synapse/admin/v2/rooms/{first}")).await;
     (Csv::read(&report), submitted)
 }
+
+/// Synapse workers behind a proxy that sends the Admin API to a worker: it
+/// answers `404 M_UNRECOGNIZED`, which is not "no such room". The run stops
+/// and names the routing fix; no room is taken for gone, none is deleted.
+#[tokio::test]
+async fn an_admin_api_routed_to_a_worker_stops_the_run_and_names_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = admin_server().await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/_synapse/admin/v1/rooms/[^/]+$"))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(
+                json!({"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"}),
+            ),
+        )
+        .mount(&server)
+        .await;
+    for id in ROOMS {
+        accept_delete(id).mount(&server).await;
+    }
+    let data = dir.path().join("data");
+    let extra = format!("[bot]\ndata_dir = \"{}\"\n", data.display());
+    let config = fake_config(dir.path(), &server, &extra);
+    let from = results_csv(dir.path());
+    let report = dir.path().join("report.csv");
+    let run = oldrooms(
+        &[
+            "delete",
+            "--yes",
+            "--config",
+            config.to_str().unwrap(),
+            "--from",
+            from.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_ne!(run.code(), Some(0), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("route /_synapse/admin/ to the main process"),
+        "{}",
+        run.stderr
+    );
+    for id in ROOMS {
+        let sent = requests_to(&server, &format!("/_synapse/admin/v2/rooms/{id}")).await;
+        assert_eq!(sent, 0, "{id} was deleted");
+    }
+    if report.exists() {
+        let csv = Csv::read(&report);
+        for id in ROOMS {
+            assert!(
+                !csv.row(id)["detail"].starts_with("already gone"),
+                "{id} taken for gone: {:?}",
+                csv.row(id)
+            );
+        }
+    }
+}
