@@ -346,3 +346,38 @@ async fn scan_options_on_the_command_line_override_the_policy_for_that_run() {
     assert_eq!(run.code(), Some(2), "{run:?}");
     assert!(run.stderr.contains("--inactive-days"), "{}", run.stderr);
 }
+
+/// The rooms are listed, but their timelines go to a Synapse worker that
+/// does not serve the Admin API: the scan stops with the routing fix, no
+/// CSV, rather than keeping every room as unknown.
+#[tokio::test]
+async fn an_admin_api_routed_to_a_worker_stops_the_scan_and_names_the_fix() {
+    let server = admin_server().await;
+    Mock::given(method("GET"))
+        .and(path(ROOMS))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "rooms": [room("!a", "A")], "offset": 0, "total_rooms": 1})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/_synapse/admin/v1/rooms/!a/messages"))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(
+                json!({"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"}),
+            ),
+        )
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = fake_config(dir.path(), &server, "");
+    let output = dir.path().join("results.csv");
+    let run = oldrooms(&args(&config, &output), &[]).await;
+    assert_ne!(run.code(), Some(0), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("route /_synapse/admin/ to the main process"),
+        "{}",
+        run.stderr
+    );
+    assert!(!output.exists(), "no results.csv");
+}
