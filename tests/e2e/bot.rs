@@ -364,6 +364,24 @@ async fn sharing_an_account_with_an_admin() {
     })
     .await;
     assert!(ready.is_some(), "bot log:\n{}", bot.log_text());
+    // The account is the human's too: the bot sets up no identity of its
+    // own, which would replace theirs.
+    assert!(
+        bot.log_text()
+            .contains("it sets up no cross-signing or key backup of its own"),
+        "{}",
+        bot.log_text()
+    );
+    let keys = human
+        .client
+        .encryption()
+        .request_user_identity(&user)
+        .await
+        .unwrap();
+    assert!(
+        keys.is_none(),
+        "the bot gave the shared account cross-signing keys"
+    );
 
     human.say(&room, "!oldrooms status").await;
     human
