@@ -31,6 +31,7 @@ pub struct Metrics {
     admin_retries: Family<Labels, Counter>,
     sync_failures: Counter,
     since_last_sync: SecondsGauge,
+    last_sync: SecondsGauge,
     next_scheduled_scan: SecondsGauge,
 }
 
@@ -54,6 +55,7 @@ impl Metrics {
             admin_retries: Family::default(),
             sync_failures: Counter::default(),
             since_last_sync: SecondsGauge::default(),
+            last_sync: SecondsGauge::default(),
             next_scheduled_scan: SecondsGauge::default(),
             registry: Registry::default(),
         };
@@ -108,6 +110,13 @@ impl Metrics {
             "Time since the last successful sync (-1 before the first)",
             Unit::Seconds,
             m.since_last_sync.clone(),
+        );
+        registry.register_with_unit(
+            "last_sync_timestamp",
+            "When the last successful sync ended, as a Unix time (0 before the first: \
+             `time() - this` alerts on a bot stuck at start too)",
+            Unit::Seconds,
+            m.last_sync.clone(),
         );
         registry.register_with_unit(
             "next_scheduled_scan_timestamp",
@@ -206,8 +215,11 @@ impl Metrics {
     }
 
     /// The values read at scrape time.
-    pub fn set_sync_age(&self, seconds: Option<i64>) {
-        self.since_last_sync.set(seconds.map_or(-1.0, |s| s as f64));
+    pub fn set_last_sync(&self, at_ms: Option<i64>, now_ms: i64) {
+        let age = at_ms.map(|at| (now_ms - at).max(0) / 1000);
+        self.since_last_sync.set(age.map_or(-1.0, |s| s as f64));
+        self.last_sync
+            .set(at_ms.map_or(0.0, |ms| ms as f64 / 1000.0));
     }
 
     pub fn set_next_scheduled_scan(&self, at_ms: Option<i64>) {
@@ -373,6 +385,7 @@ mod tests {
             "oldrooms_deletion_rooms_total{outcome=\"skipped\",reason=\"new_activity\"} 1",
             "oldrooms_offer_candidates 0",
             "oldrooms_since_last_sync_seconds -1.0",
+            "oldrooms_last_sync_timestamp_seconds 0.0",
             "# EOF",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");

@@ -72,6 +72,13 @@ impl Health {
         self.with(|s| s.next_scan_ms = at_ms);
     }
 
+    pub fn last_sync_ms(&self) -> Option<i64> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_sync_ms
+    }
+
     pub fn next_scan_ms(&self) -> Option<i64> {
         self.0
             .lock()

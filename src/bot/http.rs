@@ -93,8 +93,9 @@ fn respond(method: &Method, path: &str, sources: &Sources) -> Response<Full<Byte
             (status, json, body)
         }
         "/metrics" => {
-            let report = sources.health.report(now_ms());
-            sources.metrics.set_sync_age(report.last_sync_secs_ago);
+            sources
+                .metrics
+                .set_last_sync(sources.health.last_sync_ms(), now_ms());
             sources
                 .metrics
                 .set_next_scheduled_scan(sources.health.next_scan_ms());

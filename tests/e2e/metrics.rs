@@ -162,6 +162,7 @@ async fn a_verified_bot_with_metrics_probes_and_a_quiet_log() {
         "oldrooms_admin_api_retries counter",
         "oldrooms_sync_failures counter",
         "oldrooms_since_last_sync_seconds gauge",
+        "oldrooms_last_sync_timestamp_seconds gauge",
         "oldrooms_next_scheduled_scan_timestamp_seconds gauge",
     ] {
         assert!(
@@ -178,6 +179,9 @@ async fn a_verified_bot_with_metrics_probes_and_a_quiet_log() {
     );
     let since = before["oldrooms_since_last_sync_seconds{}"];
     assert!((0.0..90.0).contains(&since), "{since}");
+    let last = before["oldrooms_last_sync_timestamp_seconds{}"];
+    let now = oldrooms::timefmt::now_ms() as f64 / 1000.0;
+    assert!((now - 90.0..=now + 1.0).contains(&last), "{last} at {now}");
     // Resolving the protected alias at start went through the Admin API.
     assert!(
         before
