@@ -9,7 +9,7 @@ use matrix_sdk::attachment::AttachmentConfig;
 
 use crate::common::{Csv, oldrooms};
 use crate::matrix::wait_joined;
-use crate::world::{World, is_offer};
+use crate::world::{World, fetch, is_offer};
 
 /// Each room's id and verdict, as a file lists them.
 fn verdicts(csv: &Csv) -> BTreeSet<(String, String)> {
@@ -53,18 +53,7 @@ async fn results_over_the_upload_limit_are_posted_gzipped_and_read_back() {
         .iter()
         .find(|m| m.file.is_some() && m.body == "results.csv.gz")
         .unwrap_or_else(|| panic!("no results.csv.gz: {messages:#?}"));
-    let file = posted.file.as_ref().unwrap();
-    let packed = w
-        .human
-        .client
-        .media()
-        .get_file(file, false)
-        .await
-        .unwrap()
-        .unwrap();
-    let info = file.info.as_ref().unwrap();
-    assert_eq!(info.mimetype.as_deref(), Some("application/gzip"));
-    assert_eq!(info.size.map(u64::from), Some(packed.len() as u64));
+    let packed = fetch(&w.human, posted, "application/gzip").await;
     assert!(packed.len() < 16 * 1024, "{} bytes", packed.len());
     let unpacked = oldrooms::gz::gunzip(&packed, 1 << 20).unwrap();
     let kept = std::fs::read(w.data().join("results.csv")).unwrap();

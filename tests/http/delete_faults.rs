@@ -215,25 +215,7 @@ async fn a_dry_run_rechecks_every_room_and_deletes_nothing() {
         .mount(&server)
         .await;
     rooms_and_statuses(&server).await;
-    let data = dir.path().join("data");
-    let extra = format!("[bot]\ndata_dir = \"{}\"\n", data.display());
-    let config = fake_config(dir.path(), &server, &extra);
-    let from = results_csv(dir.path());
-    let report = dir.path().join("report.csv");
-    let run = oldrooms(
-        &[
-            "delete",
-            "--config",
-            config.to_str().unwrap(),
-            "--from",
-            from.to_str().unwrap(),
-            "--dry-run",
-            "--report",
-            report.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
+    let (run, report) = delete_from(dir.path(), &server, "", &["--dry-run"]).await;
     assert_eq!(run.code(), Some(0), "{run:?}");
     assert!(
         run.stdout.contains(
@@ -256,7 +238,12 @@ async fn a_dry_run_rechecks_every_room_and_deletes_nothing() {
         .filter(|r| r.method.as_str() == "DELETE")
         .count();
     assert_eq!(deletes, 0, "a dry run deletes nothing");
-    assert!(!data.join("cli-deletion-journal.jsonl").exists());
+    assert!(
+        !dir.path()
+            .join("data")
+            .join("cli-deletion-journal.jsonl")
+            .exists()
+    );
 }
 
 /// Synapse cancels the deletion tasks it is running when it shuts down,
@@ -331,28 +318,8 @@ async fn delete_with_first_task_ending(ended: serde_json::Value, times: u64) -> 
     for id in ROOMS {
         accept_delete(id).mount(&server).await;
     }
-    let data = dir.path().join("data");
-    let extra = format!(
-        "[bot]\ndata_dir = \"{}\"\n[delete]\nconcurrency = 1\npoll_interval_ms = 10\n",
-        data.display()
-    );
-    let config = fake_config(dir.path(), &server, &extra);
-    let from = results_csv(dir.path());
-    let report = dir.path().join("report.csv");
-    let run = oldrooms(
-        &[
-            "delete",
-            "--yes",
-            "--config",
-            config.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-            "--from",
-            from.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
+    let settings = "[delete]\nconcurrency = 1\npoll_interval_ms = 10\n";
+    let (run, report) = delete_from(dir.path(), &server, settings, &["--yes"]).await;
     assert!(matches!(run.code(), Some(0 | 1)), "{run:?}");
     let submitted = requests_to(&server, &format!("/_synapse/admin/v2/rooms/{first}")).await;
     (Csv::read(&report), submitted)
@@ -377,25 +344,7 @@ async fn an_admin_api_routed_to_a_worker_stops_the_run_and_names_the_fix() {
     for id in ROOMS {
         accept_delete(id).mount(&server).await;
     }
-    let data = dir.path().join("data");
-    let extra = format!("[bot]\ndata_dir = \"{}\"\n", data.display());
-    let config = fake_config(dir.path(), &server, &extra);
-    let from = results_csv(dir.path());
-    let report = dir.path().join("report.csv");
-    let run = oldrooms(
-        &[
-            "delete",
-            "--yes",
-            "--config",
-            config.to_str().unwrap(),
-            "--from",
-            from.to_str().unwrap(),
-            "--report",
-            report.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
+    let (run, report) = delete_from(dir.path(), &server, "", &["--yes"]).await;
     assert_ne!(run.code(), Some(0), "{run:?}");
     assert!(
         run.stderr
@@ -417,4 +366,29 @@ async fn an_admin_api_routed_to_a_worker_stops_the_run_and_names_the_fix() {
             );
         }
     }
+}
+
+/// `oldrooms delete --from` the fixture's results.csv (`results_csv`)
+/// against `server`, with `[bot] data_dir` in `dir` and `settings` after
+/// it in the config, and `flags`; the run, and where its report is.
+async fn delete_from(
+    dir: &std::path::Path,
+    server: &MockServer,
+    settings: &str,
+    flags: &[&str],
+) -> (crate::common::Run, std::path::PathBuf) {
+    let data = dir.join("data");
+    let extra = format!("[bot]\ndata_dir = \"{}\"\n{settings}", data.display());
+    let config = fake_config(dir, server, &extra);
+    let from = results_csv(dir);
+    let report = dir.join("report.csv");
+    let mut args = vec!["delete", "--config", config.to_str().unwrap()];
+    args.extend_from_slice(flags);
+    args.extend([
+        "--from",
+        from.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    (oldrooms(&args, &[]).await, report)
 }

@@ -201,6 +201,13 @@ pub async fn deletions_of(hs: &Homeserver, room: &str) -> usize {
 
 /// Downloads (and decrypts) the file of message `m` to `path`, and reads it.
 pub async fn download(human: &Human, m: &Seen, path: &Path) -> Csv {
+    std::fs::write(path, fetch(human, m, "text/csv").await).unwrap();
+    Csv::read(path)
+}
+
+/// The bytes of message `m`'s file (decrypted), checked against what a
+/// client shows before it downloads: the file's size, and its `mimetype`.
+pub async fn fetch(human: &Human, m: &Seen, mimetype: &str) -> Vec<u8> {
     let file = m.file.as_ref().unwrap();
     let bytes = human
         .client
@@ -209,7 +216,6 @@ pub async fn download(human: &Human, m: &Seen, path: &Path) -> Csv {
         .await
         .unwrap()
         .unwrap();
-    // What a client shows before it downloads: the file's size and type.
     let info = file.info.as_ref().expect("the file event has an info");
     assert_eq!(
         info.size.map(u64::from),
@@ -217,9 +223,8 @@ pub async fn download(human: &Human, m: &Seen, path: &Path) -> Csv {
         "{}'s info.size",
         m.body
     );
-    assert_eq!(info.mimetype.as_deref(), Some("text/csv"), "{}", m.body);
-    std::fs::write(path, bytes).unwrap();
-    Csv::read(path)
+    assert_eq!(info.mimetype.as_deref(), Some(mimetype), "{}", m.body);
+    bytes
 }
 
 /// Which Synapse a world is on.
