@@ -7,8 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![recursion_limit = "256"]
 
+mod bot;
 mod doc;
 mod fake;
+#[path = "../../tests/support/matrix.rs"]
+mod matrix;
 mod million;
 mod real;
 #[path = "../../tests/support/synapse.rs"]
@@ -212,6 +215,14 @@ async fn main() {
     if only("delete") {
         let text = real::delete_section().await;
         parts.push(("delete", format!("{}{text}", stamp("delete"))));
+    }
+    if only("bot-million") {
+        let text = bot::million_section().await;
+        parts.push(("bot-million", format!("{}{text}", stamp("bot-million"))));
+    }
+    if only("bot-delete") {
+        let text = bot::delete_section().await;
+        parts.push(("bot-delete", format!("{}{text}", stamp("bot-delete"))));
     }
     let old = std::fs::read_to_string("BENCHMARKS.md").unwrap_or_default();
     let new = doc::merge(&old, &header, &parts);

@@ -75,11 +75,9 @@ fn psql(dir: &Path, sql: &str) {
     );
 }
 
-pub async fn section() -> String {
-    let rooms: u64 = std::env::var("OLDROOMS_BENCH_PG_ROOMS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+/// A PostgreSQL Synapse holding `rooms` synthetic rooms, and the seconds
+/// their SQL took.
+pub fn fixture(rooms: u64) -> (&'static Synapse, f64) {
     let dir = tempfile::Builder::new()
         .prefix("oldrooms-million-")
         .tempdir()
@@ -95,7 +93,21 @@ pub async fn section() -> String {
     let started = Instant::now();
     // psql does not expand its variables inside -c; substitute here.
     psql(&s.dir, &SYNTHESIZE.replace(":rooms", &rooms.to_string()));
-    let written = started.elapsed().as_secs_f64();
+    (s, started.elapsed().as_secs_f64())
+}
+
+/// How many synthetic rooms: a million, or OLDROOMS_BENCH_PG_ROOMS to try
+/// the harness.
+pub fn rooms() -> u64 {
+    std::env::var("OLDROOMS_BENCH_PG_ROOMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+pub async fn section() -> String {
+    let rooms = rooms();
+    let (s, written) = fixture(rooms);
 
     let work = tempfile::tempdir().unwrap();
     let config = write_config(

@@ -287,6 +287,11 @@ impl BotProcess {
         }
     }
 
+    /// The bot's process id (for its memory in /proc, say).
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap().id().unwrap()
+    }
+
     /// Fails the test at once if the bot has exited.
     pub fn assert_running(&self) {
         let status = self.child.lock().unwrap().try_wait().unwrap();
