@@ -23,6 +23,12 @@
 #       package libfaketime), so every event it stamps is that old.
 #       A DIR that already holds a homeserver from an earlier start (a golden
 #       copy, say) is started again on a new port with its database.
+#       OLDROOMS_SYNAPSE_WORKERS=1 runs it as Synapse's docs/workers.md
+#       describes (on PostgreSQL): the main process, a generic worker for
+#       client traffic and sync, a media repository worker, Redis (Debian's
+#       redis-server) and nginx (Debian's) in front, routing as
+#       scripts/nginx-workers.conf says; URL is nginx's, CLIENT_WORKER_URL the
+#       generic worker's own (scripts/workers.sh).
 #   scripts/synapse.sh stop DIR
 #       Stops the Synapse started in DIR (the directory stays).
 #   scripts/synapse.sh port-to-postgres DIR
@@ -38,6 +44,17 @@ VENV=${OLDROOMS_SYNAPSE_VENV:-$HOME/.cache/oldrooms/synapse-$VERSION}
 SERVER_NAME=oldrooms.test
 
 log() { echo "synapse.sh: $*" >&2; }
+
+# Whether PID runs; an exited child that nobody has reaped yet (a zombie,
+# which `kill -0` still finds) does not.
+alive() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# shellcheck source=scripts/workers.sh
+. "$(dirname "${BASH_SOURCE[0]}")/workers.sh"
 
 install() {
   if [ -f "$VENV/.installed-$VERSION" ]; then
@@ -115,7 +132,7 @@ postgres_down() {
 }
 
 write_config() {
-  local dir=$1 port=$2 secret=$3 as_token=$4 hs_token=$5 db=$6
+  local dir=$1 port=$2 secret=$3 as_token=$4 hs_token=$5 db=$6 repl_secret=${7:-}
   local database="{name: sqlite3, args: {database: \"$dir/homeserver.db\"}}"
   if [ "$db" = postgres ]; then
     database="{name: psycopg2, args: {user: synapse, database: synapse, host: \"$dir/pg\", cp_min: 1, cp_max: 5}}"
@@ -132,9 +149,11 @@ namespaces:
   rooms: []
   aliases: [{exclusive: false, regex: '#.*:oldrooms\\.test'}]
 YAML
-  cat >"$dir/homeserver.yaml" <<YAML
-server_name: "$SERVER_NAME"
-public_baseurl: "http://127.0.0.1:$port/"
+  local listeners
+  if [ -n "$repl_secret" ]; then
+    listeners=$(workers_yaml "$dir" "$repl_secret")
+  else
+    listeners=$(cat <<YAML
 listeners:
   - port: $port
     bind_addresses: ["127.0.0.1"]
@@ -142,6 +161,13 @@ listeners:
     tls: false
     x_forwarded: false
     resources: [{names: [client], compress: false}]
+YAML
+)
+  fi
+  cat >"$dir/homeserver.yaml" <<YAML
+server_name: "$SERVER_NAME"
+public_baseurl: "http://127.0.0.1:$port/"
+$listeners
 database: $database
 media_store_path: "$dir/media"
 signing_key_path: "$dir/signing.key"
@@ -199,15 +225,29 @@ start() {
     printf 'secret=%s\nas_token=%s\nhs_token=%s\npassword=%s\n' \
       "$secret" "$as_token" "$hs_token" "$password" >"$dir/secrets.env"
   fi
-  # A DIR started before keeps its database.
+  # A DIR started before keeps its database and its workers.
+  local workers=${OLDROOMS_SYNAPSE_WORKERS:-$(cat "$dir/workers" 2>/dev/null || echo 0)}
+  echo "$workers" >"$dir/workers"
   local db=${OLDROOMS_SYNAPSE_DB:-$(cat "$dir/database" 2>/dev/null || echo sqlite)}
+  local repl_secret=""
+  if [ "$workers" = 1 ]; then
+    # Workers share their state through PostgreSQL only.
+    [ "${OLDROOMS_SYNAPSE_DB:-postgres}" = postgres ] ||
+      { log "Synapse with workers runs on PostgreSQL, not $OLDROOMS_SYNAPSE_DB"; exit 2; }
+    db=postgres
+    ensure_worker_tools
+    worker_ports "$dir"
+    grep -q '^repl_secret=' "$dir/secrets.env" || echo "repl_secret=$(random_token)" >>"$dir/secrets.env"
+    # shellcheck disable=SC1091
+    . "$dir/secrets.env"
+  fi
   echo "$db" >"$dir/database"
   case "$db" in
     sqlite) ;;
     postgres) postgres_up "$dir" ;;
     *) log "OLDROOMS_SYNAPSE_DB must be sqlite or postgres, not $db"; exit 2 ;;
   esac
-  write_config "$dir" "$port" "$secret" "$as_token" "$hs_token" "$db"
+  write_config "$dir" "$port" "$secret" "$as_token" "$hs_token" "$db" "$repl_secret"
   local preload=()
   if [ -n "${OLDROOMS_SYNAPSE_FAKETIME:-}" ]; then
     local lib
@@ -217,10 +257,15 @@ start() {
   fi
   "$VENV/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" --generate-keys \
     >"$dir/generate.log" 2>&1
-  "${preload[@]}" "$VENV/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" \
-    </dev/null >>"$dir/synapse.log" 2>&1 &
-  local pid=$!
-  echo "$pid" >"$dir/synapse.pid"
+  local pid
+  if [ "$workers" = 1 ]; then
+    start_with_workers "$dir" "$port"
+  else
+    "${preload[@]}" "$VENV/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" \
+      </dev/null >>"$dir/synapse.log" 2>&1 &
+    pid=$!
+    echo "$pid" >"$dir/synapse.pid"
+  fi
   local url="http://127.0.0.1:$port"
   local i
   for i in $(seq 1 300); do
@@ -228,7 +273,7 @@ start() {
       "$url/_matrix/client/versions" 2>/dev/null; then
       break
     fi
-    if ! kill -0 "$pid" 2>/dev/null; then
+    if ! alive "$pid"; then
       log "Synapse exited while starting; its log:"
       tail -n 30 "$dir/synapse.log" >&2
       exit 1
@@ -239,7 +284,7 @@ start() {
     "$url" >"$dir/register.log" 2>&1 || {
     log "could not register the admin user:"
     cat "$dir/register.log" >&2
-    kill "$pid"
+    stop "$dir"
     exit 1
   }
   local readonly_db="sqlite=$dir/homeserver.db"
@@ -256,6 +301,7 @@ start() {
     setsid bash -c '
       while kill -0 "$1" 2>/dev/null && [ -d "$2" ]; do sleep 1; done
       pid=$(cat "$2/synapse.pid" 2>/dev/null) || exit 0
+      for other in $(cat "$2/pids" 2>/dev/null); do kill -9 "$other" 2>/dev/null; done
       kill "$pid" 2>/dev/null
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       kill -9 "$pid" 2>/dev/null
@@ -276,7 +322,11 @@ ADMIN_PASSWORD=$password
 VENV=$VENV
 DATABASE=$db
 READONLY_DB=$readonly_db
+WORKERS=$workers
 OUT
+  if [ "$workers" = 1 ]; then
+    echo "CLIENT_WORKER_URL=http://127.0.0.1:$worker_port"
+  fi
 }
 
 # Moves DIR's stopped SQLite homeserver onto PostgreSQL with Synapse's own
@@ -302,12 +352,19 @@ port_to_postgres() {
   echo postgres >"$dir/database"
 }
 
+stop_pid() {
+  local pid=$1
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do alive "$pid" || return 0; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
 stop() {
   local dir=$1 pid
-  pid=$(cat "$dir/synapse.pid")
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
+  # The workers, nginx and Redis first, so that none outlives main.
+  for pid in $(cat "$dir/pids" 2>/dev/null); do stop_pid "$pid"; done
+  rm -f "$dir/pids"
+  [ -f "$dir/synapse.pid" ] && stop_pid "$(cat "$dir/synapse.pid")"
   postgres_down "$dir"
 }
 

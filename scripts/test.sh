@@ -12,6 +12,17 @@ scripts/synapse.sh install >/dev/null
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo build --locked --examples
+# What the end-to-end tier runs beside Synapse, from Debian: PostgreSQL,
+# and Redis and nginx for Synapse with workers (tests/e2e/workers.rs and the
+# workers pass below); systemd for the unit check at the end.
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v nginx >/dev/null || need+=(nginx)
+command -v systemd-analyze >/dev/null || need+=(systemd)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked --lib --bins --tests 2>&1 | tee "$log"
@@ -19,18 +30,20 @@ cargo test --locked --lib --bins --tests 2>&1 | tee "$log"
 cargo test --locked --example bench 2>&1 | tee -a "$log"
 # The end-to-end scenario, the database path, a deletion from chat and one from the command
 # line once more with Synapse on PostgreSQL, as large servers run it
-# (Debian's postgresql package; scripts/synapse.sh runs a cluster per test).
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
-fi
+# (scripts/synapse.sh runs a PostgreSQL cluster per test).
 OLDROOMS_SYNAPSE_DB=postgres cargo test --locked --test e2e -- \
   scenario:: database:: delete_cli::delete_from_an_edited_csv \
   delete_bot::only_an_admins_confirmation_on_the_newest_offer_deletes 2>&1 | tee -a "$log"
-# The systemd unit under contrib/ must load, with the binary just built
-# (systemd-analyze is Debian's systemd package).
-if ! command -v systemd-analyze >/dev/null; then
-  apt-get update -qq && apt-get install -y -qq systemd >/dev/null
-fi
+# The bot through Synapse with workers behind nginx, as large servers run it
+# (docs/workers.md; Debian's redis-server and nginx): a chat scan posting an
+# encrypted results.csv, an uploaded edited file, a ✅ deletion and a dry
+# run, the upload limit, cross-signing and key backup.
+OLDROOMS_SYNAPSE_WORKERS=1 cargo test --locked --test e2e -- \
+  bot::scan_from_chat_in_an_encrypted_room \
+  choose_bot::an_edited_csv_uploaded_in_an_encrypted_room_deletes_exactly_its_yes_rows \
+  delete_bot::only_an_admins_confirmation_on_the_newest_offer_deletes \
+  upload_limit:: metrics:: 2>&1 | tee -a "$log"
+# The systemd unit under contrib/ must load, with the binary just built.
 unit_dir=$(mktemp -d)
 sed "s#/usr/local/bin/oldrooms#$CARGO_TARGET_DIR/debug/oldrooms#" contrib/oldrooms.service \
   >"$unit_dir/oldrooms.service"

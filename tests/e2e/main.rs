@@ -27,3 +27,4 @@ mod recheck;
 mod scenario;
 mod schedule_bot;
 mod upload_limit;
+mod workers;

@@ -25,6 +25,9 @@ pub struct Synapse {
     /// `[database]` for oldrooms: `sqlite=PATH` or `postgres=CONNINFO` of
     /// the read-only role.
     pub readonly_db: String,
+    /// With workers (`OLDROOMS_SYNAPSE_WORKERS=1`): the generic worker's own
+    /// address, which bypasses nginx's routing.
+    pub client_worker_url: Option<String>,
     /// The admin's access token, logged in on first use.
     admin_token: OnceCell<String>,
 }
@@ -54,6 +57,14 @@ impl Synapse {
         Self::start_with(&[
             ("OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS", "0"),
             ("OLDROOMS_SYNAPSE_MAX_UPLOAD", size),
+        ])
+    }
+
+    /// Starts one with workers behind nginx, whatever the environment says.
+    pub fn start_with_workers() -> Self {
+        Self::start_with(&[
+            ("OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS", "0"),
+            ("OLDROOMS_SYNAPSE_WORKERS", "1"),
         ])
     }
 
@@ -92,6 +103,14 @@ impl Synapse {
         if let Ok(wanted) = std::env::var("OLDROOMS_SYNAPSE_DB") {
             assert_eq!(vars.get("DATABASE"), Some(&wanted), "Synapse's database");
         }
+        // So must the workers pass.
+        let asked = env.iter().find(|(k, _)| *k == "OLDROOMS_SYNAPSE_WORKERS");
+        if let Some(wanted) = asked
+            .map(|(_, v)| (*v).to_owned())
+            .or_else(|| std::env::var("OLDROOMS_SYNAPSE_WORKERS").ok())
+        {
+            assert_eq!(vars.get("WORKERS"), Some(&wanted), "Synapse's workers");
+        }
         Synapse {
             url: vars["URL"].clone(),
             server_name: vars["SERVER_NAME"].clone(),
@@ -101,6 +120,7 @@ impl Synapse {
             pid: vars["PID"].parse().expect("PID"),
             dir: vars["DIR"].clone().into(),
             readonly_db: vars["READONLY_DB"].clone(),
+            client_worker_url: vars.get("CLIENT_WORKER_URL").cloned(),
             admin_token: OnceCell::new(),
         }
     }

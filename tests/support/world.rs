@@ -25,6 +25,13 @@ pub fn own_synapse() -> &'static Synapse {
     Box::leak(Box::new(Synapse::start()))
 }
 
+/// A Synapse with workers behind nginx, shared by the tests that ask for
+/// one (their users' names are unique).
+pub fn workers_synapse() -> &'static Synapse {
+    static WORKERS: std::sync::OnceLock<Synapse> = std::sync::OnceLock::new();
+    WORKERS.get_or_init(Synapse::start_with_workers)
+}
+
 /// The same with Synapse's default rate limits.
 pub fn rate_limited_synapse() -> &'static Synapse {
     Box::leak(Box::new(Synapse::start_rate_limited()))
@@ -233,6 +240,8 @@ enum Server {
     Shared,
     Own,
     RateLimited,
+    /// The one with workers behind nginx.
+    Workers,
     /// Its own, with this `max_upload_size`.
     UploadLimit(&'static str),
 }
@@ -272,6 +281,12 @@ impl WorldBuilder {
     /// On a Synapse of its own with Synapse's default rate limits.
     pub fn rate_limited_synapse(mut self) -> Self {
         self.server = Server::RateLimited;
+        self
+    }
+
+    /// On the Synapse with workers behind nginx ([`workers_synapse`]).
+    pub fn workers(mut self) -> Self {
+        self.server = Server::Workers;
         self
     }
 
@@ -327,6 +342,7 @@ impl WorldBuilder {
             Server::Shared => (Homeserver::new(), unique),
             Server::Own => (Homeserver::on(own_synapse()), str::to_owned),
             Server::RateLimited => (Homeserver::on(rate_limited_synapse()), str::to_owned),
+            Server::Workers => (Homeserver::on(workers_synapse()), unique),
             Server::UploadLimit(size) => (
                 Homeserver::on(Box::leak(Box::new(Synapse::start_with_upload_limit(size)))),
                 str::to_owned,
