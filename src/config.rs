@@ -8,7 +8,7 @@ use std::time::Duration;
 use matrix_sdk::ruma::{OwnedDeviceId, OwnedRoomOrAliasId, OwnedUserId};
 use url::Url;
 
-use crate::admin::HttpSettings;
+use crate::admin::{HttpSettings, NoticeRoom};
 
 mod credential;
 mod database;
@@ -87,7 +87,7 @@ pub struct DeleteConfig {
 }
 
 /// How the deletion engine runs (`[delete]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeleteSettings {
     /// Deletions in flight at once.
     pub concurrency: usize,
@@ -97,7 +97,13 @@ pub struct DeleteSettings {
     pub room_timeout: Duration,
     /// Pause between two status polls of one deletion.
     pub poll_interval: Duration,
+    /// The room Synapse makes for the local members still in a room when
+    /// it is deleted (`notice_message`); none when unset.
+    pub notice: Option<NoticeRoom>,
 }
+
+/// The notice room's name unless `delete.notice_room_name` says otherwise.
+pub const NOTICE_ROOM_NAME: &str = "A room you were in was deleted";
 
 /// A reaction key as compared: without the emoji variation selector.
 pub fn reaction_key(key: &str) -> String {
@@ -347,6 +353,7 @@ impl Config {
             };
             return Err(invalid(key, "must be at least 1".into()));
         }
+        let notice = notice_room(d, &user_id).map_err(|(key, m)| invalid(key, m))?;
 
         Ok(Self {
             file: file.to_owned(),
@@ -399,6 +406,7 @@ impl Config {
                     block: d.block,
                     room_timeout: Duration::from_secs(d.room_timeout_secs),
                     poll_interval: Duration::from_millis(d.poll_interval_ms),
+                    notice,
                 },
             },
         })
@@ -413,6 +421,47 @@ impl Config {
         }
     }
 }
+
+/// `delete.notice_message` and `notice_room_name`: the account oldrooms
+/// runs as makes the room (Synapse's `new_room_user_id`), since Synapse's
+/// own name and message speak of illegal content.
+fn notice_room(
+    d: &raw::RawDelete,
+    creator: &OwnedUserId,
+) -> Result<Option<NoticeRoom>, (&'static str, String)> {
+    let Some(message) = &d.notice_message else {
+        return match d.notice_room_name {
+            Some(_) => Err((
+                "delete.notice_room_name",
+                "needs delete.notice_message (the notice room is made only with a message)".into(),
+            )),
+            None => Ok(None),
+        };
+    };
+    if message.trim().is_empty() || message.chars().count() > NOTICE_MAX {
+        return Err((
+            "delete.notice_message",
+            format!("must be 1 to {NOTICE_MAX} characters"),
+        ));
+    }
+    let room_name = d.notice_room_name.as_deref().unwrap_or(NOTICE_ROOM_NAME);
+    if room_name.trim().is_empty() || room_name.chars().count() > NAME_MAX {
+        return Err((
+            "delete.notice_room_name",
+            format!("must be 1 to {NAME_MAX} characters"),
+        ));
+    }
+    Ok(Some(NoticeRoom {
+        creator: creator.clone(),
+        room_name: room_name.to_owned(),
+        message: message.clone(),
+    }))
+}
+
+/// Longest notice message and notice room name we send (Synapse's own
+/// limit on a room name is 255 bytes of the event, roughly).
+const NOTICE_MAX: usize = 4000;
+const NAME_MAX: usize = 200;
 
 fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset)

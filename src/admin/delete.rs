@@ -4,7 +4,7 @@
 //! - Delete Room API v2: <https://element-hq.github.io/synapse/latest/admin_api/rooms.html#version-2-new-version>
 //! - Status of deleting rooms: <https://element-hq.github.io/synapse/latest/admin_api/rooms.html#status-of-deleting-rooms>
 
-use matrix_sdk::ruma::RoomId;
+use matrix_sdk::ruma::{OwnedUserId, RoomId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::instrument;
@@ -48,6 +48,19 @@ pub struct ShutdownRoom {
     pub kicked_users: Vec<String>,
     #[serde(default)]
     pub failed_to_kick_users: Vec<String>,
+    /// The notice room the local members were moved to, if one was asked.
+    #[serde(default)]
+    pub new_room_id: Option<String>,
+}
+
+/// A room Synapse makes when it deletes one, with a message, into which it
+/// moves the local members (and the local aliases).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeRoom {
+    /// A local user who makes the room and sends the message.
+    pub creator: OwnedUserId,
+    pub room_name: String,
+    pub message: String,
 }
 
 /// A deletion task as the Scheduled Tasks API lists it, whatever its state
@@ -88,11 +101,22 @@ impl AdminClient {
         Ok(tasks.scheduled_tasks)
     }
 
-    /// Starts deleting a room: members kicked, history purged, no notice
-    /// room (`new_room_user_id` unset). Returns the task's `delete_id`.
-    #[instrument(skip(self), level = "debug")]
-    pub async fn start_delete(&self, room_id: &RoomId, block: bool) -> Result<String, AdminError> {
-        let body = json!({"purge": true, "block": block});
+    /// Starts deleting a room: members kicked, history purged; with
+    /// `notice`, the local members are moved into a new room with its
+    /// message (`new_room_user_id`). Returns the task's `delete_id`.
+    #[instrument(skip(self, notice), level = "debug")]
+    pub async fn start_delete(
+        &self,
+        room_id: &RoomId,
+        block: bool,
+        notice: Option<&NoticeRoom>,
+    ) -> Result<String, AdminError> {
+        let mut body = json!({"purge": true, "block": block});
+        if let Some(n) = notice {
+            body["new_room_user_id"] = json!(n.creator);
+            body["room_name"] = json!(n.room_name);
+            body["message"] = json!(n.message);
+        }
         let url = self.url(&["_synapse", "admin", "v2", "rooms", room_id.as_str()]);
         let answer: Submitted = self.send(reqwest::Method::DELETE, url, Some(&body)).await?;
         Ok(answer.delete_id)

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use tracing::{debug, info};
 use url::Url;
 
-pub use delete::{DeleteState, DeleteStatus, DeleteTask, ShutdownRoom};
+pub use delete::{DeleteState, DeleteStatus, DeleteTask, NoticeRoom, ShutdownRoom};
 pub use error::AdminError;
 pub use rooms::{DIRECT_INVITE_WINDOW, RoomPage};
 pub use server::{Login, WhoAmI};

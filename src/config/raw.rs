@@ -47,6 +47,8 @@ pub(super) struct RawDelete {
     pub(super) block: bool,
     pub(super) room_timeout_secs: u64,
     pub(super) poll_interval_ms: u64,
+    pub(super) notice_message: Option<String>,
+    pub(super) notice_room_name: Option<String>,
 }
 
 impl Default for RawDelete {
@@ -59,6 +61,8 @@ impl Default for RawDelete {
             block: false,
             room_timeout_secs: 3600,
             poll_interval_ms: 1000,
+            notice_message: None,
+            notice_room_name: None,
         }
     }
 }

@@ -160,6 +160,21 @@ fn bad_values_name_the_key() {
             "schedule.every",
         ),
         (
+            format!("{MINIMAL}[delete]\nnotice_room_name = \"Closed\"\n"),
+            "delete.notice_room_name",
+        ),
+        (
+            format!("{MINIMAL}[delete]\nnotice_message = \"  \"\n"),
+            "delete.notice_message",
+        ),
+        (
+            format!(
+                "{MINIMAL}[delete]\nnotice_message = \"Gone.\"\nnotice_room_name = \"{}\"\n",
+                "x".repeat(201)
+            ),
+            "delete.notice_room_name",
+        ),
+        (
             format!("{MINIMAL}[schedule]\nevery = \"7d\"\nat = \"3am\"\n"),
             "schedule.at",
         ),
@@ -173,6 +188,16 @@ fn bad_values_name_the_key() {
         assert!(e.starts_with(&format!("test.toml: {key}: ")), "{key}: {e}");
         assert!(!e.contains('\n'), "{e}");
     }
+}
+
+#[test]
+fn a_notice_room_is_made_by_the_account_oldrooms_runs_as() {
+    assert_eq!(parse(MINIMAL).unwrap().delete.engine.notice, None);
+    let c = parse(&format!("{MINIMAL}[delete]\nnotice_message = \"Gone.\"\n")).unwrap();
+    let notice = c.delete.engine.notice.unwrap();
+    assert_eq!(notice.creator.as_str(), "@admin:example.com");
+    assert_eq!(notice.message, "Gone.");
+    assert_eq!(notice.room_name, NOTICE_ROOM_NAME);
 }
 
 #[test]

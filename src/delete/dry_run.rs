@@ -5,7 +5,7 @@
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
 use super::journal::{Journal, Outcome, Step};
-use super::{DeleteSettings, recheck_room};
+use super::{DeleteSettings, Rechecked, recheck_room};
 use crate::admin::{AdminClient, AdminError};
 use crate::policy::Policy;
 
@@ -28,8 +28,8 @@ pub async fn dry_run(
             async move {
                 let entry = &rooms[i];
                 let (outcome, detail) = match recheck_room(client, policy, entry).await {
-                    Ok(None) => (Outcome::WouldDelete, String::new()),
-                    Ok(Some(why)) => (Outcome::Skipped, why.to_string()),
+                    Ok(Rechecked::Delete { .. }) => (Outcome::WouldDelete, String::new()),
+                    Ok(Rechecked::Keep(why)) => (Outcome::Skipped, why.to_string()),
                     Err(e) if e.is_fatal() => return Err(e),
                     Err(e) => (Outcome::Failed, format!("re-check failed: {e}")),
                 };

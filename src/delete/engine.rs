@@ -10,8 +10,8 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::journal::{Outcome, Step};
-use super::{Control, DeleteSettings, JournalFile, RunEvent, recheck_room};
-use crate::admin::{AdminClient, AdminError, DeleteState, DeleteTask};
+use super::{Control, DeleteSettings, JournalFile, Rechecked, RunEvent, recheck_room};
+use crate::admin::{AdminClient, AdminError, DeleteState, DeleteTask, NoticeRoom, ShutdownRoom};
 use crate::policy::Policy;
 
 /// Why a run stops before the end: the journal stays for a resume.
@@ -260,15 +260,43 @@ async fn pending(
     let Some(rechecked) = stopper.until(recheck_room(client, policy, &entry)).await else {
         return Ok(Next::Stop);
     };
-    match rechecked {
-        Ok(Some(why)) => return Ok(Next::Record(done(Outcome::Skipped, &why.to_string()))),
-        Ok(None) => {}
+    let people = match rechecked {
+        Ok(Rechecked::Keep(why)) => {
+            return Ok(Next::Record(done(Outcome::Skipped, &why.to_string())));
+        }
+        Ok(Rechecked::Delete { people }) => people,
         Err(e) if e.is_fatal() => return Err(fatal(e)),
         Err(e) => {
             let why = format!("re-check failed: {e}");
             return Ok(Next::Record(done(Outcome::Failed, &why)));
         }
-    }
+    };
+    // Only people get a notice room: one made for an empty room would be
+    // a new room with nobody but us in it. The count the re-check read
+    // includes the account that makes the notice room, so the member list
+    // decides (one more request, only for rooms with local members).
+    let notice = match &settings.notice {
+        Some(notice) if people > 0 => {
+            let Some(members) = stopper.until(client.joined_members(&entry.room_id)).await else {
+                return Ok(Next::Stop);
+            };
+            match members {
+                Ok(members) => {
+                    let others = members
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|u| *u != notice.creator.as_str());
+                    (policy.sort_members(others).people > 0).then_some(notice)
+                }
+                Err(e) if e.is_fatal() => return Err(fatal(e)),
+                Err(e) => {
+                    let why = format!("re-check failed: {e}");
+                    return Ok(Next::Record(done(Outcome::Failed, &why)));
+                }
+            }
+        }
+        _ => None,
+    };
     if stopper.is_set() {
         return Ok(Next::Stop);
     }
@@ -295,7 +323,7 @@ async fn pending(
     // stays at `Submitting`, where its task is adopted or, if there is none,
     // the room goes back to pending and the cancel skips it.
     match stopper
-        .submitting(submit(client, &entry.room_id, settings))
+        .submitting(submit(client, &entry.room_id, settings.block, notice))
         .await
     {
         Ok(submitted) => submitted.map(Next::Record).map_err(fatal),
@@ -319,14 +347,39 @@ fn done(outcome: Outcome, detail: &str) -> Step {
     }
 }
 
+/// What the report says of a deleted room: where its members went, whom
+/// Synapse could not kick; nothing when there is nothing to say.
+fn deleted_detail(shutdown: &ShutdownRoom) -> String {
+    let mut parts = Vec::new();
+    if let Some(room) = &shutdown.new_room_id {
+        let moved = shutdown.kicked_users.len();
+        parts.push(format!(
+            "{} moved to the notice room {room}",
+            crate::plain::count(moved, "local member", "local members")
+        ));
+    }
+    if !shutdown.failed_to_kick_users.is_empty() {
+        parts.push(format!(
+            "Synapse could not kick: {}",
+            shutdown.failed_to_kick_users.join(" ")
+        ));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("deleted; {}", parts.join("; "))
+    }
+}
+
 /// Asks Synapse to delete the room. A permanent error (the token is gone)
 /// leaves the room at `Submitting`, to be looked up after the resume.
 async fn submit(
     client: &AdminClient,
     room_id: &matrix_sdk::ruma::RoomId,
-    settings: &DeleteSettings,
+    block: bool,
+    notice: Option<&NoticeRoom>,
 ) -> Result<Step, AdminError> {
-    match client.start_delete(room_id, settings.block).await {
+    match client.start_delete(room_id, block, notice).await {
         Ok(delete_id) => Ok(Step::Submitted { delete_id }),
         // A purge of this room is already running (ours, from before a
         // crash): find its task rather than failing.
@@ -403,16 +456,8 @@ async fn wait_for(
         match client.delete_status(delete_id).await {
             Ok(status) => match status.status {
                 DeleteState::Complete => {
-                    let failed = status
-                        .shutdown_room
-                        .map(|s| s.failed_to_kick_users)
-                        .unwrap_or_default();
-                    let detail = if failed.is_empty() {
-                        String::new()
-                    } else {
-                        format!("deleted; Synapse could not kick: {}", failed.join(" "))
-                    };
-                    return Ok(done(Outcome::Deleted, &detail));
+                    let shutdown = status.shutdown_room.unwrap_or_default();
+                    return Ok(done(Outcome::Deleted, &deleted_detail(&shutdown)));
                 }
                 // Synapse cancels the tasks it is running when it shuts
                 // down (a restart), and does not resume them; we never

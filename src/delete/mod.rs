@@ -115,7 +115,18 @@ pub async fn execute(
     Ok(Ended::Finished(journal))
 }
 
-/// Reads the room now and asks [`recheck`]; `Some(reason)` to skip it.
+/// What the re-check decided about one room.
+#[derive(Debug)]
+enum Rechecked {
+    /// Delete it; `people` local members are in it now (not those
+    /// `policy.ignore_members` ignores, when the member list was read).
+    Delete {
+        people: u64,
+    },
+    Keep(Skip),
+}
+
+/// Reads the room now and asks [`recheck`].
 /// The member list is read for a room the scan found abandoned (is a local
 /// person back? Synapse's member counts can lag behind the list), and the
 /// first invites only when direct chats are to be kept. An answer that
@@ -124,9 +135,9 @@ async fn recheck_room(
     client: &AdminClient,
     policy: &Policy,
     entry: &Entry,
-) -> Result<Option<Skip>, AdminError> {
+) -> Result<Rechecked, AdminError> {
     match read_and_recheck(client, policy, entry).await {
-        Err(e @ AdminError::Decode { .. }) => Ok(Some(Skip::Untrusted(e.to_string()))),
+        Err(e @ AdminError::Decode { .. }) => Ok(Rechecked::Keep(Skip::Untrusted(e.to_string()))),
         other => other,
     }
 }
@@ -135,10 +146,10 @@ async fn read_and_recheck(
     client: &AdminClient,
     policy: &Policy,
     entry: &Entry,
-) -> Result<Option<Skip>, AdminError> {
+) -> Result<Rechecked, AdminError> {
     let id = &entry.room_id;
     let Some(mut room) = client.room_details(id).await? else {
-        return Ok(recheck(entry, Current::default(), policy).err());
+        return Ok(decided(recheck(entry, Current::default(), policy), 0));
     };
     // Completed as the scan completes it, so the rules decide the same way.
     let reader = crate::scan::Reader {
@@ -153,7 +164,7 @@ async fn read_and_recheck(
             room: Some(&room),
             ..Current::default()
         };
-        return Ok(recheck(entry, now, policy).err());
+        return Ok(decided(recheck(entry, now, policy), 0));
     }
     let mut now = Current {
         room: Some(&room),
@@ -167,5 +178,14 @@ async fn read_and_recheck(
     if policy.rules.keep_direct {
         now.direct = client.is_direct(id).await?;
     }
-    Ok(recheck(entry, now, policy).err())
+    // The list, when read, over Synapse's counts, as the re-check does.
+    let people = now.members.map_or(room.joined_local_members, |m| m.people);
+    Ok(decided(recheck(entry, now, policy), people))
+}
+
+fn decided(verdict: Result<(), Skip>, people: u64) -> Rechecked {
+    match verdict {
+        Ok(()) => Rechecked::Delete { people },
+        Err(why) => Rechecked::Keep(why),
+    }
 }

@@ -267,3 +267,151 @@ async fn a_file_that_is_not_a_results_csv_is_refused_before_anything() {
         run.stderr
     );
 }
+
+/// GET on the Admin API with a query.
+async fn admin_query(
+    hs: &Homeserver,
+    segments: &[&str],
+    query: &[(&str, &str)],
+) -> serde_json::Value {
+    let token = hs.admin_token().await;
+    let resp = reqwest::Client::new()
+        .get(hs.url(segments, query))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        resp.status().is_success(),
+        "{segments:?}: {}",
+        resp.status()
+    );
+    resp.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_room_takes_in_the_people_still_in_a_deleted_room() {
+    const MESSAGE: &str =
+        "This room was deleted after a year without messages. Ask @admin for help.";
+    const NAME: &str = "About your old room";
+    let hs = Homeserver::on(own_synapse());
+    let alice = hs.new_user("alice").await;
+    let bob = hs.new_user("bob").await;
+    let old = now_ms() - 400 * DAY;
+    let alias = unique("peopled");
+    let body =
+        json!({"name": "notice: peopled", "preset": "public_chat", "room_alias_name": alias});
+    let peopled = hs.create_room(&alice, body).await;
+    hs.join(&peopled, &bob).await;
+    hs.message(&peopled, &alice, "hello", Some(old)).await;
+    let body = json!({"name": "notice: abandoned", "preset": "private_chat"});
+    let abandoned = hs.create_room(&alice, body).await;
+    hs.message(&abandoned, &alice, "bye", Some(old)).await;
+    hs.leave(&abandoned, &alice).await;
+    // Only the account oldrooms runs as (which would make the notice room).
+    let admin = hs.s.admin_user.as_str();
+    let body = json!({"name": "notice: only oldrooms", "preset": "private_chat"});
+    let ours = hs.create_room(admin, body).await;
+    hs.message(&ours, admin, "a note to self", Some(old)).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = format!("data_dir = \"{}\"", dir.path().join("data").display());
+    let notice = format!(
+        "poll_interval_ms = 200\nnotice_message = \"{MESSAGE}\"\nnotice_room_name = \"{NAME}\""
+    );
+    let config = Config::admin(&hs)
+        .await
+        .bot(&data)
+        .delete(&notice)
+        .write(dir.path());
+    let results = dir.path().join("results.csv");
+    scan(&config, &results).await;
+    edit_csv(&results, &[&peopled, &abandoned, &ours], &[]);
+    let report = dir.path().join("report.csv");
+    let run = oldrooms(
+        &[
+            "delete",
+            "--config",
+            config.to_str().unwrap(),
+            "--from",
+            results.to_str().unwrap(),
+            "--yes",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let csv = Csv::read(&report);
+    for (room, what) in [(&abandoned, "nobody"), (&ours, "oldrooms alone")] {
+        assert_eq!(csv.row(room)["outcome"], "deleted", "{what}");
+        assert_eq!(csv.row(room)["detail"], "", "no notice room for {what}");
+    }
+    assert_eq!(csv.row(&peopled)["outcome"], "deleted");
+    let detail = &csv.row(&peopled)["detail"];
+    let prefix = "deleted; 2 local members moved to the notice room ";
+    assert!(detail.starts_with(prefix), "{detail}");
+    let notice_room = detail[prefix.len()..].to_owned();
+    for room in [&peopled, &abandoned, &ours] {
+        assert!(!exists(&hs, room).await, "{room} is still there");
+    }
+
+    // What alice and bob find: a room of that name, made by the account
+    // oldrooms runs as, with the message, and the old room's alias.
+    let details = hs
+        .admin_get(&["_synapse", "admin", "v1", "rooms", &notice_room])
+        .await;
+    assert_eq!(details["name"], NAME);
+    assert_eq!(details["creator"], hs.s.admin_user.as_str());
+    let members = hs
+        .admin_get(&["_synapse", "admin", "v1", "rooms", &notice_room, "members"])
+        .await;
+    let members: Vec<&str> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    for user in [&alice, &bob] {
+        assert!(
+            members.contains(&user.as_str()),
+            "{user} not in {members:?}"
+        );
+    }
+    let messages = admin_query(
+        &hs,
+        &["_synapse", "admin", "v1", "rooms", &notice_room, "messages"],
+        &[("dir", "b"), ("limit", "50")],
+    )
+    .await;
+    let said: Vec<&serde_json::Value> = messages["chunk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "m.room.message")
+        .collect();
+    assert_eq!(said.len(), 1, "{messages}");
+    assert_eq!(said[0]["content"]["body"], MESSAGE);
+    assert_eq!(said[0]["sender"], hs.s.admin_user.as_str());
+    let full_alias = format!("#{alias}:{}", hs.s.server_name);
+    let resolved = hs
+        .admin_get(&["_matrix", "client", "v3", "directory", "room", &full_alias])
+        .await;
+    assert_eq!(resolved["room_id"], notice_room.as_str(), "the alias moved");
+
+    // One notice room in all: none for the other two.
+    let listed = admin_query(
+        &hs,
+        &["_synapse", "admin", "v1", "rooms"],
+        &[("limit", "500")],
+    )
+    .await;
+    let named = listed["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] == NAME)
+        .count();
+    assert_eq!(named, 1, "{listed}");
+}
