@@ -21,6 +21,15 @@ pub fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     encoder.finish()
 }
 
+/// The file at `path`, gzip-compressed, read a piece at a time: a large
+/// results.csv is never whole in memory.
+pub fn gzip_file(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    std::io::copy(&mut file, &mut encoder)?;
+    encoder.finish()
+}
+
 /// Why a compressed file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum GunzipError {

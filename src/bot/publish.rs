@@ -10,7 +10,7 @@ use tracing::{info, warn};
 use super::chat::{self, Text, best_effort_edit, post};
 use super::machine::{Input, ScanResult};
 use super::world::{World, seed_reactions};
-use crate::report::write_csv;
+use crate::report::{write_csv, write_csv_atomic};
 
 pub async fn scan(
     world: Arc<World>,
@@ -104,19 +104,26 @@ async fn post_offer(world: &World, room: &Room, id: u64, text: &Text) {
 /// Uploads results.csv, and keeps a copy in `bot.data_dir`.
 async fn upload(world: &World, room: &Room, result: &ScanResult) {
     let outcome = &result.outcome;
-    let mut bytes = Vec::new();
-    if let Err(e) = write_csv(&outcome.rows, outcome.now_ms, &mut bytes) {
-        post(
-            room,
-            &Text::plain(&format!("Could not build results.csv: {e}")),
-        )
-        .await;
-        return;
-    }
+    // Written to the copy a row at a time, then read back only as far as
+    // it is posted: a million rooms' file (over 100 MB) is never whole in
+    // memory beside the scan's rows and the offer.
     let copy = world.config.bot.data_dir.join("results.csv");
-    if let Err(e) = crate::atomic::write_bytes(&copy, &bytes) {
-        warn!(error = %format!("{e:#}"), "could not keep a copy of results.csv");
-    }
+    let source = match write_csv_atomic(&outcome.rows, outcome.now_ms, &copy) {
+        Ok(()) => Csv::File(copy.clone()),
+        Err(e) => {
+            warn!(error = %format!("{e:#}"), "could not keep a copy of results.csv");
+            let mut bytes = Vec::new();
+            if let Err(e) = write_csv(&outcome.rows, outcome.now_ms, &mut bytes) {
+                post(
+                    room,
+                    &Text::plain(&format!("Could not build results.csv: {e}")),
+                )
+                .await;
+                return;
+            }
+            Csv::Memory(bytes)
+        }
+    };
     // What an edited copy's re-check will compare against.
     let record = world
         .config
@@ -127,7 +134,18 @@ async fn upload(world: &World, room: &Room, result: &ScanResult) {
     if let Err(e) = crate::delete::record::save(&outcome.rows, server, &record) {
         warn!(error = %format!("{e:#}"), "could not keep the scan's record");
     }
-    let (name, kind, file, note) = match fit(world, bytes).await {
+    let fitted = match fit(world, source).await {
+        Ok(fitted) => fitted,
+        Err(e) => {
+            let text = format!(
+                "Could not read back results.csv from {}: {e}",
+                copy.display()
+            );
+            post(room, &Text::plain(&text)).await;
+            return;
+        }
+    };
+    let (name, kind, file, note) = match fitted {
         Fit::Plain(bytes) => ("results.csv", mime::TEXT_CSV, bytes, None),
         Fit::Packed {
             packed,
@@ -178,6 +196,36 @@ async fn upload(world: &World, room: &Room, result: &ScanResult) {
     }
 }
 
+/// results.csv: its copy on disk, or (when that could not be written)
+/// in memory.
+enum Csv {
+    File(std::path::PathBuf),
+    Memory(Vec<u8>),
+}
+
+impl Csv {
+    fn len(&self) -> std::io::Result<u64> {
+        match self {
+            Self::File(path) => Ok(std::fs::metadata(path)?.len()),
+            Self::Memory(bytes) => Ok(bytes.len() as u64),
+        }
+    }
+
+    fn bytes(self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Self::File(path) => std::fs::read(path),
+            Self::Memory(bytes) => Ok(bytes),
+        }
+    }
+
+    fn gzip(&self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Self::File(path) => crate::gz::gzip_file(path),
+            Self::Memory(bytes) => crate::gz::gzip(bytes),
+        }
+    }
+}
+
 /// How results.csv goes up under the homeserver's upload limit.
 enum Fit {
     Plain(Vec<u8>),
@@ -195,29 +243,30 @@ enum Fit {
 
 /// The plain file when it fits (or the limit cannot be read: the upload
 /// then says why it failed), else the gzip-compressed one if that fits.
-async fn fit(world: &World, bytes: Vec<u8>) -> Fit {
+/// `Err` when the copy on disk cannot be read back.
+async fn fit(world: &World, csv: Csv) -> std::io::Result<Fit> {
+    let plain = csv.len()?;
     let limit = match world.client.load_or_fetch_max_upload_size().await {
         Ok(limit) => u64::from(limit),
         Err(e) => {
             warn!(error = %e, "cannot read the homeserver's upload limit");
-            return Fit::Plain(bytes);
+            return Ok(Fit::Plain(csv.bytes()?));
         }
     };
-    let plain = bytes.len() as u64;
     if plain <= limit {
-        return Fit::Plain(bytes);
+        return Ok(Fit::Plain(csv.bytes()?));
     }
-    let packed = match tokio::task::spawn_blocking(move || crate::gz::gzip(&bytes)).await {
+    let packed = match tokio::task::spawn_blocking(move || csv.gzip()).await {
         Ok(Ok(packed)) => packed,
         _ => {
-            return Fit::None {
+            return Ok(Fit::None {
                 plain,
                 packed: plain,
                 limit,
-            };
+            });
         }
     };
-    if packed.len() as u64 <= limit {
+    Ok(if packed.len() as u64 <= limit {
         Fit::Packed {
             packed,
             plain,
@@ -229,7 +278,7 @@ async fn fit(world: &World, bytes: Vec<u8>) -> Fit {
             packed: packed.len() as u64,
             limit,
         }
-    }
+    })
 }
 
 /// "812 KB", "23.4 MB".
