@@ -499,6 +499,29 @@ async fn wait_for(
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_report_says_where_the_members_went_and_whom_synapse_could_not_kick() {
+        let mut shutdown = ShutdownRoom::default();
+        assert_eq!(deleted_detail(&shutdown), "");
+        shutdown.new_room_id = Some("!notice:example.com".into());
+        shutdown.kicked_users = vec!["@a:example.com".into()];
+        assert_eq!(
+            deleted_detail(&shutdown),
+            "deleted; 1 local member moved to the notice room !notice:example.com"
+        );
+        shutdown.failed_to_kick_users = vec!["@b:example.com".into()];
+        assert_eq!(
+            deleted_detail(&shutdown),
+            "deleted; 1 local member moved to the notice room !notice:example.com; \
+             Synapse could not kick: @b:example.com"
+        );
+        shutdown.new_room_id = None;
+        assert_eq!(
+            deleted_detail(&shutdown),
+            "deleted; Synapse could not kick: @b:example.com"
+        );
+    }
+
     fn task(id: &str, at: i64) -> DeleteTask {
         DeleteTask {
             id: id.into(),
