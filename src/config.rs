@@ -438,17 +438,17 @@ fn notice_room(
             None => Ok(None),
         };
     };
-    if message.trim().is_empty() || message.chars().count() > NOTICE_MAX {
+    if message.trim().is_empty() || message.len() > NOTICE_MAX {
         return Err((
             "delete.notice_message",
-            format!("must be 1 to {NOTICE_MAX} characters"),
+            format!("must be 1 to {NOTICE_MAX} bytes"),
         ));
     }
     let room_name = d.notice_room_name.as_deref().unwrap_or(NOTICE_ROOM_NAME);
-    if room_name.trim().is_empty() || room_name.chars().count() > NAME_MAX {
+    if room_name.trim().is_empty() || room_name.len() > NAME_MAX {
         return Err((
             "delete.notice_room_name",
-            format!("must be 1 to {NAME_MAX} characters"),
+            format!("must be 1 to {NAME_MAX} bytes"),
         ));
     }
     Ok(Some(NoticeRoom {
@@ -458,10 +458,10 @@ fn notice_room(
     }))
 }
 
-/// Longest notice message and notice room name we send (Synapse's own
-/// limit on a room name is 255 bytes of the event, roughly).
+/// Longest notice message and notice room name we send, in UTF-8 bytes
+/// (Synapse refuses a room name over 255 bytes).
 const NOTICE_MAX: usize = 4000;
-const NAME_MAX: usize = 200;
+const NAME_MAX: usize = 255;
 
 fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset)

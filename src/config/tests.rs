@@ -170,7 +170,7 @@ fn bad_values_name_the_key() {
         (
             format!(
                 "{MINIMAL}[delete]\nnotice_message = \"Gone.\"\nnotice_room_name = \"{}\"\n",
-                "x".repeat(201)
+                "é".repeat(128)
             ),
             "delete.notice_room_name",
         ),

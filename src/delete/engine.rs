@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::journal::{Outcome, Step};
-use super::{Control, DeleteSettings, JournalFile, Rechecked, RunEvent, recheck_room};
+use super::{Control, DeleteSettings, JournalFile, Made, Rechecked, RunEvent, recheck_room};
 use crate::admin::{AdminClient, AdminError, DeleteState, DeleteTask, NoticeRoom, ShutdownRoom};
 use crate::policy::Policy;
 
@@ -260,11 +260,11 @@ async fn pending(
     let Some(rechecked) = stopper.until(recheck_room(client, policy, &entry)).await else {
         return Ok(Next::Stop);
     };
-    let people = match rechecked {
+    let (people, made) = match rechecked {
         Ok(Rechecked::Keep(why)) => {
             return Ok(Next::Record(done(Outcome::Skipped, &why.to_string())));
         }
-        Ok(Rechecked::Delete { people }) => people,
+        Ok(Rechecked::Delete { people, made }) => (people, made),
         Err(e) if e.is_fatal() => return Err(fatal(e)),
         Err(e) => {
             let why = format!("re-check failed: {e}");
@@ -274,9 +274,11 @@ async fn pending(
     // Only people get a notice room: one made for an empty room would be
     // a new room with nobody but us in it. The count the re-check read
     // includes the account that makes the notice room, so the member list
-    // decides (one more request, only for rooms with local members).
+    // decides (one more request, only for rooms with local members). A
+    // notice room of ours gets none: its people would be moved into a new
+    // one at every deletion, for ever.
     let notice = match &settings.notice {
-        Some(notice) if people > 0 => {
+        Some(notice) if people > 0 && !is_notice_room(notice, made.as_ref()) => {
             let Some(members) = stopper.until(client.joined_members(&entry.room_id)).await else {
                 return Ok(Next::Stop);
             };
@@ -347,15 +349,26 @@ fn done(outcome: Outcome, detail: &str) -> Step {
     }
 }
 
+/// Whether a room is one of our notice rooms: made by the account that
+/// makes them, under the notice rooms' name.
+fn is_notice_room(notice: &NoticeRoom, made: Option<&Made>) -> bool {
+    made.is_some_and(|m| {
+        &*m.creator == notice.creator.as_str()
+            && m.name.as_deref() == Some(notice.room_name.as_str())
+    })
+}
+
 /// What the report says of a deleted room: where its members went, whom
 /// Synapse could not kick; nothing when there is nothing to say.
 fn deleted_detail(shutdown: &ShutdownRoom) -> String {
     let mut parts = Vec::new();
+    // Synapse removes joined, invited and knocking local users, and moves
+    // only the joined ones into the notice room.
     if let Some(room) = &shutdown.new_room_id {
-        let moved = shutdown.kicked_users.len();
+        let removed = shutdown.kicked_users.len();
         parts.push(format!(
-            "{} moved to the notice room {room}",
-            crate::plain::count(moved, "local member", "local members")
+            "its joined local members moved to the notice room {room} ({} removed)",
+            crate::plain::count(removed, "local user", "local users")
         ));
     }
     if !shutdown.failed_to_kick_users.is_empty() {
@@ -507,13 +520,14 @@ mod tests {
         shutdown.kicked_users = vec!["@a:example.com".into()];
         assert_eq!(
             deleted_detail(&shutdown),
-            "deleted; 1 local member moved to the notice room !notice:example.com"
+            "deleted; its joined local members moved to the notice room !notice:example.com \
+             (1 local user removed)"
         );
         shutdown.failed_to_kick_users = vec!["@b:example.com".into()];
         assert_eq!(
             deleted_detail(&shutdown),
-            "deleted; 1 local member moved to the notice room !notice:example.com; \
-             Synapse could not kick: @b:example.com"
+            "deleted; its joined local members moved to the notice room !notice:example.com \
+             (1 local user removed); Synapse could not kick: @b:example.com"
         );
         shutdown.new_room_id = None;
         assert_eq!(

@@ -120,10 +120,19 @@ pub async fn execute(
 enum Rechecked {
     /// Delete it; `people` local members are in it now (not those
     /// `policy.ignore_members` ignores, when the member list was read).
+    /// `made` is who created it and its name now, as read.
     Delete {
         people: u64,
+        made: Option<Made>,
     },
     Keep(Skip),
+}
+
+/// Who created a room and what it is called now.
+#[derive(Debug)]
+struct Made {
+    creator: Box<str>,
+    name: Option<Box<str>>,
 }
 
 /// Reads the room now and asks [`recheck`].
@@ -149,7 +158,7 @@ async fn read_and_recheck(
 ) -> Result<Rechecked, AdminError> {
     let id = &entry.room_id;
     let Some(mut room) = client.room_details(id).await? else {
-        return Ok(decided(recheck(entry, Current::default(), policy), 0));
+        return Ok(decided(recheck(entry, Current::default(), policy), 0, None));
     };
     // Completed as the scan completes it, so the rules decide the same way.
     let reader = crate::scan::Reader {
@@ -164,7 +173,7 @@ async fn read_and_recheck(
             room: Some(&room),
             ..Current::default()
         };
-        return Ok(decided(recheck(entry, now, policy), 0));
+        return Ok(decided(recheck(entry, now, policy), 0, None));
     }
     let mut now = Current {
         room: Some(&room),
@@ -180,12 +189,16 @@ async fn read_and_recheck(
     }
     // The list, when read, over Synapse's counts, as the re-check does.
     let people = now.members.map_or(room.joined_local_members, |m| m.people);
-    Ok(decided(recheck(entry, now, policy), people))
+    let made = room.creator.clone().map(|creator| Made {
+        creator,
+        name: room.name.clone(),
+    });
+    Ok(decided(recheck(entry, now, policy), people, made))
 }
 
-fn decided(verdict: Result<(), Skip>, people: u64) -> Rechecked {
+fn decided(verdict: Result<(), Skip>, people: u64, made: Option<Made>) -> Rechecked {
     match verdict {
-        Ok(()) => Rechecked::Delete { people },
+        Ok(()) => Rechecked::Delete { people, made },
         Err(why) => Rechecked::Keep(why),
     }
 }

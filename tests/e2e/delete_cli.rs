@@ -350,9 +350,11 @@ async fn a_notice_room_takes_in_the_people_still_in_a_deleted_room() {
     }
     assert_eq!(csv.row(&peopled)["outcome"], "deleted");
     let detail = &csv.row(&peopled)["detail"];
-    let prefix = "deleted; 2 local members moved to the notice room ";
+    let prefix = "deleted; its joined local members moved to the notice room ";
     assert!(detail.starts_with(prefix), "{detail}");
-    let notice_room = detail[prefix.len()..].to_owned();
+    let (notice_room, removed) = detail[prefix.len()..].split_once(' ').unwrap();
+    assert_eq!(removed, "(2 local users removed)");
+    let notice_room = notice_room.to_owned();
     for room in [&peopled, &abandoned, &ours] {
         assert!(!exists(&hs, room).await, "{room} is still there");
     }
@@ -414,4 +416,44 @@ async fn a_notice_room_takes_in_the_people_still_in_a_deleted_room() {
         .filter(|r| r["name"] == NAME)
         .count();
     assert_eq!(named, 1, "{listed}");
+
+    // Deleting that notice room in turn makes no new one: its people would
+    // be moved on at every deletion, for ever.
+    scan(&config, &results).await;
+    edit_csv(&results, &[], &[&notice_room]);
+    let run = oldrooms(
+        &[
+            "delete",
+            "--config",
+            config.to_str().unwrap(),
+            "--from",
+            results.to_str().unwrap(),
+            "--yes",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let csv = Csv::read(&report);
+    assert_eq!(csv.row(&notice_room)["outcome"], "deleted");
+    assert_eq!(
+        csv.row(&notice_room)["detail"],
+        "",
+        "a notice room for a notice room"
+    );
+    let listed = admin_query(
+        &hs,
+        &["_synapse", "admin", "v1", "rooms"],
+        &[("limit", "500")],
+    )
+    .await;
+    let named = listed["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["name"] == NAME)
+        .count();
+    assert_eq!(named, 0, "{listed}");
 }
