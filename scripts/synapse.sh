@@ -83,7 +83,7 @@ free_port() {
 # PostgreSQL's programs: the newest installed version.
 pg_bin() {
   local bin
-  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
   [ -n "$bin" ] || { log "PostgreSQL is not installed (apt-get install postgresql)"; exit 1; }
   echo "$bin"
 }
@@ -227,6 +227,14 @@ start() {
   fi
   # A DIR started before keeps its database and its workers.
   local workers=${OLDROOMS_SYNAPSE_WORKERS:-$(cat "$dir/workers" 2>/dev/null || echo 0)}
+  case "$workers" in
+    0 | 1) ;;
+    *) log "OLDROOMS_SYNAPSE_WORKERS must be 0 or 1, not $workers"; exit 2 ;;
+  esac
+  if [ "$workers" = 1 ] && [ -f "$dir/homeserver.db" ]; then
+    log "$dir holds a homeserver on SQLite; Synapse with workers needs PostgreSQL"
+    exit 2
+  fi
   echo "$workers" >"$dir/workers"
   local db=${OLDROOMS_SYNAPSE_DB:-$(cat "$dir/database" 2>/dev/null || echo sqlite)}
   local repl_secret=""
@@ -251,7 +259,7 @@ start() {
   local preload=()
   if [ -n "${OLDROOMS_SYNAPSE_FAKETIME:-}" ]; then
     local lib
-    lib=$(dpkg -L libfaketime 2>/dev/null | grep 'libfaketime.so.1$' | head -n 1)
+    lib=$(dpkg -L libfaketime 2>/dev/null | grep 'libfaketime.so.1$' | head -n 1 || true)
     [ -n "$lib" ] || { log "libfaketime is not installed (apt-get install faketime)"; exit 1; }
     preload=(env "LD_PRELOAD=$lib" "FAKETIME=$OLDROOMS_SYNAPSE_FAKETIME" "FAKETIME_DONT_RESET=1")
   fi
@@ -259,6 +267,9 @@ start() {
     >"$dir/generate.log" 2>&1
   local pid
   if [ "$workers" = 1 ]; then
+    # A start that fails half-way stops what it started.
+    # shellcheck disable=SC2064 # DIR is fixed now, not when the trap runs.
+    trap "stop '$dir' >/dev/null 2>&1" EXIT
     start_with_workers "$dir" "$port"
   else
     "${preload[@]}" "$VENV/bin/python" -m synapse.app.homeserver -c "$dir/homeserver.yaml" \
@@ -292,16 +303,26 @@ start() {
     # Read by this shell, not by the postgres user.
     as_pg "$(pg_bin)/psql" -h "$dir/pg" -U synapse -d synapse -q -v ON_ERROR_STOP=1 \
       <"$(dirname "${BASH_SOURCE[0]}")/readonly-role.sql" >"$dir/readonly-role.log" 2>&1 ||
-      { log "could not create the read-only role:"; cat "$dir/readonly-role.log" >&2; kill "$pid"; exit 1; }
+      { log "could not create the read-only role:"; cat "$dir/readonly-role.log" >&2; stop "$dir"; exit 1; }
     readonly_db="postgres=host=$dir/pg port=5432 dbname=synapse user=oldrooms_ro"
   fi
+  trap - EXIT
   if [ -n "$watch" ]; then
     # Detached, with no stdio of ours, so callers reading our output see EOF.
     # It follows the pid file, so a Synapse restarted in DIR is stopped too.
     setsid bash -c '
       while kill -0 "$1" 2>/dev/null && [ -d "$2" ]; do sleep 1; done
       pid=$(cat "$2/synapse.pid" 2>/dev/null) || exit 0
-      for other in $(cat "$2/pids" 2>/dev/null); do kill -9 "$other" 2>/dev/null; done
+      # TERM first: an nginx master killed outright leaves its workers.
+      others=$(cat "$2/pids" 2>/dev/null)
+      for other in $others; do kill "$other" 2>/dev/null; done
+      for _ in $(seq 1 50); do
+        left=""
+        for other in $others; do kill -0 "$other" 2>/dev/null && left=1; done
+        [ -z "$left" ] && break
+        sleep 0.1
+      done
+      for other in $others; do kill -9 "$other" 2>/dev/null; done
       kill "$pid" 2>/dev/null
       for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       kill -9 "$pid" 2>/dev/null

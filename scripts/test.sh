@@ -21,7 +21,16 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v nginx >/dev/null || need+=(nginx)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
+  # Installed, not started: the tests run their own on free loopback ports,
+  # and Debian would otherwise start nginx on port 80 and Redis on 6379.
+  no_start=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    no_start=1
+  fi
   apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+  [ -z "$no_start" ] || rm -f /usr/sbin/policy-rc.d
 fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
