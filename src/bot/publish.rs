@@ -138,7 +138,8 @@ async fn upload(world: &World, room: &Room, result: &ScanResult) {
         Ok(fitted) => fitted,
         Err(e) => {
             let text = format!(
-                "Could not read back results.csv from {}: {e}",
+                "Could not read back or compress results.csv ({e}). The full file is on the \
+                 bot's host at {}. The offer stands.",
                 copy.display()
             );
             post(room, &Text::plain(&text)).await;
@@ -243,7 +244,7 @@ enum Fit {
 
 /// The plain file when it fits (or the limit cannot be read: the upload
 /// then says why it failed), else the gzip-compressed one if that fits.
-/// `Err` when the copy on disk cannot be read back.
+/// `Err` when the copy on disk cannot be read back or compressed.
 async fn fit(world: &World, csv: Csv) -> std::io::Result<Fit> {
     let plain = csv.len()?;
     let limit = match world.client.load_or_fetch_max_upload_size().await {
@@ -256,16 +257,9 @@ async fn fit(world: &World, csv: Csv) -> std::io::Result<Fit> {
     if plain <= limit {
         return Ok(Fit::Plain(csv.bytes()?));
     }
-    let packed = match tokio::task::spawn_blocking(move || csv.gzip()).await {
-        Ok(Ok(packed)) => packed,
-        _ => {
-            return Ok(Fit::None {
-                plain,
-                packed: plain,
-                limit,
-            });
-        }
-    };
+    let packed = tokio::task::spawn_blocking(move || csv.gzip())
+        .await
+        .map_err(std::io::Error::other)??;
     Ok(if packed.len() as u64 <= limit {
         Fit::Packed {
             packed,
