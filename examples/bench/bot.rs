@@ -13,7 +13,7 @@ use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId};
 use serde_json::{Value, json};
 
 use crate::matrix::{BotProcess, Human, Seen, create_user, poll, wait_joined};
-use crate::real::{cpu_seconds, postgres_cpu_seconds};
+use crate::real::{copy_dir, cpu_seconds, create_many, postgres_cpu_seconds};
 use crate::synapse::{Homeserver, Synapse};
 
 const DAY: i64 = 24 * 60 * 60 * 1000;
@@ -298,20 +298,8 @@ async fn ensure_deletion_fixture(n: usize) -> PathBuf {
     hs.register("alice").await;
     let alice = hs.user_id("alice");
     let old = oldrooms::timefmt::now_ms() - 400 * DAY;
-    let made = futures_util::stream::iter(0..n)
-        .map(|i| {
-            let (hs, alice) = (&hs, &alice);
-            async move {
-                let room = hs
-                    .create_room(alice, json!({"name": format!("old room {i}")}))
-                    .await;
-                hs.message(&room, alice, "long ago", Some(old)).await;
-            }
-        })
-        .buffer_unordered(8)
-        .count()
-        .await;
-    assert_eq!(made, n);
+    let made = create_many(&hs, &alice, n, json!({}), Some(old)).await;
+    assert_eq!(made.len(), n);
     s.stop();
     std::fs::rename(&build, &golden).unwrap();
     println!(
@@ -329,18 +317,24 @@ fn launch_copy(golden: &Path) -> &'static Synapse {
         .unwrap()
         .keep();
     std::fs::remove_dir(&dir).unwrap();
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(golden)
-        .arg(&dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    copy_dir(golden, &dir);
     Box::leak(Box::new(Synapse::launch(
         &dir,
         Some(std::process::id()),
         &[],
     )))
+}
+
+/// GET `url` with `token`, as JSON.
+async fn get_json(http: &reqwest::Client, url: url::Url, token: &str) -> Value {
+    http.get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Room deletions Synapse has not finished (active or scheduled tasks).
@@ -354,15 +348,7 @@ async fn unfinished_deletions(hs: &Homeserver, http: &reqwest::Client, token: &s
                 ("status", status),
             ],
         );
-        let v: Value = http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = get_json(http, url, token).await;
         n += v["scheduled_tasks"].as_array().unwrap().len();
     }
     n
@@ -375,27 +361,15 @@ async fn floor(golden: &Path, n: usize) -> f64 {
     let hs = Homeserver::on(s);
     let token = hs.admin_token().await;
     let http = reqwest::Client::new();
-    let listed: Value = http
-        .get(hs.url(
-            &["_synapse", "admin", "v1", "rooms"],
-            &[("limit", &(n + 10).to_string())],
-        ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let url = hs.url(
+        &["_synapse", "admin", "v1", "rooms"],
+        &[("limit", &(n + 10).to_string())],
+    );
+    let listed = get_json(&http, url, &token).await;
     let rooms: Vec<String> = listed["rooms"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| {
-            r["name"]
-                .as_str()
-                .is_some_and(|n| n.starts_with("old room "))
-        })
         .map(|r| r["room_id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(rooms.len(), n);

@@ -126,7 +126,7 @@ fn admin_requests(dir: &Path) -> usize {
         .count()
 }
 
-async fn create_many(
+pub async fn create_many(
     hs: &Homeserver,
     creator: &str,
     n: usize,
@@ -193,7 +193,7 @@ async fn ensure_golden() -> PathBuf {
     golden
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub fn copy_dir(from: &Path, to: &Path) {
     let status = std::process::Command::new("cp")
         .arg("-a")
         .arg(from)

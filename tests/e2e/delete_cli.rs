@@ -289,6 +289,43 @@ async fn admin_query(
     resp.json().await.unwrap()
 }
 
+/// `oldrooms delete --from results --yes --report report`, which must
+/// succeed; the report.
+async fn delete_yes(
+    config: &std::path::Path,
+    results: &std::path::Path,
+    report: &std::path::Path,
+) -> Csv {
+    let run = oldrooms(
+        &[
+            "delete",
+            "--config",
+            config.to_str().unwrap(),
+            "--from",
+            results.to_str().unwrap(),
+            "--yes",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    Csv::read(report)
+}
+
+/// How many rooms on the server are called `name`.
+async fn rooms_named(hs: &Homeserver, name: &str) -> usize {
+    let listed = admin_query(
+        hs,
+        &["_synapse", "admin", "v1", "rooms"],
+        &[("limit", "500")],
+    )
+    .await;
+    let rooms = listed["rooms"].as_array().unwrap();
+    rooms.iter().filter(|r| r["name"] == name).count()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notice_room_takes_in_the_people_still_in_a_deleted_room() {
     const MESSAGE: &str =
@@ -328,22 +365,7 @@ async fn a_notice_room_takes_in_the_people_still_in_a_deleted_room() {
     scan(&config, &results).await;
     edit_csv(&results, &[&peopled, &abandoned, &ours], &[]);
     let report = dir.path().join("report.csv");
-    let run = oldrooms(
-        &[
-            "delete",
-            "--config",
-            config.to_str().unwrap(),
-            "--from",
-            results.to_str().unwrap(),
-            "--yes",
-            "--report",
-            report.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
-    assert_eq!(run.code(), Some(0), "{run:?}");
-    let csv = Csv::read(&report);
+    let csv = delete_yes(&config, &results, &report).await;
     for (room, what) in [(&abandoned, "nobody"), (&ours, "oldrooms alone")] {
         assert_eq!(csv.row(room)["outcome"], "deleted", "{what}");
         assert_eq!(csv.row(room)["detail"], "", "no notice room for {what}");
@@ -403,57 +425,18 @@ async fn a_notice_room_takes_in_the_people_still_in_a_deleted_room() {
     assert_eq!(resolved["room_id"], notice_room.as_str(), "the alias moved");
 
     // One notice room in all: none for the other two.
-    let listed = admin_query(
-        &hs,
-        &["_synapse", "admin", "v1", "rooms"],
-        &[("limit", "500")],
-    )
-    .await;
-    let named = listed["rooms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["name"] == NAME)
-        .count();
-    assert_eq!(named, 1, "{listed}");
+    assert_eq!(rooms_named(&hs, NAME).await, 1);
 
     // Deleting that notice room in turn makes no new one: its people would
     // be moved on at every deletion, for ever.
     scan(&config, &results).await;
     edit_csv(&results, &[], &[&notice_room]);
-    let run = oldrooms(
-        &[
-            "delete",
-            "--config",
-            config.to_str().unwrap(),
-            "--from",
-            results.to_str().unwrap(),
-            "--yes",
-            "--report",
-            report.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
-    assert_eq!(run.code(), Some(0), "{run:?}");
-    let csv = Csv::read(&report);
+    let csv = delete_yes(&config, &results, &report).await;
     assert_eq!(csv.row(&notice_room)["outcome"], "deleted");
     assert_eq!(
         csv.row(&notice_room)["detail"],
         "",
         "a notice room for a notice room"
     );
-    let listed = admin_query(
-        &hs,
-        &["_synapse", "admin", "v1", "rooms"],
-        &[("limit", "500")],
-    )
-    .await;
-    let named = listed["rooms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["name"] == NAME)
-        .count();
-    assert_eq!(named, 0, "{listed}");
+    assert_eq!(rooms_named(&hs, NAME).await, 0);
 }
