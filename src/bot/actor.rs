@@ -141,7 +141,7 @@ fn apply(effect: Effect, world: &Arc<World>, jobs: &mut HashMap<JobId, Signals>)
             status_line,
             offer,
         } => {
-            let id = offer.as_ref().map(|(id, _)| *id);
+            let id = offer.as_ref().map(|(filed, _)| filed.offer);
             let task = tokio::spawn(publish::scan(
                 world.clone(),
                 result,

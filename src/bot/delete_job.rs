@@ -47,7 +47,12 @@ async fn delete(
         }
     };
     let start = match start {
-        DeletionStart::New(journal) => Start::New(journal),
+        DeletionStart::New(confirmed) => {
+            match super::offer_file::journal(&world.offer_path(), *confirmed).await {
+                Ok(journal) => Start::New(Box::new(journal)),
+                Err(e) => return DeletionEnd::Refused(e),
+            }
+        }
         DeletionStart::Resume => Start::Resume,
     };
     let counts: Mutex<Option<Counts>> = Mutex::new(None);

@@ -7,13 +7,18 @@ use tokio::sync::watch;
 
 use super::chat::{Text, post};
 use super::delete_job::upload_report;
-use super::machine::{Input, JobId};
+use super::machine::{Confirmed, Input, JobId};
 use super::messages::dry_run_summary;
 use super::world::World;
 use crate::delete::dry_run;
 use crate::delete::journal::Journal;
 
-pub async fn run(world: Arc<World>, job: JobId, rooms: Journal, mut cancel: watch::Receiver<bool>) {
+pub async fn run(
+    world: Arc<World>,
+    job: JobId,
+    rooms: Confirmed,
+    mut cancel: watch::Receiver<bool>,
+) {
     if let Some(room) = world.room() {
         let done = tokio::select! {
             done = check(&world, rooms) => Some(done),
@@ -36,7 +41,10 @@ pub async fn run(world: Arc<World>, job: JobId, rooms: Journal, mut cancel: watc
     world.inbox.send(Input::DryRunEnded { job });
 }
 
-async fn check(world: &World, rooms: Journal) -> anyhow::Result<Journal> {
+async fn check(world: &World, rooms: Confirmed) -> anyhow::Result<Journal> {
     let base = world.policy().await?;
+    let rooms = super::offer_file::journal(&world.offer_path(), rooms)
+        .await
+        .map_err(anyhow::Error::msg)?;
     Ok(dry_run(&world.admin, &base, rooms, &world.config.delete.engine).await?)
 }

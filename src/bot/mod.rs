@@ -15,6 +15,7 @@ mod login;
 pub mod machine;
 mod messages;
 mod observe;
+mod offer_file;
 mod publish;
 mod scan_job;
 mod schedule_file;

@@ -1,6 +1,7 @@
 //! Posting a finished scan: the progress message's last edit, the summary,
-//! results.csv (a copy stays in `bot.data_dir`), then the offer, whose id
-//! goes back to the state machine. An uploaded file's offer is posted alone.
+//! results.csv (a copy stays in `bot.data_dir`), then the offer, its rooms
+//! first written to the offer's file, its message id sent back to the state
+//! machine. An uploaded file's offer is posted alone.
 
 use std::sync::Arc;
 
@@ -8,7 +9,8 @@ use matrix_sdk::room::Room;
 use tracing::{info, warn};
 
 use super::chat::{self, Text, best_effort_edit, post};
-use super::machine::{Input, ScanResult};
+use super::machine::{Filed, Input, ScanResult};
+use super::offer_file;
 use super::world::{World, seed_reactions};
 use crate::report::{write_csv, write_csv_atomic};
 
@@ -17,13 +19,13 @@ pub async fn scan(
     result: Box<ScanResult>,
     summary: Text,
     status_line: String,
-    offer: Option<(u64, Text)>,
+    offer: Option<(Filed, Text)>,
 ) {
     let Some(room) = world.room() else {
         warn!("not in the admin room: the scan's results were not posted");
-        if let Some((id, _)) = offer {
+        if let Some((filed, _)) = offer {
             world.inbox.send(Input::OfferPosted {
-                offer: id,
+                offer: filed.offer,
                 event_id: None,
             });
         }
@@ -36,9 +38,27 @@ pub async fn scan(
     post_chart(&world, &room, &result).await;
     upload(&world, &room, &result).await;
     info!(rooms = result.outcome.rows.len(), "scan posted");
-    drop(result);
-    if let Some((id, text)) = offer {
-        post_offer(&world, &room, id, &text).await;
+    let Some((filed, text)) = offer else {
+        return;
+    };
+    // The rows go with the blocking task, and are freed as it ends.
+    let path = world.offer_path();
+    let written =
+        tokio::task::spawn_blocking(move || offer_file::write(&path, filed, &result.outcome.rows))
+            .await
+            .map_err(anyhow::Error::from)
+            .and_then(|written| written);
+    match written {
+        Ok(()) => post_offer(&world, &room, filed.offer, &text).await,
+        Err(e) => {
+            warn!(error = %format!("{e:#}"), "could not write the offer's rooms");
+            let text = format!("Could not keep the offer's rooms on disk ({e:#}).");
+            post(&room, &Text::plain(&text)).await;
+            world.inbox.send(Input::OfferPosted {
+                offer: filed.offer,
+                event_id: None,
+            });
+        }
     }
 }
 

@@ -69,6 +69,11 @@ impl World {
     pub fn journal_path(&self) -> std::path::PathBuf {
         self.config.bot.data_dir.join(JOURNAL_FILE)
     }
+
+    /// The standing scan offer's rooms.
+    pub fn offer_path(&self) -> std::path::PathBuf {
+        self.config.bot.data_dir.join(super::offer_file::FILE)
+    }
 }
 
 /// The bot's journal, apart from the command line's.

@@ -8,7 +8,6 @@ use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
 
 use super::*;
 use crate::bot::commands::parse_line;
-use crate::delete::Journal;
 use crate::policy::{Patterns, Verdict};
 use crate::room::ListedRoom;
 use crate::scan::{Row, ScanOutcome};
@@ -144,7 +143,7 @@ pub fn said(effects: &[Effect], start: &str) -> bool {
     says(effects).iter().any(|s| s.contains(start))
 }
 
-pub fn new_deletion(effects: &[Effect]) -> Option<(JobId, &Journal)> {
+pub fn new_deletion(effects: &[Effect]) -> Option<(JobId, &Confirmed)> {
     effects.iter().find_map(|e| match e {
         Effect::StartDeletion {
             job,
@@ -192,9 +191,9 @@ impl Bot {
         let effects = self.on(Input::ScanEnded { job, end });
         let offer = effects.iter().find_map(|e| match e {
             Effect::PublishScan {
-                offer: Some((id, _)),
+                offer: Some((filed, _)),
                 ..
-            } => Some(*id),
+            } => Some(filed.offer),
             _ => None,
         });
         (job, offer.unwrap())

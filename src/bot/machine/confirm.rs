@@ -4,10 +4,12 @@
 
 use matrix_sdk::ruma::{OwnedEventId, OwnedUserId};
 
-use super::{DeletionStart, Effect, JobKind, Machine, Ms, Offer, ScanResult, Spent, say};
+use super::{
+    Confirmed, DeletionStart, Effect, Filed, JobKind, Machine, Ms, Offer, OfferRooms, ScanResult,
+    Spent, say,
+};
 use crate::bot::messages::{self, Answer, OfferText};
 use crate::bot::text::Text;
-use crate::delete::journal::{Entry, Journal, Step};
 use crate::report::Summary;
 use crate::timefmt::rfc3339;
 
@@ -22,34 +24,32 @@ impl Machine {
         now: Ms,
         result: &ScanResult,
         summary: &Summary,
-    ) -> Option<(u64, Text)> {
-        let rooms: Vec<Entry> = result
+    ) -> Option<(Filed, Text)> {
+        // Counted, not copied: the publishing writes the rooms to the
+        // offer's file, so a million rooms' offer is not held in memory.
+        let count = result
             .outcome
             .rows
             .iter()
             .filter(|r| r.verdict.should_delete())
-            .map(|r| Entry {
-                room_id: r.room.room_id.clone(),
-                name: r.room.name.as_deref().unwrap_or_default().to_owned(),
-                last_activity: r.last_activity,
-                last_event: r.last_event.as_deref().map(str::to_owned),
-                joined_local_members: r.room.joined_local_members,
-                abandoned: r.verdict.kind() == crate::policy::ReasonKind::Abandoned,
-                step: Step::Pending,
-                submitting_since: None,
-            })
-            .collect();
-        if rooms.is_empty() {
+            .count();
+        if count == 0 {
             return None;
         }
         let expires = self.expiry(now);
         let text = messages::offer(&OfferText {
-            rooms: rooms.len(),
+            rooms: count,
             summary,
             answer: self.answer(expires),
         });
-        let id = self.open_offer(rooms, Some(result.options.clone()), expires);
-        Some((id, text))
+        let filed = Filed {
+            offer: self.fresh_id(),
+            expires,
+            rooms: count,
+        };
+        let options = Some(result.options.clone());
+        self.open_offer(filed.offer, OfferRooms::Filed(filed), options, expires);
+        Some((filed, text))
     }
 
     /// When an offer made at `now` expires.
@@ -57,15 +57,20 @@ impl Machine {
         now.saturating_add(self.s.confirm_timeout_ms)
     }
 
-    /// Makes `rooms` the live offer, not yet posted; its id.
+    /// An id for an offer, unlike any other offer's or job's.
+    pub(super) fn fresh_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Makes `rooms` the live offer `id` (from `fresh_id`), not yet posted.
     pub(super) fn open_offer(
         &mut self,
-        rooms: Vec<Entry>,
+        id: u64,
+        rooms: OfferRooms,
         options: Option<crate::policy::Rules>,
         expires: Ms,
-    ) -> u64 {
-        self.next_id += 1;
-        let id = self.next_id;
+    ) {
         self.offer = Some(Offer {
             id,
             event_id: None,
@@ -74,7 +79,6 @@ impl Machine {
             expires,
             early: Vec::new(),
         });
-        id
     }
 
     /// How to answer an offer that expires at `expires`.
@@ -219,7 +223,12 @@ impl Machine {
             return;
         };
         let count = offer.rooms.len();
-        let journal = Journal::new(sender.as_str(), now, offer.options, offer.rooms);
+        let confirmed = Confirmed {
+            by: sender.to_string(),
+            at: now,
+            options: offer.options,
+            rooms: offer.rooms,
+        };
         let kind = JobKind::Delete {
             counts: None,
             cancelling: false,
@@ -230,7 +239,7 @@ impl Machine {
         tracing::info!(rooms = count, "deletion confirmed");
         out.push(Effect::StartDeletion {
             job,
-            start: DeletionStart::New(Box::new(journal)),
+            start: DeletionStart::New(Box::new(confirmed)),
         });
     }
 

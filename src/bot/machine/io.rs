@@ -11,7 +11,7 @@ use crate::bot::commands::{Parsed, ScanArgs};
 use crate::bot::text::Text;
 use crate::delete::RunEvent;
 use crate::delete::choice::Choice;
-use crate::delete::journal::{Counts, Journal};
+use crate::delete::journal::{Counts, Entry};
 use crate::policy::Rules;
 use crate::scan::{Progress, ScanOutcome};
 
@@ -172,8 +172,50 @@ pub enum Input {
 /// How a deletion starts.
 #[derive(Debug)]
 pub enum DeletionStart {
-    New(Box<Journal>),
+    New(Box<Confirmed>),
     Resume,
+}
+
+/// A confirmed offer (or one to dry-run): who, when, with which options,
+/// and its rooms, which become the journal.
+#[derive(Debug)]
+pub struct Confirmed {
+    pub by: String,
+    pub at: Ms,
+    pub options: Option<Rules>,
+    pub rooms: OfferRooms,
+}
+
+/// An offer's rooms.
+#[derive(Debug, Clone)]
+pub enum OfferRooms {
+    /// In memory: an uploaded file's choice.
+    Listed(Vec<Entry>),
+    /// A scan's candidates, which `Effect::PublishScan` writes to a file
+    /// before the offer is posted (see `bot/offer_file.rs`).
+    Filed(Filed),
+}
+
+impl OfferRooms {
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Listed(rooms) => rooms.len(),
+            Self::Filed(filed) => filed.rooms,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Names a scan's offer in its file: a file that names another offer, or
+/// holds another number of rooms, is not this offer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Filed {
+    pub offer: u64,
+    pub expires: Ms,
+    pub rooms: usize,
 }
 
 /// Invites: join, decline, or leave for the human who shares the account.
@@ -198,13 +240,14 @@ pub enum Effect {
         last: Option<super::Fingerprint>,
         running: bool,
     },
-    /// Post the scan's summary and results.csv, then the offer if any, and
-    /// answer with `Input::OfferPosted`.
+    /// Post the scan's summary and results.csv; then, if there is an
+    /// offer, write its rooms to its file, post it, and answer with
+    /// `Input::OfferPosted`.
     PublishScan {
         result: Box<ScanResult>,
         summary: Text,
         status_line: String,
-        offer: Option<(u64, Text)>,
+        offer: Option<(Filed, Text)>,
     },
     StartDeletion {
         job: JobId,
@@ -214,7 +257,7 @@ pub enum Effect {
     /// nothing, and answer with `Input::DryRunEnded`.
     StartDryRun {
         job: JobId,
-        rooms: Journal,
+        rooms: Confirmed,
     },
     /// Download and read an uploaded results.csv, and answer with
     /// `Input::UploadRead`.

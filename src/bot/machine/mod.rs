@@ -5,7 +5,7 @@
 //! I/O happens here, so every rule is tested in unit and property tests.
 
 #[cfg(test)]
-mod builders;
+pub(crate) mod builders;
 mod confirm;
 mod io;
 #[cfg(test)]
@@ -22,15 +22,15 @@ use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 
 use super::commands::{BotCommand, Parsed, ScanArgs};
 use super::text::Text;
-use crate::delete::journal::{Counts, Entry, Journal};
+use crate::delete::journal::Counts;
 use crate::delete::{OpenError, RunEvent};
 use crate::plain::ago;
 use crate::policy::Rules;
 use crate::report::Summary;
 use crate::scan::Progress;
 pub use io::{
-    DeletionEnd, DeletionStart, Effect, Input, InviteAnswer, JobId, OnDisk, ScanEnd, ScanFailure,
-    ScanResult, Settings, Upload,
+    Confirmed, DeletionEnd, DeletionStart, Effect, Filed, Input, InviteAnswer, JobId, OfferRooms,
+    OnDisk, ScanEnd, ScanFailure, ScanResult, Settings, Upload,
 };
 pub use schedule::{Fingerprint, Scheduled};
 use status::describe;
@@ -72,7 +72,7 @@ enum JobKind {
 struct Offer {
     id: u64,
     event_id: Option<OwnedEventId>,
-    rooms: Vec<Entry>,
+    rooms: OfferRooms,
     /// The scan's options; `None` for an uploaded file, which is re-checked
     /// with the config's policy, as `oldrooms delete --from` is.
     options: Option<Rules>,
@@ -205,8 +205,7 @@ impl Machine {
     }
 
     fn new_job(&mut self, now: Ms, kind: JobKind) -> JobId {
-        self.next_id += 1;
-        let id = JobId(self.next_id);
+        let id = JobId(self.fresh_id());
         self.job = Some(Job {
             id,
             started: now,
@@ -306,9 +305,12 @@ impl Machine {
             return;
         }
         let rooms = match &self.offer {
-            Some(o) if o.event_id.is_some() && now < o.expires => {
-                Journal::new("dry run", now, o.options.clone(), o.rooms.clone())
-            }
+            Some(o) if o.event_id.is_some() && now < o.expires => Confirmed {
+                by: "dry run".to_owned(),
+                at: now,
+                options: o.options.clone(),
+                rooms: o.rooms.clone(),
+            },
             Some(o) if o.event_id.is_none() => {
                 out.push(say(
                     "The offer is still being posted: try again in a moment.",

@@ -129,6 +129,8 @@ struct Sim {
     run: Option<(JobId, Journal)>,
     /// The journal file, written through the real records.
     disk: Option<Vec<u8>>,
+    /// The offer file, as the publishing of the newest scan offer wrote it.
+    offer_file: Option<(Filed, Vec<journal::Entry>)>,
     scans: u32,
     o: Oracle,
     /// Set when the machine starts a deletion for a confirm the oracle
@@ -158,6 +160,7 @@ impl Sim {
             posted: Vec::new(),
             run: None,
             disk: None,
+            offer_file: None,
             scans: 0,
             o: Oracle::default(),
             expect_start: None,
@@ -211,19 +214,22 @@ impl Sim {
             }
             Effect::SaveSchedule { .. } => panic!("the simulation has no schedule"),
             Effect::PublishScan {
-                offer: Some((id, _)),
+                offer: Some((filed, _)),
                 result,
                 ..
             } => {
-                let rooms = result
+                let written: Vec<journal::Entry> = result
                     .outcome
                     .rows
                     .iter()
                     .filter(|r| r.verdict.should_delete())
-                    .map(|r| r.room.room_id.to_string())
+                    .map(crate::bot::offer_file::entry)
                     .collect();
+                assert_eq!(written.len(), filed.rooms, "the offer counts its rooms");
+                let rooms = written.iter().map(|e| e.room_id.to_string()).collect();
+                self.offer_file = Some((filed, written));
                 let options = self.scan_options.clone();
-                self.offered(id, rooms, options);
+                self.offered(filed.offer, rooms, options);
             }
             Effect::StartDeletion { job, start } => {
                 assert!(
@@ -231,7 +237,8 @@ impl Sim {
                     "two jobs at once"
                 );
                 let journal = match start {
-                    DeletionStart::New(journal) => {
+                    DeletionStart::New(confirmed) => {
+                        let journal = self.journal_of(*confirmed);
                         let offer = &self.o.offers[&expected.unwrap_or_default()];
                         let rooms: Vec<String> = journal
                             .rooms
@@ -263,7 +270,7 @@ impl Sim {
                             return;
                         }
                         self.disk = Some(journal.header_line());
-                        *journal
+                        journal
                     }
                     DeletionStart::Resume => {
                         let journal = journal::replay(self.disk.as_deref().unwrap_or_default())
@@ -329,6 +336,7 @@ impl Sim {
                 );
                 // It re-checks and reports; nothing is ever submitted by it.
                 assert!(!rooms.rooms.is_empty());
+                assert_eq!(rooms.by, "dry run");
                 self.feed(Input::DryRunEnded { job });
             }
             Effect::ReadUpload { job, sender, .. } => {
@@ -387,6 +395,23 @@ impl Sim {
             rules: Some(super::builders::options()),
             ..Choice::default()
         })
+    }
+
+    /// The journal the deletion job builds from a confirmed offer, reading
+    /// a scan's offer file as `offer_file::read` does.
+    fn journal_of(&self, confirmed: Confirmed) -> Journal {
+        let rooms = match confirmed.rooms {
+            OfferRooms::Listed(rooms) => rooms,
+            OfferRooms::Filed(filed) => {
+                let (written, rooms) = self.offer_file.clone().expect("an offer file");
+                assert_eq!(
+                    written, filed,
+                    "the file of the offer confirmed, not another's"
+                );
+                rooms
+            }
+        };
+        Journal::new(&confirmed.by, confirmed.at, confirmed.options, rooms)
     }
 
     /// The machine made offer `id` of `rooms`: the newest, being posted.

@@ -11,14 +11,15 @@ fn an_admins_confirm_on_the_offer_deletes_exactly_its_rooms_with_its_options() {
     let mut b = Bot::new();
     let offer = b.offer("offer");
     let effects = b.react("bob", &offer, "✅");
-    let (job, journal) = new_deletion(&effects).unwrap();
-    let rooms: Vec<&str> = journal.rooms.iter().map(|r| r.room_id.as_str()).collect();
-    assert_eq!(
-        rooms,
-        ["!r0:example.com", "!r1:example.com", "!r2:example.com"]
-    );
-    assert_eq!(journal.options, Some(options()));
-    assert_eq!(journal.confirmed_by, "@bob:example.com");
+    let (job, confirmed) = new_deletion(&effects).unwrap();
+    // The scan's three candidates, in the file the publishing wrote for
+    // this offer (the property test follows the rooms themselves).
+    let OfferRooms::Filed(filed) = confirmed.rooms else {
+        panic!("{confirmed:?}")
+    };
+    assert_eq!(filed.rooms, 3);
+    assert_eq!(confirmed.options, Some(options()));
+    assert_eq!(confirmed.by, "@bob:example.com");
     // The reply comes once the journal is on disk.
     assert!(says(&effects).is_empty());
     let counts = Counts {
@@ -74,13 +75,15 @@ fn the_expiry_shown_is_the_one_enforced() {
     let ids = vec!["!r:example.com".to_owned()];
     let end = ScanEnd::Done(scan_result(&ids));
     let effects = b.on(Input::ScanEnded { job: *job, end });
-    let Some((id, text)) = effects.iter().find_map(|e| match e {
+    let Some((filed, text)) = effects.iter().find_map(|e| match e {
         Effect::PublishScan { offer: Some(o), .. } => Some(o.clone()),
         _ => None,
     }) else {
         panic!()
     };
     let expires = ended_at + TIMEOUT;
+    assert_eq!(filed.expires, expires, "the offer's file names its expiry");
+    let id = filed.offer;
     assert!(
         text.plain.contains(&crate::timefmt::rfc3339(expires)),
         "{}",
@@ -393,6 +396,7 @@ fn a_dry_run_rechecks_the_standing_offer_and_leaves_it_standing() {
     let job = *job;
     assert_eq!(rooms.rooms.len(), 3);
     assert_eq!(rooms.options, Some(options()));
+    assert_eq!(rooms.by, "dry run");
     // While it runs, a confirm is answered "busy" and does not use the offer.
     let busy = b.react("alice", &offer, "✅");
     assert!(new_deletion(&busy).is_none());

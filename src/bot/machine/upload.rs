@@ -4,7 +4,7 @@
 use matrix_sdk::ruma::OwnedUserId;
 
 use super::status::describe;
-use super::{Effect, JobId, JobKind, Machine, Ms, Spent, Upload, say};
+use super::{Effect, JobId, JobKind, Machine, Ms, OfferRooms, Spent, Upload, say};
 use crate::bot::messages;
 use crate::delete::choice::Choice;
 
@@ -76,7 +76,9 @@ impl Machine {
         self.end_offer(Spent::Replaced, out);
         let expires = self.expiry(now);
         let text = messages::upload_offer(&choice, sender.as_str(), Some(&self.answer(expires)));
-        let offer = self.open_offer(choice.offered, choice.rules, expires);
+        let offer = self.fresh_id();
+        let rooms = OfferRooms::Listed(choice.offered);
+        self.open_offer(offer, rooms, choice.rules, expires);
         out.push(Effect::PostOffer { offer, text });
     }
 }
@@ -160,10 +162,13 @@ mod tests {
                 key: "✅".into(),
             },
         );
-        let (_, journal) = new_deletion(&out).expect("a deletion");
-        let rooms: Vec<_> = journal.rooms.iter().map(|r| r.room_id.as_str()).collect();
+        let (_, confirmed) = new_deletion(&out).expect("a deletion");
+        let OfferRooms::Listed(rooms) = &confirmed.rooms else {
+            panic!("{confirmed:?}")
+        };
+        let rooms: Vec<_> = rooms.iter().map(|r| r.room_id.as_str()).collect();
         assert_eq!(rooms, ["!a:example.com", "!b:example.com"]);
-        assert_eq!(journal.options, None);
+        assert_eq!(confirmed.options, None);
     }
 
     #[test]
