@@ -4,6 +4,7 @@
 
 use std::io::{BufRead as _, Write as _};
 use std::path::Path;
+use std::sync::atomic::AtomicUsize;
 
 use anyhow::Context as _;
 use tokio::sync::watch;
@@ -200,7 +201,14 @@ pub async fn dry_run_command(
         let rooms = settled(&session, &config, &policy, rooms).await?;
         let journal = Journal::new("dry run", now_ms(), Some(policy.rules.clone()), rooms);
         Ok::<_, anyhow::Error>(
-            dry_run(&session.client, &policy, journal, &config.delete.engine).await?,
+            dry_run(
+                &session.client,
+                &policy,
+                journal,
+                &config.delete.engine,
+                &AtomicUsize::new(0),
+            )
+            .await?,
         )
     }
     .await;

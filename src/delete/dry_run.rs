@@ -2,6 +2,8 @@
 //! now, exactly as a deletion would just before deleting it, and nothing
 //! deleted. No journal: nothing happens that would need resuming.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
 use super::journal::{Journal, Outcome, Step};
@@ -12,11 +14,13 @@ use crate::policy::Policy;
 /// Each room's step becomes what a real run would do: `would-delete`, or
 /// `skipped` with the reason, or `failed` when the re-check could not be
 /// made. Stops on an error that would repeat for every room (the token).
+/// `checked` counts the rooms re-checked so far, for a progress report.
 pub async fn dry_run(
     client: &AdminClient,
     base: &Policy,
     mut journal: Journal,
     settings: &DeleteSettings,
+    checked: &AtomicUsize,
 ) -> Result<Journal, AdminError> {
     let policy = base.for_run(journal.options.clone());
     let rooms = &journal.rooms;
@@ -33,6 +37,7 @@ pub async fn dry_run(
                     Err(e) if e.is_fatal() => return Err(e),
                     Err(e) => (Outcome::Failed, format!("re-check failed: {e}")),
                 };
+                checked.fetch_add(1, Ordering::Relaxed);
                 Ok(Step::Done { outcome, detail })
             }
         })

@@ -433,6 +433,21 @@ impl Sim {
     }
 
     /// Whether the oracle takes a confirm on `id` as valid now.
+    /// An admin's ✅ or ❌ on live offer `id`: a valid confirm starts its
+    /// deletion; a confirm refused because a job runs leaves it standing;
+    /// anything else ends it.
+    fn judge(&mut self, id: u64, key: &str) {
+        let busy = self.scan.is_some() || self.run.is_some() || self.upload.is_some();
+        let expired = self.now >= self.o.offers[&id].expires;
+        if key == "✅" && busy && !expired {
+            return;
+        }
+        if key == "✅" && self.valid_confirm(id) {
+            self.expect_start = Some(id);
+        }
+        self.o.live = None;
+    }
+
     fn valid_confirm(&self, id: u64) -> bool {
         self.o.live == Some(id)
             && self.now < self.o.offers[&id].expires
@@ -510,10 +525,7 @@ impl Sim {
                         if self.o.live != Some(id) {
                             continue;
                         }
-                        if key == "✅" && self.valid_confirm(id) {
-                            self.expect_start = Some(id);
-                        }
-                        self.o.live = None;
+                        self.judge(id, &key);
                     }
                 }
                 self.feed(Input::OfferPosted {
@@ -651,10 +663,7 @@ impl Sim {
                     }
                 }
             } else if let Some(id) = on_live {
-                if key == "✅" && self.valid_confirm(id) {
-                    self.expect_start = Some(id);
-                }
-                self.o.live = None;
+                self.judge(id, key);
             } else if key == "❌"
                 && let Some((run, Some(e))) = &self.o.running
                 && *e == target
