@@ -236,12 +236,21 @@ pub async fn million_section() -> String {
     let (req1, rooms1) = admin_room_requests(&s.dir);
     let synapse_cpu = cpu_seconds(s.pid) - synapse0;
     w.human.say(&w.room, "!oldrooms cancel").await;
-    // A small fixture's dry run may have finished within the minute.
+    // A small fixture's dry run may have finished within the minute. Its
+    // progress message is edited in place; the end is a message of its own.
     let ended = w
         .wait(before, Duration::from_secs(300), "the dry run's end", |m| {
-            m.body.starts_with("Dry run")
+            m.replaces.is_none()
+                && (m.body.starts_with("Dry run cancelled.")
+                    || m.body.starts_with("Dry run of the offer"))
         })
         .await;
+    let progress = w.messages()[before..]
+        .iter()
+        .rev()
+        .find(|m| m.replaces.is_some() && m.body.starts_with("Dry run "))
+        .map(|m| m.body.clone())
+        .unwrap_or_else(|| "no progress message".to_owned());
     let checked = rooms1.difference(&rooms0).count();
     let requests = req1 - req0;
     let dry_peak = w.memory_mb("VmHWM");
@@ -265,7 +274,7 @@ pub async fn million_section() -> String {
     )
     .unwrap();
     writeln!(md, "The summary's first lines: \"{summary}\".\n").unwrap();
-    writeln!(md, "`!oldrooms dry-run` on that offer re-checks each of its rooms through the Admin API; it was cancelled after {} s (\"{}\"): {checked} rooms re-checked, {requests} Admin API room requests ({:.2} per room), Synapse CPU {synapse_cpu:.1} s; at that rate the whole offer would take {:.1} h. Bot peak RSS by then: {dry_peak:.0} MB.\n",
+    writeln!(md, "`!oldrooms dry-run` on that offer re-checks each of its rooms through the Admin API; it was cancelled after {} s (\"{}\"; its progress message's last edit: \"{progress}\"): {checked} rooms re-checked, {requests} Admin API room requests ({:.2} per room), Synapse CPU {synapse_cpu:.1} s; at that rate the whole offer would take {:.1} h. Bot peak RSS by then: {dry_peak:.0} MB.\n",
         SAMPLE.as_secs(),
         ended.body.lines().next().unwrap_or(""),
         requests as f64 / checked.max(1) as f64,
