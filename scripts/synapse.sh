@@ -13,6 +13,8 @@
 #       process is gone, so a crashed test run leaves nothing behind.
 #       OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS=1 keeps Synapse's rate limits.
 #       OLDROOMS_SYNAPSE_MAX_UPLOAD=SIZE sets max_upload_size (say 64K).
+#       OLDROOMS_SYNAPSE_SERVER_NOTICES=1 enables server notices, sent as
+#       @notices:SERVER.
 #       OLDROOMS_SYNAPSE_DB=postgres runs it on PostgreSQL: a cluster of its
 #       own in DIR/pg (Debian's postgresql package, run as its unprivileged
 #       `postgres` user when we are root), reached over a Unix socket only,
@@ -181,6 +183,14 @@ enable_registration: false
 room_list_publication_rules: [{action: allow}]
 app_service_config_files: ["$dir/appservice.yaml"]
 YAML
+  if [ "${OLDROOMS_SYNAPSE_SERVER_NOTICES:-0}" = 1 ]; then
+    cat >>"$dir/homeserver.yaml" <<'YAML'
+server_notices:
+  system_mxid_localpart: notices
+  system_mxid_display_name: "Server Notices"
+  room_name: "Server Notices"
+YAML
+  fi
   if [ -n "${OLDROOMS_SYNAPSE_MAX_UPLOAD:-}" ]; then
     echo "max_upload_size: \"$OLDROOMS_SYNAPSE_MAX_UPLOAD\"" >>"$dir/homeserver.yaml"
   fi

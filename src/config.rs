@@ -84,6 +84,11 @@ pub struct DeleteConfig {
     /// How long an offer to delete stands.
     pub confirm_timeout: Duration,
     pub engine: DeleteSettings,
+    /// How long the people of a room are given between their warning and
+    /// its deletion (`grace`); none: deleted when confirmed.
+    pub grace: Option<Duration>,
+    /// The warning's template (`warning_message`), see `plan::warning_text`.
+    pub warning: String,
 }
 
 /// How the deletion engine runs (`[delete]`).
@@ -354,6 +359,7 @@ impl Config {
             return Err(invalid(key, "must be at least 1".into()));
         }
         let notice = notice_room(d, &user_id).map_err(|(key, m)| invalid(key, m))?;
+        let (grace, warning) = grace(d).map_err(|(key, m)| invalid(key, m))?;
 
         Ok(Self {
             file: file.to_owned(),
@@ -408,6 +414,8 @@ impl Config {
                     poll_interval: Duration::from_millis(d.poll_interval_ms),
                     notice,
                 },
+                grace,
+                warning,
             },
         })
     }
@@ -456,6 +464,27 @@ fn notice_room(
         room_name: room_name.to_owned(),
         message: message.clone(),
     }))
+}
+
+/// `delete.grace` (a duration as in `[schedule]`; `"0s"` is none) and
+/// `delete.warning_message`, which must say which rooms.
+#[allow(clippy::type_complexity)]
+fn grace(d: &raw::RawDelete) -> Result<(Option<Duration>, String), (&'static str, String)> {
+    let grace = match d.grace.as_deref().map(str::trim) {
+        None | Some("0s" | "0") => None,
+        Some(text) => Some(crate::schedule::parse_every(text).map_err(|m| ("delete.grace", m))?),
+    };
+    let warning = d
+        .warning_message
+        .clone()
+        .unwrap_or_else(|| crate::plan::DEFAULT_WARNING.to_owned());
+    if !warning.contains("{rooms}") || warning.len() > NOTICE_MAX {
+        return Err((
+            "delete.warning_message",
+            format!("must name the rooms with {{rooms}}, in at most {NOTICE_MAX} bytes"),
+        ));
+    }
+    Ok((grace, warning))
 }
 
 /// Longest notice message and notice room name we send, in UTF-8 bytes

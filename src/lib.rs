@@ -28,6 +28,8 @@ pub mod metrics;
 pub mod pins;
 /// Plain text for people: shortened names, durations in words.
 pub mod plain;
+/// A deletion with a grace period: people warned, rooms deleted later.
+pub mod plan;
 /// Pure decision: should this room be deleted, and why.
 pub mod policy;
 /// `results.csv`: rows, spreadsheet-safe cells, atomic writes, summaries.

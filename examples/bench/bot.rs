@@ -248,12 +248,16 @@ pub async fn million_section() -> String {
     let progress = w.messages()[before..]
         .iter()
         .rev()
-        .find(|m| m.replaces.is_some() && m.body.starts_with("Dry run "))
+        .find(|m| {
+            // An edit's body is its fallback, "* " and the new text.
+            m.replaces.is_some() && m.body.trim_start_matches("* ").starts_with("Dry run ")
+        })
         .map(|m| m.body.clone())
         .unwrap_or_else(|| "no progress message".to_owned());
     let checked = rooms1.difference(&rooms0).count();
     let requests = req1 - req0;
     let dry_peak = w.memory_mb("VmHWM");
+    let dry_after = w.memory_mb("VmRSS");
     w.bot.stop().await;
     s.stop();
 
@@ -274,7 +278,7 @@ pub async fn million_section() -> String {
     )
     .unwrap();
     writeln!(md, "The summary's first lines: \"{summary}\".\n").unwrap();
-    writeln!(md, "`!oldrooms dry-run` on that offer re-checks each of its rooms through the Admin API; it was cancelled after {} s (\"{}\"; its progress message's last edit: \"{progress}\"): {checked} rooms re-checked, {requests} Admin API room requests ({:.2} per room), Synapse CPU {synapse_cpu:.1} s; at that rate the whole offer would take {:.1} h. Bot peak RSS by then: {dry_peak:.0} MB.\n",
+    writeln!(md, "`!oldrooms dry-run` on that offer re-checks each of its rooms through the Admin API; it was cancelled after {} s (\"{}\"; its progress message's last edit: \"{progress}\"): {checked} rooms re-checked, {requests} Admin API room requests ({:.2} per room), Synapse CPU {synapse_cpu:.1} s; at that rate the whole offer would take {:.1} h. Bot peak RSS by then: {dry_peak:.0} MB; its RSS once the cancel was answered: {dry_after:.0} MB.\n",
         SAMPLE.as_secs(),
         ended.body.lines().next().unwrap_or(""),
         requests as f64 / checked.max(1) as f64,

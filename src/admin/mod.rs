@@ -4,6 +4,7 @@
 
 mod delete;
 mod error;
+mod notices;
 mod outage;
 mod rooms;
 mod serde_quirks;

@@ -195,6 +195,23 @@ impl AdminClient {
         self.newest_event(room_id, NOT_MEMBERSHIP).await
     }
 
+    /// [`Self::last_activity`] with the event's sender, for a re-check that
+    /// says who kept a room.
+    pub async fn last_activity_by(
+        &self,
+        room_id: &RoomId,
+    ) -> Result<Option<(Newest, Option<String>)>, AdminError> {
+        #[derive(Deserialize)]
+        struct By {
+            #[serde(flatten)]
+            newest: Newest,
+            sender: Option<String>,
+        }
+        const NOT_MEMBERSHIP: &str = r#"{"not_types":["m.room.member"]}"#;
+        let by: Option<By> = self.newest_event(room_id, NOT_MEMBERSHIP).await?;
+        Ok(by.map(|b| (b.newest, b.sender)))
+    }
+
     /// The room's name from its history: Synapse drops the current state of a
     /// room it has left, but the last `m.room.name` event is still readable.
     pub async fn name_from_history(&self, room_id: &RoomId) -> Result<Option<String>, AdminError> {

@@ -6,9 +6,12 @@ use std::io::{BufRead as _, Write as _};
 use std::path::Path;
 use std::sync::atomic::AtomicUsize;
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 use tokio::sync::watch;
 
+use super::grace::Resumed;
 use crate::config::Config;
 use crate::delete::input::read_candidates;
 use crate::delete::journal::{Entry, Journal};
@@ -17,6 +20,7 @@ use crate::delete::record;
 use crate::delete::report::write_report;
 use crate::delete::settle::settle;
 use crate::delete::{Control, Ended, RunEvent, Start, dry_run, execute};
+use crate::plan::Plan;
 use crate::policy::Policy;
 use crate::scan_args::ScanArgs;
 use crate::session::Session;
@@ -31,11 +35,22 @@ pub struct Files<'a> {
     pub report: &'a Path,
 }
 
+/// What a `delete` run starts from.
+enum Chosen<'a> {
+    /// The interrupted deletion's journal.
+    Journal,
+    /// A plan made with `--grace`.
+    Plan(Box<Plan>),
+    /// An edited file's rows.
+    File(Vec<Entry>, &'a Path),
+}
+
 pub async fn command(
     config_path: &Path,
     files: &Files<'_>,
     yes: bool,
     resume: bool,
+    grace: Option<Duration>,
     options: &ScanArgs,
 ) -> anyhow::Result<()> {
     let (from, report) = (files.from, files.report);
@@ -47,6 +62,7 @@ pub async fn command(
         );
     }
     let journal_path = config.bot.data_dir.join(JOURNAL_FILE);
+    let grace = grace.or(config.delete.grace).filter(|g| !g.is_zero());
     let chosen = match (journal_file::read(&journal_path)?, from) {
         (Some(journal), _) if resume => {
             println!(
@@ -54,19 +70,20 @@ pub async fn command(
                 crate::timefmt::rfc3339(journal.confirmed_at),
                 journal.counts()
             );
-            None
+            Chosen::Journal
         }
         (Some(_), _) => anyhow::bail!(
             "an interrupted deletion is recorded in {}: finish it with `oldrooms delete --config {} --resume`",
             journal_path.display(),
             config_path.display()
         ),
-        (None, _) if resume => {
-            anyhow::bail!(
-                "no interrupted deletion to resume in {}",
-                journal_path.display()
-            )
-        }
+        (None, _) if resume => match crate::plan::file::read(&super::grace::plan_path(&config))? {
+            Some(plan) => Chosen::Plan(Box::new(plan)),
+            None => anyhow::bail!(
+                "no interrupted deletion or plan to resume in {}",
+                config.bot.data_dir.display()
+            ),
+        },
         (None, None) => anyhow::bail!("--from FILE is required"),
         (None, Some(from)) => {
             let rooms = read_candidates(from)?;
@@ -77,19 +94,40 @@ pub async fn command(
                 );
                 return Ok(());
             }
-            Some((rooms, from))
+            Chosen::File(rooms, from)
         }
     };
 
     let session = Session::open(&config).await?;
+    let mut kept = Vec::new();
     let result = async {
         let start = match chosen {
-            None => Start::Resume,
-            Some((rooms, from)) => {
+            Chosen::Journal => Start::Resume,
+            Chosen::Plan(plan) => match super::grace::resume(&session, &config, *plan).await? {
+                Resumed::Waiting => return Ok(None),
+                Resumed::Due { journal, kept: k } => {
+                    kept = k;
+                    Start::New(journal)
+                }
+            },
+            Chosen::File(rooms, from) => {
                 let policy = rules_for(&session, &config, options).await?;
                 let rooms = settled(&session, &config, &policy, rooms).await?;
+                if let Some(grace) = grace {
+                    println!(
+                        "With a grace period of {}: the rooms that still have local people are                          deleted only after those people are warned and the time has passed.",
+                        crate::plain::ago(grace)
+                    );
+                }
                 if !yes && !confirmed(&rooms, from)? {
                     println!("Nothing was deleted.");
+                    return Ok(None);
+                }
+                let rooms = match grace {
+                    Some(grace) => super::grace::start(&session, &config, &policy, rooms, grace).await?,
+                    None => rooms,
+                };
+                if rooms.is_empty() {
                     return Ok(None);
                 }
                 let rules = Some(policy.rules.clone());
@@ -97,6 +135,11 @@ pub async fn command(
                 Start::New(Box::new(journal))
             }
         };
+        if let Start::New(journal) = &start
+            && journal.rooms.is_empty()
+        {
+            return Ok(Some(Ended::Finished((**journal).clone())));
+        }
         delete_all(&session, &config, &journal_path, start)
             .await
             .map(Some)
@@ -116,6 +159,11 @@ pub async fn command(
             )
         }
         Some(Ended::NothingToResume) => anyhow::bail!("no interrupted deletion to resume"),
+    };
+    let journal = if kept.is_empty() {
+        journal
+    } else {
+        super::grace::with_kept(&journal, kept)
     };
     write_file(&journal, report)?;
     println!("Deletion finished: {}.", journal.counts());

@@ -2,6 +2,7 @@
 //! them. `main.rs` only parses, sets up logging and calls [`run`].
 
 mod delete;
+mod grace;
 mod progress;
 
 use std::path::{Path, PathBuf};
@@ -77,9 +78,15 @@ pub enum Command {
         /// Do not ask: delete without typing the number of rooms (scripts).
         #[arg(long)]
         yes: bool,
-        /// Finish a deletion that was interrupted (recorded in bot.data_dir).
+        /// Finish a deletion that was interrupted, or a plan made with
+        /// --grace once its time has passed (both kept in bot.data_dir).
         #[arg(long, conflicts_with = "from")]
         resume: bool,
+        /// Warn the local people of the rooms first, and delete those rooms
+        /// only after this long (7d, 12h…; 0s: at once); finish with
+        /// --resume. Default: `[delete] grace` of the config.
+        #[arg(long, value_name = "DURATION", value_parser = grace_arg, conflicts_with_all = ["resume", "dry_run"])]
+        grace: Option<std::time::Duration>,
         /// Re-check every room now and report what a deletion would do;
         /// delete nothing.
         #[arg(long, requires = "from", conflicts_with_all = ["resume", "yes"])]
@@ -126,6 +133,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             from,
             yes,
             resume,
+            grace,
             dry_run,
             report,
             options,
@@ -138,7 +146,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 (true, Some(from)) => {
                     delete::dry_run_command(&config, from, &report, &options).await
                 }
-                _ => delete::command(&config, &files, yes, resume, &options).await,
+                _ => delete::command(&config, &files, yes, resume, grace, &options).await,
             }
         }
         Command::Run { config } => match Config::load(&config) {
@@ -312,6 +320,14 @@ async fn check_steps(session: &Session, config: &Config) -> anyhow::Result<()> {
         "cross-signing: {}",
         cross_signing_line(session, config).await
     );
+    let warnings = match crate::plan::warn::Channel::of(client).await {
+        Ok(crate::plan::warn::Channel::ServerNotices) => "as server notices".to_owned(),
+        Ok(crate::plan::warn::Channel::Direct) => {
+            "in direct chats from this account (server notices are not enabled)".to_owned()
+        }
+        Err(e) => format!("could not ask the homeserver ({e})"),
+    };
+    println!("warnings:   a grace period's warnings go out {warnings}");
     Ok(())
 }
 
@@ -339,5 +355,13 @@ async fn cross_signing_line(session: &Session, config: &Config) -> String {
             session.user_id,
             key.display()
         ),
+    }
+}
+
+/// `--grace`: a duration as in `[schedule]`, or `0s` for none.
+fn grace_arg(text: &str) -> Result<std::time::Duration, String> {
+    match text.trim() {
+        "0" | "0s" => Ok(std::time::Duration::ZERO),
+        t => crate::schedule::parse_every(t),
     }
 }

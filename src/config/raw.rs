@@ -49,6 +49,8 @@ pub(super) struct RawDelete {
     pub(super) poll_interval_ms: u64,
     pub(super) notice_message: Option<String>,
     pub(super) notice_room_name: Option<String>,
+    pub(super) grace: Option<String>,
+    pub(super) warning_message: Option<String>,
 }
 
 impl Default for RawDelete {
@@ -63,6 +65,8 @@ impl Default for RawDelete {
             poll_interval_ms: 1000,
             notice_message: None,
             notice_room_name: None,
+            grace: None,
+            warning_message: None,
         }
     }
 }

@@ -175,9 +175,14 @@ async fn read_and_recheck(
         };
         return Ok(decided(recheck(entry, now, policy), 0, None));
     }
+    let (newest, sender) = match client.last_activity_by(id).await? {
+        Some((newest, sender)) => (Some(newest), sender),
+        None => (None, None),
+    };
     let mut now = Current {
         room: Some(&room),
-        newest: client.last_activity(id).await?,
+        newest,
+        sender,
         ..Current::default()
     };
     if entry.abandoned || entry.joined_local_members == 0 {

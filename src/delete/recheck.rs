@@ -13,6 +13,8 @@ pub struct Current<'a> {
     pub room: Option<&'a ListedRoom>,
     /// The newest non-membership event, when there is one.
     pub newest: Option<Newest>,
+    /// Who sent it, when the server said.
+    pub sender: Option<String>,
     /// The member list, when it was read.
     pub members: Option<Members>,
     /// Whether its first invites mark a direct chat, when that was read.
@@ -34,8 +36,12 @@ pub enum Skip {
     Incomplete(String),
     /// The room's timeline can no longer be read.
     Unreadable,
-    /// Another newest event than the scan recorded.
-    NewEvent { now: Newest, seen: String },
+    /// Another newest event than the scan recorded, and who sent it.
+    NewEvent {
+        now: Newest,
+        seen: String,
+        by: Option<String>,
+    },
     /// A newer time than the scan recorded (journals without event ids).
     NewerThan(i64),
     /// Local people in it now, where the scan found none.
@@ -53,12 +59,19 @@ impl std::fmt::Display for Skip {
             ),
             Self::Protected(why) | Self::Incomplete(why) => f.write_str(why),
             Self::Unreadable => f.write_str("the room's timeline can no longer be read"),
-            Self::NewEvent { now, seen } => write!(
-                f,
-                "new activity since the scan: the newest event is now {} (stamped {}), not {seen}",
-                now.event_id,
-                crate::timefmt::rfc3339(now.ts)
-            ),
+            Self::NewEvent { now, seen, by } => {
+                let by = by
+                    .as_deref()
+                    .map(|u| format!(", sent by {u}"))
+                    .unwrap_or_default();
+                write!(
+                    f,
+                    "new activity since the scan: the newest event is now {} (stamped {}{by}), \
+                     not {seen}",
+                    now.event_id,
+                    crate::timefmt::rfc3339(now.ts)
+                )
+            }
             Self::NewerThan(ts) => write!(
                 f,
                 "new activity since the scan (at {})",
@@ -88,6 +101,7 @@ pub fn recheck(entry: &Entry, now: Current<'_>, policy: &Policy) -> Result<(), S
     let Current {
         room,
         newest,
+        sender,
         members,
         direct,
     } = now;
@@ -118,7 +132,12 @@ pub fn recheck(entry: &Entry, now: Current<'_>, policy: &Policy) -> Result<(), S
         // (a remote server, a bridge) wrote on it.
         Some(seen) if seen != &*newest.event_id => {
             let seen = seen.to_owned();
-            return Err(Skip::NewEvent { now: newest, seen });
+            let by = sender.map(|s| crate::plain::shorten(&s, 255));
+            return Err(Skip::NewEvent {
+                now: newest,
+                seen,
+                by,
+            });
         }
         Some(_) => {}
         // A journal written before event ids were recorded: the time is all

@@ -105,6 +105,7 @@ mod tests {
                 Skip::NewEvent {
                     now: newest,
                     seen: "$d".into(),
+                    by: None,
                 },
                 "new_activity",
             ),

@@ -60,6 +60,14 @@ impl Synapse {
         ])
     }
 
+    /// Starts one that sends server notices (as `@notices`).
+    pub fn start_with_server_notices() -> Self {
+        Self::start_with(&[
+            ("OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS", "0"),
+            ("OLDROOMS_SYNAPSE_SERVER_NOTICES", "1"),
+        ])
+    }
+
     /// Starts one with workers behind nginx, whatever the environment says.
     pub fn start_with_workers() -> Self {
         Self::start_with(&[

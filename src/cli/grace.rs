@@ -1,0 +1,195 @@
+//! `oldrooms delete --from F --grace 7d`: the confirmed rooms that still
+//! have local people go on a plan and those people are warned; `--resume`
+//! after the deadline deletes what stayed quiet (before it, it says when).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::delete::journal::{Entry, Journal, Outcome, Step};
+use crate::plan::warn::{Channel, people_in, send_all};
+use crate::plan::{Plan, file};
+use crate::policy::Policy;
+use crate::session::Session;
+use crate::timefmt::{now_ms, rfc3339};
+
+/// The command line's plan, apart from the bot's.
+pub const PLAN_FILE: &str = "cli-plan.jsonl";
+
+pub fn plan_path(config: &Config) -> PathBuf {
+    config.bot.data_dir.join(PLAN_FILE)
+}
+
+/// Puts the confirmed `rooms` that have local people on a plan, warns
+/// them, and returns the rooms nobody is in, to delete now.
+pub async fn start(
+    session: &Session,
+    config: &Config,
+    policy: &Policy,
+    rooms: Vec<Entry>,
+    grace: Duration,
+) -> anyhow::Result<Vec<Entry>> {
+    let path = plan_path(config);
+    if let Some(plan) = file::read(&path)? {
+        anyhow::bail!(
+            "a plan (confirmed at {}, deleting after {}) is recorded in {}: finish it with \
+             --resume, or move it away to withdraw it",
+            rfc3339(plan.confirmed_at),
+            rfc3339(plan.deadline),
+            path.display()
+        );
+    }
+    let ours = &session.user_id;
+    let mut now = Vec::new();
+    let mut later = Vec::new();
+    let mut people_of = Vec::new();
+    for room in rooms {
+        let people = people_in(&session.client, policy, ours, &room.room_id).await?;
+        if people.is_empty() {
+            now.push(room);
+        } else {
+            people_of.push(people);
+            later.push(room);
+        }
+    }
+    if later.is_empty() {
+        println!("No local person is in these rooms: nobody to warn.");
+        return Ok(now);
+    }
+    let channel = Channel::of(&session.client).await?;
+    let confirmed_at = now_ms();
+    let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+    let id = format!("{confirmed_at:x}");
+    let mut plan = Plan::new(
+        id,
+        "command line",
+        confirmed_at,
+        confirmed_at.saturating_add(grace_ms),
+        Some(policy.rules.clone()),
+        later,
+        &people_of,
+    );
+    file::create(&path, &plan)?;
+    warn(session, config, &mut plan, &path, channel).await?;
+    println!(
+        "{} on the plan in {}: each is deleted after {} unless someone writes in it. Then run \
+         `oldrooms delete --config {} --resume`.",
+        crate::plain::count(plan.rooms.len(), "room is", "rooms are"),
+        path.display(),
+        rfc3339(plan.deadline),
+        config.file
+    );
+    Ok(now)
+}
+
+async fn warn(
+    session: &Session,
+    config: &Config,
+    plan: &mut Plan,
+    path: &Path,
+    channel: Channel,
+) -> anyhow::Result<()> {
+    let server = config.user_id.server_name().as_str();
+    let sent = send_all(
+        &session.client,
+        plan,
+        path,
+        channel,
+        &config.delete.warning,
+        server,
+        &config.bot.data_dir,
+    )
+    .await?;
+    let how = match channel {
+        Channel::ServerNotices => "as a server notice",
+        Channel::Direct => "in a direct chat",
+    };
+    if sent.sent > 0 {
+        println!(
+            "Warned {} {how}.",
+            crate::plain::count(sent.sent, "person", "people")
+        );
+    }
+    if !sent.failed.is_empty() {
+        println!(
+            "Could not warn {} (their rooms are kept unless --resume warns them before the \
+             deadline):",
+            crate::plain::count(sent.failed.len(), "person", "people")
+        );
+        for line in &sent.failed {
+            println!("  {line}");
+        }
+    }
+    Ok(())
+}
+
+/// What `--resume` finds in a plan.
+pub enum Resumed {
+    /// Not yet: the deadline, said.
+    Waiting,
+    /// The deadline passed: the deletion to run, and the rooms kept
+    /// because someone in them was not warned.
+    Due {
+        journal: Box<Journal>,
+        kept: Vec<Entry>,
+    },
+}
+
+/// Sends the warnings still unsent, then, at the deadline, hands the plan's
+/// rooms to the deletion and archives the plan (a repeated deletion could
+/// only find them gone; a lost plan deletes nothing).
+pub async fn resume(session: &Session, config: &Config, plan: Plan) -> anyhow::Result<Resumed> {
+    let path = plan_path(config);
+    let mut plan = plan;
+    if plan.cancelled {
+        file::archive(&path, &plan)?;
+        println!("The plan was withdrawn: nothing of it is deleted.");
+        return Ok(Resumed::Waiting);
+    }
+    if !plan.to_warn().is_empty() {
+        let channel = Channel::of(&session.client).await?;
+        warn(session, config, &mut plan, &path, channel).await?;
+    }
+    if now_ms() < plan.deadline {
+        println!(
+            "Not yet: the plan's {} are deleted after {}. Run --resume again then.",
+            crate::plain::rooms(plan.rooms.len()),
+            rfc3339(plan.deadline)
+        );
+        return Ok(Resumed::Waiting);
+    }
+    let (journal, kept_why) = plan.deletion();
+    let kept = kept_why
+        .into_iter()
+        .map(|(i, detail)| Entry {
+            step: Step::Done {
+                outcome: Outcome::Skipped,
+                detail,
+            },
+            ..plan.rooms[i].clone()
+        })
+        .collect();
+    let archived = file::archive(&path, &plan)?;
+    println!(
+        "The plan's deadline passed: its rooms are re-checked and deleted unless someone wrote \
+         in them (the plan is kept as {}).",
+        archived.display()
+    );
+    Ok(Resumed::Due {
+        journal: Box::new(journal),
+        kept,
+    })
+}
+
+/// The report of a plan's deletion: its journal's rooms and those kept
+/// before it started.
+pub fn with_kept(journal: &Journal, kept: Vec<Entry>) -> Journal {
+    let mut rooms = journal.rooms.clone();
+    rooms.extend(kept);
+    Journal::new(
+        &journal.confirmed_by,
+        journal.confirmed_at,
+        journal.options.clone(),
+        rooms,
+    )
+}

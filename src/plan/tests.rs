@@ -1,0 +1,145 @@
+//! The plan's content: people grouped once, records replayed, and what the
+//! deadline deletes.
+
+use matrix_sdk::ruma::OwnedUserId;
+
+use super::*;
+use crate::delete::journal::{Entry, Step};
+
+fn room(id: &str, name: &str) -> Entry {
+    Entry {
+        room_id: id.try_into().unwrap(),
+        name: name.to_owned(),
+        last_activity: Some(1),
+        last_event: Some("$e".into()),
+        joined_local_members: 1,
+        abandoned: false,
+        step: Step::Pending,
+        submitting_since: None,
+    }
+}
+
+fn user(name: &str) -> OwnedUserId {
+    format!("@{name}:example.com").try_into().unwrap()
+}
+
+fn plan() -> Plan {
+    let rooms = vec![
+        room("!a:example.com", "Book club"),
+        room("!b:example.com", ""),
+        room("!c:example.com", "Line\nbreak"),
+    ];
+    let people = vec![
+        vec![user("alice"), user("bob")],
+        vec![user("alice")],
+        vec![user("bob"), user("bob")],
+    ];
+    Plan::new(
+        "p1".into(),
+        "@admin:example.com",
+        10,
+        1_000,
+        None,
+        rooms,
+        &people,
+    )
+}
+
+#[test]
+fn each_person_is_warned_once_with_all_of_their_rooms() {
+    let p = plan();
+    let people: Vec<(&str, &[usize])> = p
+        .people
+        .iter()
+        .map(|x| (x.user_id.as_str(), &x.rooms[..]))
+        .collect();
+    assert_eq!(
+        people,
+        [
+            ("@alice:example.com", &[0, 1][..]),
+            ("@bob:example.com", &[0, 2][..])
+        ]
+    );
+    let text = warning_text(DEFAULT_WARNING, &p, 1, "example.com");
+    assert!(
+        text.contains("- Book club (!a:example.com)\n- Line break (!c:example.com)"),
+        "{text}"
+    );
+    assert!(text.contains("after 1970-01-01T00:00:01Z"), "{text}");
+    assert!(!text.contains("!b:example.com"), "only bob's rooms: {text}");
+    let alice = warning_text("{rooms}", &p, 0, "example.com");
+    assert_eq!(alice, "- Book club (!a:example.com)\n- !b:example.com");
+}
+
+#[test]
+fn a_sent_warning_is_never_sent_again_and_a_cut_line_is_ignored() {
+    let mut p = plan();
+    let sent = Record::Warning {
+        person: 0,
+        warning: Warning::Sent {
+            via: Via::ServerNotice,
+            event_id: "$w".into(),
+            at: 20,
+        },
+    };
+    let sending = Record::Warning {
+        person: 1,
+        warning: Warning::Sending,
+    };
+    let mut bytes = serde_json::to_vec(&p).unwrap();
+    for r in [&sent, &sending] {
+        bytes.push(b'\n');
+        bytes.extend(serde_json::to_vec(r).unwrap());
+    }
+    bytes.extend(b"\n{\"cancel");
+    let back = file::replay(&bytes).unwrap();
+    assert_eq!(back.to_warn(), Vec::<usize>::new(), "alice's was sent");
+    assert_eq!(back.interrupted(), [1], "bob's may have gone out");
+    assert!(!back.cancelled);
+    p.apply(&sent).unwrap();
+    p.apply(&sending).unwrap();
+    assert_eq!(back, p);
+    let out_of_range = Record::Warning {
+        person: 5,
+        warning: Warning::Sending,
+    };
+    assert!(p.apply(&out_of_range).is_err());
+}
+
+#[test]
+fn the_deadline_deletes_only_rooms_whose_people_were_all_warned() {
+    let mut p = plan();
+    p.apply(&Record::Warning {
+        person: 0,
+        warning: Warning::Sent {
+            via: Via::ServerNotice,
+            event_id: "$w".into(),
+            at: 20,
+        },
+    })
+    .unwrap();
+    p.apply(&Record::Warning {
+        person: 1,
+        warning: Warning::Failed {
+            error: "403".into(),
+        },
+    })
+    .unwrap();
+    let (journal, kept) = p.deletion();
+    let ids: Vec<&str> = journal.rooms.iter().map(|r| r.room_id.as_str()).collect();
+    assert_eq!(ids, ["!b:example.com"], "alice's own room only");
+    assert_eq!(
+        journal.rooms[0].last_event.as_deref(),
+        Some("$e"),
+        "the scan's facts"
+    );
+    assert_eq!(journal.confirmed_by, "@admin:example.com");
+    let kept: Vec<(usize, &str)> = kept.iter().map(|(i, w)| (*i, w.as_str())).collect();
+    assert_eq!(
+        kept,
+        [
+            (0, "kept: not warned (@bob:example.com)"),
+            (2, "kept: not warned (@bob:example.com)")
+        ]
+    );
+}
