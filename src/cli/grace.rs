@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
+
 use crate::config::Config;
 use crate::delete::journal::{Entry, Journal, Outcome, Step};
 use crate::plan::warn::{Channel, people_in, send_all};
@@ -40,11 +42,16 @@ pub async fn start(
         );
     }
     let ours = &session.user_id;
+    let read: Vec<_> = futures_util::stream::iter(&rooms)
+        .map(|room| people_in(&session.client, policy, ours, &room.room_id))
+        .buffered(config.scan.concurrency.max(1))
+        .collect()
+        .await;
     let mut now = Vec::new();
     let mut later = Vec::new();
     let mut people_of = Vec::new();
-    for room in rooms {
-        let people = people_in(&session.client, policy, ours, &room.room_id).await?;
+    for (room, people) in rooms.into_iter().zip(read) {
+        let people = people?;
         if people.is_empty() {
             now.push(room);
         } else {
@@ -89,6 +96,17 @@ async fn warn(
     path: &Path,
     channel: Channel,
 ) -> anyhow::Result<()> {
+    // Direct chats are messages from our own account, under Synapse's rate
+    // limit for it (a server notice is the notices account's).
+    if channel == Channel::Direct && config.bot.lift_own_ratelimit {
+        session
+            .client
+            .lift_ratelimit(&session.user_id)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("bot.lift_own_ratelimit: could not lift the rate limit ({e})")
+            })?;
+    }
     let server = config.user_id.server_name().as_str();
     let sent = send_all(
         &session.client,
@@ -101,7 +119,7 @@ async fn warn(
     )
     .await?;
     let how = match channel {
-        Channel::ServerNotices => "as a server notice",
+        Channel::ServerNotices => "by server notice",
         Channel::Direct => "in a direct chat",
     };
     if sent.sent > 0 {

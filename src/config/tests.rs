@@ -60,6 +60,16 @@ fn the_example_config_is_valid() {
         c.database.unwrap().to_string(),
         "PostgreSQL database synapse as oldrooms_ro"
     );
+    let grace = text
+        .replace("# grace =", "grace =")
+        .replace("# warning_message =", "warning_message =");
+    let c = parse(&grace).unwrap();
+    assert_eq!(c.delete.grace.map(|g| g.as_secs()), Some(7 * 86_400));
+    assert_eq!(
+        c.delete.warning,
+        crate::plan::DEFAULT_WARNING,
+        "the example shows the default"
+    );
     let listen = text.replace("# health_listen =", "health_listen =");
     let c = parse(&listen).unwrap();
     assert_eq!(c.bot.health_listen, Some("127.0.0.1:9187".parse().unwrap()));
@@ -361,4 +371,26 @@ fn the_database_is_sqlite_or_postgres() {
         "{broken}"
     );
     assert!(!broken.contains("hunter2"), "{broken}");
+}
+
+#[test]
+fn a_grace_period_and_its_warning_are_checked() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.delete.grace, None);
+    assert_eq!(c.delete.warning, crate::plan::DEFAULT_WARNING);
+    let off = parse(&format!("{MINIMAL}[delete]\ngrace = \"0s\"\n")).unwrap();
+    assert_eq!(off.delete.grace, None);
+    for (text, key) in [
+        (
+            format!("{MINIMAL}[delete]\ngrace = \"soon\"\n"),
+            "delete.grace",
+        ),
+        (
+            format!("{MINIMAL}[delete]\nwarning_message = \"Your rooms go.\"\n"),
+            "delete.warning_message",
+        ),
+    ] {
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.contains(key), "{e}");
+    }
 }

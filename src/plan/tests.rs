@@ -143,3 +143,26 @@ fn the_deadline_deletes_only_rooms_whose_people_were_all_warned() {
         ]
     );
 }
+
+#[test]
+fn a_refused_warning_is_tried_again_and_its_rooms_wait_for_it() {
+    let mut p = plan();
+    p.apply(&Record::Warning {
+        person: 0,
+        warning: Warning::Failed {
+            error: "429".into(),
+        },
+    })
+    .unwrap();
+    p.apply(&Record::Warning {
+        person: 1,
+        warning: Warning::Unknown,
+    })
+    .unwrap();
+    assert_eq!(p.to_warn(), [0], "alice's again; bob's may have gone out");
+    let (journal, kept) = p.deletion();
+    assert!(journal.rooms.is_empty(), "every room has someone unwarned");
+    assert_eq!(kept.len(), 3);
+    p.apply(&Record::Cancelled).unwrap();
+    assert!(p.cancelled);
+}

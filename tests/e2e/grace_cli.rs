@@ -133,7 +133,7 @@ async fn a_grace_period_warns_each_person_once_and_deletes_only_the_quiet_rooms(
     )
     .await;
     assert!(
-        run.stdout.contains("Warned 2 people as a server notice."),
+        run.stdout.contains("Warned 2 people by server notice."),
         "{run:?}"
     );
     assert!(run.stdout.contains("3 rooms are on the plan"), "{run:?}");
