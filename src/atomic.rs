@@ -13,10 +13,7 @@ pub fn write_with(
     path: &Path,
     fill: impl FnOnce(&mut File) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = folder(path);
     let mut tmp = tempfile::Builder::new()
         .prefix(".oldrooms-")
         .suffix(".tmp")
@@ -32,4 +29,19 @@ pub fn write_with(
 /// Writes `path` with `bytes`.
 pub fn write_bytes(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_with(path, |file| Ok(file.write_all(bytes)?))
+}
+
+/// The folder `path` is in (`.` for a bare file name).
+pub fn folder(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Makes a file created or renamed in `dir` survive a crash.
+pub fn sync_dir(dir: &Path) -> anyhow::Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))
 }

@@ -22,6 +22,8 @@ pub mod db;
 pub mod delete;
 /// gzip for large results.csv files, read back with a size cap.
 pub mod gz;
+/// Files of JSON lines: a header, then records appended as a run goes.
+pub mod jsonl;
 /// What the bot did, for Prometheus.
 pub mod metrics;
 /// Protection pinned to room ids when an alias moves or vanishes.

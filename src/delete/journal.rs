@@ -241,31 +241,17 @@ fn line<T: Serialize>(value: &T) -> Vec<u8> {
 /// taken: it is ignored. Anything else that does not parse is an error to
 /// report, never a guess.
 pub fn replay(bytes: &[u8]) -> Result<Journal, String> {
-    let complete = match bytes.iter().rposition(|b| *b == b'\n') {
-        Some(end) => &bytes[..=end],
-        None => return Err("the header line is incomplete".into()),
-    };
-    let mut lines = complete.split(|b| *b == b'\n').enumerate();
-    let (_, head) = lines.next().ok_or("the file is empty")?;
-    let mut journal: Journal =
-        serde_json::from_slice(head).map_err(|e| format!("line 1 (the header): {e}"))?;
-    if journal.version != VERSION {
-        return Err(format!(
-            "version {} is not the version {VERSION} this oldrooms knows",
-            journal.version
-        ));
+    crate::jsonl::replay(bytes, check_version, |j: &mut Journal, r| j.apply(r))
+}
+
+fn check_version(journal: &mut Journal) -> Result<(), String> {
+    if journal.version == VERSION {
+        return Ok(());
     }
-    for (n, text) in lines {
-        if text.is_empty() {
-            continue;
-        }
-        let record: Record =
-            serde_json::from_slice(text).map_err(|e| format!("line {}: {e}", n + 1))?;
-        journal
-            .apply(&record)
-            .map_err(|e| format!("line {}: {e}", n + 1))?;
-    }
-    Ok(journal)
+    Err(format!(
+        "version {} is not the version {VERSION} this oldrooms knows",
+        journal.version
+    ))
 }
 
 /// The counts of `rooms`, one by one (without `total`).

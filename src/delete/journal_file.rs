@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use tokio::sync::oneshot;
 
 use super::journal::{self, Counts, Journal, Record};
+use crate::atomic::{folder, sync_dir};
 use crate::timefmt::rfc3339;
 
 /// Why a journal cannot be opened.
@@ -94,7 +95,7 @@ impl JournalFile {
             }
             archive(path, &existing)?;
         }
-        let dir = parent(path);
+        let dir = folder(path);
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let mut file = OpenOptions::new()
             .append(true)
@@ -248,19 +249,6 @@ fn lock(file: &File, path: &Path) -> anyhow::Result<()> {
     })
 }
 
-fn parent(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-fn sync_dir(dir: &Path) -> anyhow::Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot sync {}", dir.display()))
-}
-
 /// Moves a finished journal aside, keeping it as a record.
 pub fn archive(path: &Path, journal: &Journal) -> anyhow::Result<PathBuf> {
     let name = format!(
@@ -272,7 +260,7 @@ pub fn archive(path: &Path, journal: &Journal) -> anyhow::Result<PathBuf> {
     );
     let target = path.with_file_name(name);
     std::fs::rename(path, &target).with_context(|| format!("cannot archive {}", path.display()))?;
-    sync_dir(parent(path))?;
+    sync_dir(folder(path))?;
     Ok(target)
 }
 

@@ -2,13 +2,14 @@
 //! one record per line, each fsynced before the step it announces), never
 //! overwritten, archived once its deletion has started.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
 use super::{Plan, Record, VERSION};
+use crate::atomic::{folder, sync_dir};
 
 /// Reads the plan at `path`: `None` when there is none. A last line cut by
 /// a crash was never acted on and is ignored; anything else that does not
@@ -25,14 +26,11 @@ pub fn read(path: &Path) -> anyhow::Result<Option<Plan>> {
 }
 
 pub(super) fn replay(bytes: &[u8]) -> Result<Plan, String> {
-    let end = bytes
-        .iter()
-        .rposition(|b| *b == b'\n')
-        .ok_or("the header line is incomplete")?;
-    let mut lines = bytes[..end].split(|b| *b == b'\n').enumerate();
-    let (_, head) = lines.next().ok_or("the file is empty")?;
-    let mut plan: Plan =
-        serde_json::from_slice(head).map_err(|e| format!("line 1 (the header): {e}"))?;
+    crate::jsonl::replay(bytes, ready, |p: &mut Plan, r| p.apply(r))
+}
+
+/// A header of this version, with no warning sent until a record says so.
+fn ready(plan: &mut Plan) -> Result<(), String> {
     if plan.version != VERSION {
         return Err(format!(
             "version {} is not the version {VERSION} this oldrooms knows",
@@ -40,20 +38,13 @@ pub(super) fn replay(bytes: &[u8]) -> Result<Plan, String> {
         ));
     }
     plan.warnings = vec![super::Warning::NotSent; plan.people.len()];
-    for (n, text) in lines {
-        if text.is_empty() {
-            continue;
-        }
-        let record: Record =
-            serde_json::from_slice(text).map_err(|e| format!("line {}: {e}", n + 1))?;
-        plan.apply(&record)
-            .map_err(|e| format!("line {}: {e}", n + 1))?;
-    }
-    Ok(plan)
+    Ok(())
 }
 
 /// Writes a new plan; refuses when one is there (one plan at a time).
 pub fn create(path: &Path, plan: &Plan) -> anyhow::Result<()> {
+    let dir = folder(path);
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -63,7 +54,7 @@ pub fn create(path: &Path, plan: &Plan) -> anyhow::Result<()> {
     line.push(b'\n');
     file.write_all(&line)?;
     file.sync_all()?;
-    sync_dir(path)
+    sync_dir(dir)
 }
 
 /// Appends `record` to the plan at `path`, on disk before this returns.
@@ -88,16 +79,6 @@ pub fn archive(path: &Path, plan: &Plan) -> anyhow::Result<PathBuf> {
     );
     let target = path.with_file_name(name);
     std::fs::rename(path, &target).with_context(|| format!("cannot archive {}", path.display()))?;
-    sync_dir(path)?;
+    sync_dir(folder(path))?;
     Ok(target)
-}
-
-fn sync_dir(path: &Path) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot sync {}", dir.display()))
 }
