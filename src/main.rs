@@ -7,6 +7,13 @@ use clap::Parser as _;
 use oldrooms::cli::{Cli, Command, LogFormat, run};
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc hands a finished scan's memory back to the system: at a million
+/// rooms the bot is back to 60 MB after the offer, where the C library's
+/// allocator kept 180 MB (BENCHMARKS.md). Its background thread does it a
+/// second after the memory is freed (`.cargo/config.toml`).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Progress lines (where stderr is not a terminal) show by default.
