@@ -7,7 +7,14 @@ use std::time::Duration;
 pub fn shorten(text: &str, max: usize) -> String {
     let mut out: String = text
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        // Line and paragraph separators too: a name must not start a line.
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                ' '
+            } else {
+                c
+            }
+        })
         .take(max)
         .collect();
     if text.chars().count() > max {

@@ -80,6 +80,35 @@ impl AdminClient {
         Ok(created.room_id)
     }
 
+    /// `user`'s membership of `room` (`join`, `invite`, `leave`…), as our
+    /// account, which is in the room, reads it; `None` when they have none.
+    #[instrument(skip(self), level = "debug")]
+    pub async fn membership(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+    ) -> Result<Option<String>, AdminError> {
+        #[derive(Deserialize)]
+        struct Member {
+            membership: String,
+        }
+        let segs = [
+            "_matrix",
+            "client",
+            "v3",
+            "rooms",
+            room.as_str(),
+            "state",
+            "m.room.member",
+            user.as_str(),
+        ];
+        match self.get::<Member>(&segs, &[]).await {
+            Ok(m) => Ok(Some(m.membership)),
+            Err(e) if e.status() == Some(reqwest::StatusCode::NOT_FOUND) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sends `text` into `room` from our account; its event id.
     #[instrument(skip(self, text), level = "debug")]
     pub async fn send_text(

@@ -86,6 +86,18 @@ pub async fn command(
         },
         (None, None) => anyhow::bail!("--from FILE is required"),
         (None, Some(from)) => {
+            // The rooms of a plan wait for their deadline: none of them may
+            // go sooner through another file.
+            let plan = super::grace::plan_path(&config);
+            if plan.exists() {
+                anyhow::bail!(
+                    "a plan is recorded in {}: finish it with `oldrooms delete --config {} \
+                     --resume` after its deadline, or move it away to withdraw it, before \
+                     another deletion",
+                    plan.display(),
+                    config_path.display()
+                );
+            }
             let rooms = read_candidates(from)?;
             if rooms.is_empty() {
                 println!(
@@ -100,22 +112,33 @@ pub async fn command(
 
     let session = Session::open(&config).await?;
     let mut kept = Vec::new();
+    // Archived once the deletion's journal holds its rooms.
+    let held = std::sync::Mutex::new(None);
     let result = async {
         let start = match chosen {
             Chosen::Journal => Start::Resume,
-            Chosen::Plan(plan) => match super::grace::resume(&session, &config, *plan).await? {
-                Resumed::Waiting => return Ok(None),
-                Resumed::Due { journal, kept: k } => {
-                    kept = k;
-                    Start::New(journal)
+            Chosen::Plan(plan) => {
+                let policy = session.policy(&config).await?.for_run(plan.options.clone());
+                match super::grace::resume(&session, &config, &policy, *plan).await? {
+                    Resumed::Waiting => return Ok(None),
+                    Resumed::Due {
+                        journal,
+                        kept: k,
+                        plan,
+                    } => {
+                        kept = k;
+                        *held.lock().unwrap_or_else(|e| e.into_inner()) = Some(plan);
+                        Start::New(journal)
+                    }
                 }
-            },
+            }
             Chosen::File(rooms, from) => {
                 let policy = rules_for(&session, &config, options).await?;
                 let rooms = settled(&session, &config, &policy, rooms).await?;
                 if let Some(grace) = grace {
                     println!(
-                        "With a grace period of {}: the rooms that still have local people are                          deleted only after those people are warned and the time has passed.",
+                        "With a grace period of {}: the rooms that still have local people are \
+        deleted only after those people are warned and the time has passed.",
                         crate::plain::ago(grace)
                     );
                 }
@@ -124,7 +147,9 @@ pub async fn command(
                     return Ok(None);
                 }
                 let rooms = match grace {
-                    Some(grace) => super::grace::start(&session, &config, &policy, rooms, grace).await?,
+                    Some(grace) => {
+                        super::grace::start(&session, &config, &policy, rooms, grace).await?
+                    }
                     None => rooms,
                 };
                 if rooms.is_empty() {
@@ -135,12 +160,21 @@ pub async fn command(
                 Start::New(Box::new(journal))
             }
         };
+        let archive = || {
+            let plan = held.lock().unwrap_or_else(|e| e.into_inner()).take();
+            match plan.map(super::grace::Held::archive) {
+                Some(Ok(to)) => println!("The plan is kept as {}.", to.display()),
+                Some(Err(e)) => eprintln!("warning: {e:#}"),
+                None => {}
+            }
+        };
         if let Start::New(journal) = &start
             && journal.rooms.is_empty()
         {
+            archive();
             return Ok(Some(Ended::Finished((**journal).clone())));
         }
-        delete_all(&session, &config, &journal_path, start)
+        delete_all(&session, &config, &journal_path, start, &archive)
             .await
             .map(Some)
     }
@@ -150,7 +184,7 @@ pub async fn command(
         None => return Ok(()),
         Some(Ended::Finished(journal)) => journal,
         Some(Ended::Stopped { journal, why }) => {
-            write_file(&journal, report)?;
+            write_file(&super::grace::with_kept(&journal, kept), report)?;
             anyhow::bail!(
                 "deletion stopped: {why} ({}). The journal {} is kept: finish it with `oldrooms delete --config {} --resume`",
                 journal.counts(),
@@ -278,11 +312,13 @@ fn write_file(journal: &Journal, report: &Path) -> anyhow::Result<()> {
     crate::atomic::write_bytes(report, &bytes)
 }
 
+/// Runs the deletion; `opened` once its journal is on disk.
 async fn delete_all(
     session: &Session,
     config: &Config,
     path: &Path,
     start: Start,
+    opened: &(dyn Fn() + Sync),
 ) -> anyhow::Result<Ended> {
     let policy = session.policy(config).await?;
     let (cancel, cancelled) = watch::channel(false);
@@ -294,6 +330,9 @@ async fn delete_all(
     });
     let progress = super::progress::Progress::new("deletion");
     let show = |e: RunEvent| {
+        if let RunEvent::Opened(_) = e {
+            opened();
+        }
         if let RunEvent::Opened(c) | RunEvent::Progress(c) = e {
             progress.update(c.done() as u64, c.total as u64, || c.to_string());
         }

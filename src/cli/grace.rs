@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
+use matrix_sdk::ruma::OwnedUserId;
 
 use crate::config::Config;
 use crate::delete::journal::{Entry, Journal, Outcome, Step};
@@ -41,17 +42,11 @@ pub async fn start(
             path.display()
         );
     }
-    let ours = &session.user_id;
-    let read: Vec<_> = futures_util::stream::iter(&rooms)
-        .map(|room| people_in(&session.client, policy, ours, &room.room_id))
-        .buffered(config.scan.concurrency.max(1))
-        .collect()
-        .await;
+    let read = people_of_rooms(session, config, policy, &rooms).await?;
     let mut now = Vec::new();
     let mut later = Vec::new();
     let mut people_of = Vec::new();
     for (room, people) in rooms.into_iter().zip(read) {
-        let people = people?;
         if people.is_empty() {
             now.push(room);
         } else {
@@ -76,7 +71,7 @@ pub async fn start(
         later,
         &people_of,
     );
-    file::create(&path, &plan)?;
+    let _held = file::create(&path, &plan)?;
     warn(session, config, &mut plan, &path, channel).await?;
     println!(
         "{} on the plan in {}: each is deleted after {} unless someone writes in it. Then run \
@@ -87,6 +82,22 @@ pub async fn start(
         config.file
     );
     Ok(now)
+}
+
+/// Each room's local people to warn, read now.
+async fn people_of_rooms(
+    session: &Session,
+    config: &Config,
+    policy: &Policy,
+    rooms: &[Entry],
+) -> anyhow::Result<Vec<Vec<OwnedUserId>>> {
+    let ours = &session.user_id;
+    let read: Vec<_> = futures_util::stream::iter(rooms)
+        .map(|room| people_in(&session.client, policy, ours, &room.room_id))
+        .buffered(config.scan.concurrency.max(1))
+        .collect()
+        .await;
+    Ok(read.into_iter().collect::<Result<_, _>>()?)
 }
 
 async fn warn(
@@ -145,30 +156,54 @@ async fn warn(
 pub enum Resumed {
     /// Not yet: the deadline, said.
     Waiting,
-    /// The deadline passed: the deletion to run, and the rooms kept
-    /// because someone in them was not warned.
+    /// The deadline passed: the deletion to run, the rooms kept because
+    /// someone in them was not warned in time, and the plan, to archive once
+    /// the deletion's journal holds its rooms.
     Due {
         journal: Box<Journal>,
         kept: Vec<Entry>,
+        plan: Held,
     },
 }
 
-/// Sends the warnings still unsent, then, at the deadline, hands the plan's
-/// rooms to the deletion and archives the plan (a repeated deletion could
-/// only find them gone; a lost plan deletes nothing).
-pub async fn resume(session: &Session, config: &Config, plan: Plan) -> anyhow::Result<Resumed> {
+/// A plan this process holds (locked), to archive.
+pub struct Held {
+    path: PathBuf,
+    plan: Box<Plan>,
+    _lock: std::fs::File,
+}
+
+impl Held {
+    /// Moves the plan aside: its rooms are in the deletion's journal now.
+    pub fn archive(self) -> anyhow::Result<PathBuf> {
+        file::archive(&self.path, &self.plan)
+    }
+}
+
+/// Before the deadline: sends the warnings still unsent, and says when.
+/// After it: reads each room's local people again and hands the rooms whose
+/// people were all warned in time to the deletion (a warning owed then is
+/// not sent: it would come too late).
+pub async fn resume(
+    session: &Session,
+    config: &Config,
+    policy: &Policy,
+    plan: Plan,
+) -> anyhow::Result<Resumed> {
     let path = plan_path(config);
-    let mut plan = plan;
+    let lock = file::lock(&path)?;
+    // Read again under the lock: another process may have added to it.
+    let mut plan = file::read(&path)?.unwrap_or(plan);
     if plan.cancelled {
         file::archive(&path, &plan)?;
         println!("The plan was withdrawn: nothing of it is deleted.");
         return Ok(Resumed::Waiting);
     }
-    if !plan.to_warn().is_empty() {
-        let channel = Channel::of(&session.client).await?;
-        warn(session, config, &mut plan, &path, channel).await?;
-    }
     if now_ms() < plan.deadline {
+        if !plan.to_warn().is_empty() || !plan.interrupted().is_empty() {
+            let channel = Channel::of(&session.client).await?;
+            warn(session, config, &mut plan, &path, channel).await?;
+        }
         println!(
             "Not yet: the plan's {} are deleted after {}. Run --resume again then.",
             crate::plain::rooms(plan.rooms.len()),
@@ -176,7 +211,8 @@ pub async fn resume(session: &Session, config: &Config, plan: Plan) -> anyhow::R
         );
         return Ok(Resumed::Waiting);
     }
-    let (journal, kept_why) = plan.deletion();
+    let people_now = people_of_rooms(session, config, policy, &plan.rooms).await?;
+    let (journal, kept_why) = plan.deletion(&people_now);
     let kept = kept_why
         .into_iter()
         .map(|(i, detail)| Entry {
@@ -187,15 +223,18 @@ pub async fn resume(session: &Session, config: &Config, plan: Plan) -> anyhow::R
             ..plan.rooms[i].clone()
         })
         .collect();
-    let archived = file::archive(&path, &plan)?;
     println!(
         "The plan's deadline passed: its rooms are re-checked and deleted unless someone wrote \
-         in them (the plan is kept as {}).",
-        archived.display()
+         in them."
     );
     Ok(Resumed::Due {
         journal: Box::new(journal),
         kept,
+        plan: Held {
+            path,
+            plan: Box::new(plan),
+            _lock: lock,
+        },
     })
 }
 

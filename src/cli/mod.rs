@@ -154,7 +154,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(config) if config.delete.grace.is_some() => Err(config
                 .invalid(
                     "delete.grace",
-                    "the bot does not warn people yet, so its ✅ would delete at once: leave                      grace out of the bot's config and give it to `oldrooms delete --grace`",
+                    "the bot does not warn people yet, so its ✅ would delete at once: leave \
+                     grace out of the bot's config and give it to `oldrooms delete --grace`",
                 )
                 .into()),
             Ok(config) => crate::bot::run(config, shutdown_signal()).await,

@@ -2,7 +2,7 @@
 //! one record per line, each fsynced before the step it announces), never
 //! overwritten, archived once its deletion has started.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -37,12 +37,27 @@ fn ready(plan: &mut Plan) -> Result<(), String> {
             plan.version
         ));
     }
+    plan.check_indices()?;
     plan.warnings = vec![super::Warning::NotSent; plan.people.len()];
     Ok(())
 }
 
-/// Writes a new plan; refuses when one is there (one plan at a time).
-pub fn create(path: &Path, plan: &Plan) -> anyhow::Result<()> {
+/// Holds the plan at `path` for this process, until the handle is dropped:
+/// two `--resume` at once would warn the same person twice.
+pub fn lock(path: &Path) -> anyhow::Result<File> {
+    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    file.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "{} is in use by another oldrooms process; run one at a time on a data_dir",
+            path.display()
+        )
+    })?;
+    Ok(file)
+}
+
+/// Writes a new plan, held by the returned handle; refuses when one is
+/// there (one plan at a time).
+pub fn create(path: &Path, plan: &Plan) -> anyhow::Result<File> {
     let dir = folder(path);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut file = OpenOptions::new()
@@ -52,9 +67,12 @@ pub fn create(path: &Path, plan: &Plan) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the plan {}", path.display()))?;
     let mut line = serde_json::to_vec(plan)?;
     line.push(b'\n');
+    file.try_lock()
+        .map_err(|_| anyhow::anyhow!("{} is in use", path.display()))?;
     file.write_all(&line)?;
     file.sync_all()?;
-    sync_dir(dir)
+    sync_dir(dir)?;
+    Ok(file)
 }
 
 /// Appends `record` to the plan at `path`, on disk before this returns.

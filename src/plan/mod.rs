@@ -51,12 +51,14 @@ pub enum Warning {
         event_id: String,
         at: i64,
     },
-    /// Refused or unreachable: tried again by the next `--resume`.
+    /// Refused by the homeserver (a 4xx): nothing went out, so the next
+    /// `--resume` tries again.
     Failed {
         error: String,
     },
-    /// Found `Sending` after a stop: it may have gone out. Never sent again
-    /// (nobody is warned twice), and never counted as warned.
+    /// It may have gone out: found `Sending` after a stop, or the answer
+    /// was a timeout or a 5xx. Never sent again (nobody is warned twice),
+    /// and never counted as warned.
     Unknown,
 }
 
@@ -165,29 +167,43 @@ impl Plan {
         format!("oldrooms-plan-{}-{i}", self.id)
     }
 
-    /// The people of room `room` not known to be warned.
-    fn unwarned_in(&self, room: usize) -> Vec<&OwnedUserId> {
-        self.people
-            .iter()
-            .zip(&self.warnings)
-            .filter(|(p, w)| p.rooms.contains(&room) && !matches!(w, Warning::Sent { .. }))
-            .map(|(p, _)| &p.user_id)
-            .collect()
+    /// Whether person `i` was warned, early enough to count: at least half
+    /// the grace period before the deadline. A warning sent later (a retry
+    /// after a failure) leaves their rooms kept.
+    pub fn warned_in_time(&self, i: usize) -> bool {
+        let half = (self.deadline - self.confirmed_at) / 2;
+        matches!(self.warnings.get(i), Some(Warning::Sent { at, .. }) if self.deadline - at >= half)
     }
 
-    /// The deletion the deadline starts: the plan's rooms with the facts
-    /// the scan recorded, so that anything said since keeps a room. A
-    /// room where someone's warning did not go out is kept, with why.
-    pub fn deletion(&self) -> (Journal, Vec<(usize, String)>) {
+    /// Person `user`'s index, if the plan warns them.
+    fn person(&self, user: &OwnedUserId) -> Option<usize> {
+        self.people.iter().position(|p| &p.user_id == user)
+    }
+
+    /// The deletion the deadline starts, given each room's local people
+    /// now (`people_now[i]` for room `i`): the rooms whose people were all
+    /// warned in time, with the facts the scan recorded, so that anything
+    /// said since keeps a room. Every other room is kept, with who was not
+    /// warned (someone who joined since, or whose warning failed).
+    pub fn deletion(&self, people_now: &[Vec<OwnedUserId>]) -> (Journal, Vec<(usize, String)>) {
         let mut kept = Vec::new();
         let mut rooms = Vec::new();
         for (i, room) in self.rooms.iter().enumerate() {
-            let unwarned = self.unwarned_in(i);
+            let unwarned: Vec<&str> = people_now
+                .get(i)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter(|u| !self.person(u).is_some_and(|p| self.warned_in_time(p)))
+                .map(|u| u.as_str())
+                .collect();
             if unwarned.is_empty() {
                 rooms.push(room.clone());
             } else {
-                let who: Vec<&str> = unwarned.iter().map(|u| u.as_str()).collect();
-                kept.push((i, format!("kept: not warned ({})", who.join(", "))));
+                kept.push((
+                    i,
+                    format!("kept: not warned in time ({})", unwarned.join(", ")),
+                ));
             }
         }
         let journal = Journal::new(
@@ -198,7 +214,24 @@ impl Plan {
         );
         (journal, kept)
     }
+
+    /// Every room a person is listed in exists: a plan edited by hand must
+    /// not make a warning read past its rooms.
+    pub(crate) fn check_indices(&self) -> Result<(), String> {
+        let n = self.rooms.len();
+        match self.people.iter().find(|p| p.rooms.iter().any(|&r| r >= n)) {
+            Some(p) => Err(format!(
+                "{} is listed in a room the plan does not hold",
+                p.user_id
+            )),
+            None => Ok(()),
+        }
+    }
 }
+
+/// At most this many rooms are named in one warning: a message stays well
+/// under Synapse's 64 KB event limit.
+const LISTED: usize = 50;
 
 /// The default warning. `{rooms}` is a line per room, `{deadline}` the
 /// time of the deletion, `{server}` the homeserver's name.
@@ -208,9 +241,10 @@ pub const DEFAULT_WARNING: &str = "Some rooms you are in on {server} have been q
 
 /// Person `i`'s warning, from `template`.
 pub fn warning_text(template: &str, plan: &Plan, i: usize, server: &str) -> String {
-    let rooms: Vec<String> = plan.people[i]
-        .rooms
+    let theirs = &plan.people[i].rooms;
+    let mut rooms: Vec<String> = theirs
         .iter()
+        .take(LISTED)
         .map(|&r| {
             let room = &plan.rooms[r];
             let name = crate::plain::shorten(room.name.trim(), 80);
@@ -221,6 +255,9 @@ pub fn warning_text(template: &str, plan: &Plan, i: usize, server: &str) -> Stri
             }
         })
         .collect();
+    if theirs.len() > LISTED {
+        rooms.push(format!("- … and {} more", theirs.len() - LISTED));
+    }
     template
         .replace("{server}", server)
         .replace("{deadline}", &crate::timefmt::rfc3339(plan.deadline))

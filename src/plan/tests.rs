@@ -23,6 +23,27 @@ fn user(name: &str) -> OwnedUserId {
     format!("@{name}:example.com").try_into().unwrap()
 }
 
+/// Each room's local people now: those the plan was made with.
+fn people_now(p: &Plan) -> Vec<Vec<OwnedUserId>> {
+    (0..p.rooms.len())
+        .map(|r| {
+            p.people
+                .iter()
+                .filter(|x| x.rooms.contains(&r))
+                .map(|x| x.user_id.clone())
+                .collect()
+        })
+        .collect()
+}
+
+fn sent(at: i64) -> Warning {
+    Warning::Sent {
+        via: Via::ServerNotice,
+        event_id: "$w".into(),
+        at,
+    }
+}
+
 fn plan() -> Plan {
     let rooms = vec![
         room("!a:example.com", "Book club"),
@@ -125,7 +146,8 @@ fn the_deadline_deletes_only_rooms_whose_people_were_all_warned() {
         },
     })
     .unwrap();
-    let (journal, kept) = p.deletion();
+    let now = people_now(&p);
+    let (journal, kept) = p.deletion(&now);
     let ids: Vec<&str> = journal.rooms.iter().map(|r| r.room_id.as_str()).collect();
     assert_eq!(ids, ["!b:example.com"], "alice's own room only");
     assert_eq!(
@@ -138,8 +160,8 @@ fn the_deadline_deletes_only_rooms_whose_people_were_all_warned() {
     assert_eq!(
         kept,
         [
-            (0, "kept: not warned (@bob:example.com)"),
-            (2, "kept: not warned (@bob:example.com)")
+            (0, "kept: not warned in time (@bob:example.com)"),
+            (2, "kept: not warned in time (@bob:example.com)")
         ]
     );
 }
@@ -160,9 +182,74 @@ fn a_refused_warning_is_tried_again_and_its_rooms_wait_for_it() {
     })
     .unwrap();
     assert_eq!(p.to_warn(), [0], "alice's again; bob's may have gone out");
-    let (journal, kept) = p.deletion();
+    let (journal, kept) = p.deletion(&people_now(&p));
     assert!(journal.rooms.is_empty(), "every room has someone unwarned");
     assert_eq!(kept.len(), 3);
     p.apply(&Record::Cancelled).unwrap();
     assert!(p.cancelled);
+}
+
+#[test]
+fn a_late_warning_or_a_newcomer_keeps_the_room() {
+    let mut p = plan();
+    // Confirmed at 10, deadline 1000: a warning at 600 leaves 400 of 990.
+    p.apply(&Record::Warning {
+        person: 0,
+        warning: sent(600),
+    })
+    .unwrap();
+    p.apply(&Record::Warning {
+        person: 1,
+        warning: sent(20),
+    })
+    .unwrap();
+    assert!(!p.warned_in_time(0) && p.warned_in_time(1));
+    let (journal, kept) = p.deletion(&people_now(&p));
+    let ids: Vec<&str> = journal.rooms.iter().map(|r| r.room_id.as_str()).collect();
+    assert_eq!(ids, ["!c:example.com"], "bob's own room only");
+    assert_eq!(kept.len(), 2);
+    p.apply(&Record::Warning {
+        person: 0,
+        warning: sent(20),
+    })
+    .unwrap();
+    let mut now = people_now(&p);
+    now[1].push(user("carol"));
+    let (journal, kept) = p.deletion(&now);
+    assert_eq!(journal.rooms.len(), 2);
+    assert_eq!(
+        kept,
+        [(
+            1,
+            "kept: not warned in time (@carol:example.com)".to_owned()
+        )]
+    );
+    // Someone who left since does not hold a room back.
+    now[0].clear();
+    assert_eq!(p.deletion(&now).0.rooms.len(), 2);
+}
+
+#[test]
+fn a_plan_whose_people_point_past_its_rooms_is_refused() {
+    let mut p = plan();
+    p.people[0].rooms.push(7);
+    let mut bytes = serde_json::to_vec(&p).unwrap();
+    bytes.push(b'\n');
+    let err = file::replay(&bytes).unwrap_err();
+    assert!(
+        err.contains("@alice:example.com is listed in a room"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_warning_names_at_most_fifty_rooms() {
+    let rooms: Vec<Entry> = (0..60)
+        .map(|i| room(&format!("!r{i}:example.com"), ""))
+        .collect();
+    let people = vec![vec![user("alice")]; 60];
+    let p = Plan::new("p".into(), "@a:example.com", 0, 1, None, rooms, &people);
+    let text = warning_text("{rooms}", &p, 0, "example.com");
+    assert_eq!(text.lines().count(), 51);
+    assert!(text.ends_with("- … and 10 more"), "{text}");
 }

@@ -73,7 +73,8 @@ pub async fn send_all(
     for i in plan.interrupted() {
         let user = &plan.people[i].user_id;
         outcome.failed.push(format!(
-            "{user}: oldrooms stopped while warning them, so it is not known whether the              warning went out; it is not sent again"
+            "{user}: oldrooms stopped while warning them, so it is not known whether the \
+        warning went out; it is not sent again"
         ));
         record(plan, path, i, Warning::Unknown)?;
     }
@@ -104,8 +105,13 @@ pub async fn send_all(
             Err(e) => {
                 warn!(%user, error = %e, "a warning could not be sent");
                 outcome.failed.push(format!("{user}: {e}"));
-                Warning::Failed {
-                    error: e.to_string(),
+                if refused(&e) {
+                    Warning::Failed {
+                        error: e.to_string(),
+                    }
+                } else {
+                    // A timeout or a 5xx may come after Synapse took it.
+                    Warning::Unknown
                 }
             }
         };
@@ -131,13 +137,21 @@ async fn direct(
 ) -> Result<(OwnedRoomId, String), AdminError> {
     let path = data_dir.join(DIRECT_ROOMS);
     let mut rooms = load(&path);
-    if let Some(room) = rooms.get(user) {
+    // Reused only while they are in it or invited to it: a chat they left
+    // would take the warning and nobody would read it.
+    if let Some(room) = rooms.get(user)
+        && matches!(
+            client.membership(room, user).await,
+            Ok(Some(m)) if m == "join" || m == "invite"
+        )
+    {
         match client.send_text(room, txn, text).await {
             Ok(event_id) => return Ok((room.clone(), event_id)),
-            Err(e) if e.is_fatal() => return Err(e),
-            Err(e) => {
-                warn!(%user, %room, error = %e, "the direct chat of an earlier warning cannot be used; opening another")
+            // Only a definite refusal: after a timeout it may have gone out.
+            Err(e) if refused(&e) => {
+                warn!(%user, %room, error = %e, "the direct chat of an earlier warning refused it; opening another");
             }
+            Err(e) => return Err(e),
         }
     }
     let room = client.create_direct_room(user).await?;
@@ -147,6 +161,11 @@ async fn direct(
     }
     let event_id = client.send_text(&room, txn, text).await?;
     Ok((room, event_id))
+}
+
+/// A definite refusal (4xx): nothing was sent, so it may be tried again.
+fn refused(e: &AdminError) -> bool {
+    e.status().is_some_and(|s| s.is_client_error())
 }
 
 fn load(path: &Path) -> BTreeMap<OwnedUserId, OwnedRoomId> {

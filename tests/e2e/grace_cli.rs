@@ -25,14 +25,27 @@ async fn delete(config: &Path, args: &[&str]) -> Run {
     run
 }
 
-/// Moves the plan's deadline to a second ago, as time would.
+/// Moves the plan's times (its confirmation, its deadline and when each
+/// warning was sent) back by the grace period and a second, as time
+/// passing would: the deadline is then a second ago.
 fn deadline_passes(data: &Path) {
     let path = data.join("cli-plan.jsonl");
     let text = std::fs::read_to_string(&path).unwrap();
-    let (head, rest) = text.split_once('\n').unwrap();
-    let mut header: Value = serde_json::from_str(head).unwrap();
-    header["deadline"] = json!(now_ms() - 1000);
-    std::fs::write(&path, format!("{header}\n{rest}")).unwrap();
+    let mut lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let shift = lines[0]["deadline"].as_i64().unwrap() - (now_ms() - 1000);
+    let back = |v: &mut Value| *v = json!(v.as_i64().unwrap() - shift);
+    back(&mut lines[0]["deadline"]);
+    back(&mut lines[0]["confirmed_at"]);
+    for record in &mut lines[1..] {
+        if let Some(at) = record.pointer_mut("/warning/warning/sent/at") {
+            back(at);
+        }
+    }
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, text).unwrap();
 }
 
 /// Joins every room `human` is invited to by `from`, and returns the
@@ -99,6 +112,11 @@ async fn a_grace_period_warns_each_person_once_and_deletes_only_the_quiet_rooms(
         own.push(room);
     }
     let (alices, bobs) = (own[0].clone(), own[1].clone());
+    // Carol joins this one during the grace: nobody warned her.
+    let body = json!({"name": "grace: joined later", "preset": "public_chat"});
+    let joined = hs.create_room(alice.as_str(), body).await;
+    hs.message(&joined, alice.as_str(), "hello", Some(old))
+        .await;
     let body = json!({"name": "grace: empty", "preset": "private_chat"});
     let empty = hs.create_room(alice.as_str(), body).await;
     hs.message(&empty, alice.as_str(), "bye", Some(old)).await;
@@ -136,7 +154,7 @@ async fn a_grace_period_warns_each_person_once_and_deletes_only_the_quiet_rooms(
         run.stdout.contains("Warned 2 people by server notice."),
         "{run:?}"
     );
-    assert!(run.stdout.contains("3 rooms are on the plan"), "{run:?}");
+    assert!(run.stdout.contains("4 rooms are on the plan"), "{run:?}");
     // Nobody to warn in the empty room: deleted now, as without a grace.
     let now = Csv::read(&first);
     assert_eq!(now.row(&empty)["outcome"], "deleted");
@@ -177,14 +195,17 @@ async fn a_grace_period_warns_each_person_once_and_deletes_only_the_quiet_rooms(
     );
     assert!(!got[0].contains(&alices), "{got:?}");
 
-    // Bob keeps his room by writing in it. A resume before the deadline
-    // says when, and warns nobody again.
+    // Bob keeps his room by writing in it; carol joins another and says
+    // nothing. A resume before the deadline says when, and warns nobody
+    // again.
     hs.message(&bobs, bob.as_str(), "still here", None).await;
+    let carol = hs.new_user("carol").await;
+    hs.join(&joined, &carol).await;
     let early = delete(&config, &["--resume"]).await;
     assert!(
         early
             .stdout
-            .contains("Not yet: the plan's 3 rooms are deleted after"),
+            .contains("Not yet: the plan's 4 rooms are deleted after"),
         "{early:?}"
     );
     for user in [&alice, &bob] {
@@ -207,7 +228,12 @@ async fn a_grace_period_warns_each_person_once_and_deletes_only_the_quiet_rooms(
         why.contains("new activity") && why.contains(bob.as_str()),
         "{why}"
     );
-    assert!(exists(&hs, &bobs).await);
+    assert_eq!(report.row(&joined)["outcome"], "skipped");
+    let why = &report.row(&joined)["detail"];
+    assert_eq!(why, &format!("kept: not warned in time ({carol})"));
+    for room in [&bobs, &joined] {
+        assert!(exists(&hs, room).await, "{room}");
+    }
     for room in [&shared, &alices] {
         assert!(!exists(&hs, room).await, "{room}");
     }
@@ -277,7 +303,16 @@ async fn without_server_notices_people_are_warned_in_a_direct_chat() {
         .filter(|r| r.room_id().as_str() != quiet)
         .collect();
     assert_eq!(dm.len(), 1, "one chat with the warning");
-    assert!(dm[0].is_direct().await.unwrap(), "a direct chat for alice");
+    // Her client marks it direct once it has seen her join (account data
+    // that comes with a later sync).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !dm[0].is_direct().await.unwrap() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a direct chat for alice"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     deadline_passes(&data);
     let last = dir.path().join("deadline.csv");
