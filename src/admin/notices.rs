@@ -92,16 +92,7 @@ impl AdminClient {
         struct Member {
             membership: String,
         }
-        let segs = [
-            "_matrix",
-            "client",
-            "v3",
-            "rooms",
-            room.as_str(),
-            "state",
-            "m.room.member",
-            user.as_str(),
-        ];
+        let segs = in_room(room, ["state", "m.room.member", user.as_str()]);
         match self.get::<Member>(&segs, &[]).await {
             Ok(m) => Ok(Some(m.membership)),
             Err(e) if e.status() == Some(reqwest::StatusCode::NOT_FOUND) => Ok(None),
@@ -118,18 +109,14 @@ impl AdminClient {
         text: &str,
     ) -> Result<String, AdminError> {
         let body = json!({"msgtype": "m.text", "body": text});
-        let segs = [
-            "_matrix",
-            "client",
-            "v3",
-            "rooms",
-            room.as_str(),
-            "send",
-            "m.room.message",
-            txn,
-        ];
-        let url = self.url(&segs);
+        let url = self.url(&in_room(room, ["send", "m.room.message", txn]));
         let sent: Sent = self.send(reqwest::Method::PUT, url, Some(&body)).await?;
         Ok(sent.event_id)
     }
+}
+
+/// A client-API path under `room`.
+fn in_room<'a>(room: &'a RoomId, rest: [&'a str; 3]) -> [&'a str; 8] {
+    let [a, b, c] = rest;
+    ["_matrix", "client", "v3", "rooms", room.as_str(), a, b, c]
 }
