@@ -92,7 +92,7 @@ pub async fn command(
             if plan.exists() {
                 anyhow::bail!(
                     "a plan is recorded in {}: finish it with `oldrooms delete --config {} \
-                     --resume` after its deadline, or move it away to withdraw it, before \
+                     --resume` after its deadline, or withdraw it with --cancel, before \
                      another deletion",
                     plan.display(),
                     config_path.display()

@@ -36,7 +36,7 @@ pub async fn start(
     if let Some(plan) = file::read(&path)? {
         anyhow::bail!(
             "a plan (confirmed at {}, deleting after {}) is recorded in {}: finish it with \
-             --resume, or move it away to withdraw it",
+             --resume, or withdraw it with --cancel",
             rfc3339(plan.confirmed_at),
             rfc3339(plan.deadline),
             path.display()
@@ -149,6 +149,33 @@ async fn warn(
             println!("  {line}");
         }
     }
+    Ok(())
+}
+
+/// `oldrooms delete --cancel`: the plan is withdrawn (its cancel recorded,
+/// then the file archived), and none of its rooms is deleted.
+pub fn cancel_command(config_path: &Path) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    let path = plan_path(&config);
+    if file::read(&path)?.is_none() {
+        anyhow::bail!("no plan to cancel in {}", config.bot.data_dir.display());
+    }
+    let _held = file::lock(&path)?;
+    let Some(plan) = file::read(&path)? else {
+        anyhow::bail!("no plan to cancel in {}", config.bot.data_dir.display());
+    };
+    file::append(&path, &crate::plan::Record::Cancelled)?;
+    let archived = file::archive(&path, &plan)?;
+    let warned = (0..plan.people.len())
+        .filter(|&i| matches!(plan.warnings[i], crate::plan::Warning::Sent { .. }))
+        .count();
+    println!(
+        "Plan withdrawn: none of its {} will be deleted ({} warned; they are not told). The \
+         plan is kept as {}.",
+        crate::plain::rooms(plan.rooms.len()),
+        crate::plain::count(warned, "person was", "people were"),
+        archived.display()
+    );
     Ok(())
 }
 

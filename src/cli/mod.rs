@@ -73,7 +73,7 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
         /// The results.csv to act on.
-        #[arg(long, value_name = "FILE", required_unless_present = "resume")]
+        #[arg(long, value_name = "FILE", required_unless_present_any = ["resume", "cancel"])]
         from: Option<PathBuf>,
         /// Do not ask: delete without typing the number of rooms (scripts).
         #[arg(long)]
@@ -87,6 +87,9 @@ pub enum Command {
         /// --resume. Default: `[delete] grace` of the config.
         #[arg(long, value_name = "DURATION", value_parser = grace_arg, conflicts_with_all = ["resume", "dry_run"])]
         grace: Option<std::time::Duration>,
+        /// Withdraw the plan made with --grace: none of its rooms is deleted.
+        #[arg(long, conflicts_with_all = ["from", "resume", "grace", "dry_run", "yes"])]
+        cancel: bool,
         /// Re-check every room now and report what a deletion would do;
         /// delete nothing.
         #[arg(long, requires = "from", conflicts_with_all = ["resume", "yes"])]
@@ -134,19 +137,24 @@ pub async fn run(cli: Cli) -> ExitCode {
             yes,
             resume,
             grace,
+            cancel,
             dry_run,
             report,
             options,
         } => {
-            let files = delete::Files {
-                from: from.as_deref(),
-                report: &report,
-            };
-            match (dry_run, from.as_deref()) {
-                (true, Some(from)) => {
-                    delete::dry_run_command(&config, from, &report, &options).await
+            if cancel {
+                grace::cancel_command(&config)
+            } else {
+                let files = delete::Files {
+                    from: from.as_deref(),
+                    report: &report,
+                };
+                match (dry_run, from.as_deref()) {
+                    (true, Some(from)) => {
+                        delete::dry_run_command(&config, from, &report, &options).await
+                    }
+                    _ => delete::command(&config, &files, yes, resume, grace, &options).await,
                 }
-                _ => delete::command(&config, &files, yes, resume, grace, &options).await,
             }
         }
         Command::Run { config } => match Config::load(&config) {

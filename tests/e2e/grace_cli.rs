@@ -320,3 +320,47 @@ async fn without_server_notices_people_are_warned_in_a_direct_chat() {
     assert_eq!(Csv::read(&last).row(&quiet)["outcome"], "deleted");
     assert!(!exists(&hs, &quiet).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawn_plan_deletes_nothing() {
+    let hs = Homeserver::on(own_synapse());
+    let alice = hs.new_user("alice").await;
+    let old = now_ms() - 400 * DAY;
+    let body = json!({"name": "grace: withdrawn", "preset": "private_chat"});
+    let room = hs.create_room(&alice, body).await;
+    hs.message(&room, &alice, "hello", Some(old)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = Config::admin(&hs)
+        .await
+        .bot(&format!("data_dir = \"{}\"", data.display()))
+        .write(dir.path());
+    let results = dir.path().join("results.csv");
+    scan(&config, &results).await;
+    let from = results.to_str().unwrap();
+    delete(&config, &["--from", from, "--yes", "--grace", "1h"]).await;
+
+    let cancel = delete(&config, &["--cancel"]).await;
+    assert!(
+        cancel.stdout.starts_with(
+            "Plan withdrawn: none of its 1 room will be deleted (1 person was warned; they are \
+             not told)."
+        ),
+        "{cancel:?}"
+    );
+    let config_arg = config.to_str().unwrap();
+    let resume = oldrooms(&["delete", "--config", config_arg, "--resume"], &[]).await;
+    assert_eq!(resume.code(), Some(1), "{resume:?}");
+    assert!(
+        resume
+            .stderr
+            .contains("no interrupted deletion or plan to resume"),
+        "{resume:?}"
+    );
+    let again = oldrooms(&["delete", "--config", config_arg, "--cancel"], &[]).await;
+    assert!(again.stderr.contains("no plan to cancel"), "{again:?}");
+    assert!(
+        exists(&hs, &room).await,
+        "nothing of a withdrawn plan is deleted"
+    );
+}
