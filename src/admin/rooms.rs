@@ -187,12 +187,12 @@ impl AdminClient {
         Ok(got.results.into_iter().map(|e| e.event_id).collect())
     }
 
-    /// The newest event that is not a membership change: its timestamp (ms)
-    /// and id. Encrypted events count; a room with nothing but memberships
-    /// counts from its `m.room.create` event.
+    /// The newest event that is not a membership change (nor a dummy event
+    /// of Synapse's): its timestamp (ms) and id. Encrypted events count; a
+    /// room with nothing but memberships counts from its `m.room.create`
+    /// event.
     pub async fn last_activity(&self, room_id: &RoomId) -> Result<Option<Newest>, AdminError> {
-        const NOT_MEMBERSHIP: &str = r#"{"not_types":["m.room.member"]}"#;
-        self.newest_event(room_id, NOT_MEMBERSHIP).await
+        self.newest_event(room_id, NOT_ACTIVITY).await
     }
 
     /// [`Self::last_activity`] with the event's sender, for a re-check that
@@ -207,8 +207,7 @@ impl AdminClient {
             newest: Newest,
             sender: Option<String>,
         }
-        const NOT_MEMBERSHIP: &str = r#"{"not_types":["m.room.member"]}"#;
-        let by: Option<By> = self.newest_event(room_id, NOT_MEMBERSHIP).await?;
+        let by: Option<By> = self.newest_event(room_id, NOT_ACTIVITY).await?;
         Ok(by.map(|b| (b.newest, b.sender)))
     }
 
@@ -239,6 +238,11 @@ struct Members {
 
 /// Membership events, for what their content says.
 const MEMBERSHIPS: &str = r#"{"types":["m.room.member"]}"#;
+
+/// What is not activity: membership changes, and the dummy events Synapse
+/// sends on its own (as a local member) to merge a room's forward
+/// extremities, which no person wrote. As the database path's `ROOMS`.
+const NOT_ACTIVITY: &str = r#"{"not_types":["m.room.member","org.matrix.dummy_event"]}"#;
 
 /// How many of a room's first membership events are read for an invite that
 /// marks a direct chat: a DM's invites are sent as the room is created.

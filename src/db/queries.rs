@@ -17,8 +17,9 @@ macro_rules! known_room_versions {
 pub(super) const BATCH: usize = 10_000;
 
 /// A batch of rooms after `$1` (by id) as the List Room API gives them, with
-/// each one's newest non-membership event as the Room Messages API would
-/// pick it: not an outlier, newest by depth then stream order. The fence
+/// each one's newest event that is activity (not a membership change, not
+/// Synapse's own dummy event) as the Room Messages API would pick it: not an
+/// outlier, newest by depth then stream order. The fence
 /// (`MATERIALIZED`) keeps PostgreSQL from turning the per-room lookups into
 /// a join over the whole events table.
 pub(super) const ROOMS: &str = concat!(
@@ -28,7 +29,8 @@ WITH listed AS MATERIALIZED (
          c.joined_members, c.local_users_in_room,
          CASE WHEN r.is_public THEN 1 ELSE 0 END AS public, s.encryption,
          (SELECT x.event_id FROM events x
-          WHERE x.room_id = s.room_id AND NOT x.outlier AND x.type <> 'm.room.member'
+          WHERE x.room_id = s.room_id AND NOT x.outlier
+            AND x.type NOT IN ('m.room.member', 'org.matrix.dummy_event')
           ORDER BY x.topological_ordering DESC, x.stream_ordering DESC
           LIMIT 1) AS last_id
   FROM room_stats_state s

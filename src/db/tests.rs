@@ -147,6 +147,8 @@ async fn picks_the_event_the_messages_api_would_serve() {
         800,
         json!({"membership": "join"}),
     );
+    // Nor does a dummy event Synapse sent to merge forward extremities.
+    f.event("!members", 4, "org.matrix.dummy_event", 900, json!({}));
     let outlier = f.event("!members", 3, "m.room.topic", 850, json!({"topic": "x"}));
     f.exec(
         "UPDATE events SET outlier = 1 WHERE event_id = ?1",

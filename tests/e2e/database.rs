@@ -70,6 +70,13 @@ async fn the_database_path_writes_the_api_paths_csv() {
     hs.join(&churn, &bob).await;
     hs.leave(&churn, &bob).await;
 
+    // Old, but for a dummy event of the kind Synapse sends on its own to
+    // merge forward extremities: nobody wrote it.
+    let merged = hs.create_room(&alice, named("Merged")).await;
+    hs.message(&merged, &alice, "old", Some(old)).await;
+    hs.send(&merged, &alice, "org.matrix.dummy_event", json!({}), None)
+        .await;
+
     // Busy, but only with a bridge bot that policy.ignore_members ignores.
     let haunted = hs.create_room(&ghost, named("Bridged")).await;
     hs.message(&haunted, &ghost, "still here", None).await;
@@ -90,6 +97,7 @@ async fn the_database_path_writes_the_api_paths_csv() {
             (public.as_str(), 1, 1),
             (encrypted.as_str(), 1, 1),
             (churn.as_str(), 1, 1),
+            (merged.as_str(), 1, 1),
             (haunted.as_str(), 1, 1),
         ],
     )
@@ -142,7 +150,7 @@ async fn the_database_path_writes_the_api_paths_csv() {
 
     // The rooms are what the paths must agree on, not trivially equal.
     let csv = Csv::read(&db);
-    assert_eq!(csv.rows.len(), 10, "{api_text}");
+    assert_eq!(csv.rows.len(), 11, "{api_text}");
     let reason = |room: &str| csv.row(room)["reason"].clone();
     assert!(reason(&active).starts_with("active"));
     assert!(reason(&inactive).starts_with("inactive"));
@@ -151,6 +159,11 @@ async fn the_database_path_writes_the_api_paths_csv() {
     assert_eq!(csv.row(&redacted)["name"], "");
     assert_eq!(reason(&dm), "protected: direct chat");
     assert!(reason(&churn).starts_with("inactive"));
+    assert!(
+        reason(&merged).starts_with("inactive"),
+        "{}",
+        reason(&merged)
+    );
     assert!(
         reason(&haunted).contains("ignored by policy.ignore_members"),
         "{}",
