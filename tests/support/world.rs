@@ -134,9 +134,22 @@ impl Config {
         text
     }
 
-    /// Writes it as `oldrooms.toml` in `dir`.
+    /// Writes it as `oldrooms.toml` in `dir`. Without a `bot.data_dir` of
+    /// its own, its files (the scan's record, a journal) go to `dir/data`:
+    /// the default, `./oldrooms-data`, would be the same folder for every
+    /// test running at once.
     pub fn write(&self, dir: &Path) -> PathBuf {
-        write_config(dir, &self.text())
+        let has_data_dir = self.tables.iter().any(|(table, lines)| {
+            table == "bot" && lines.iter().any(|l| l.trim_start().starts_with("data_dir"))
+        });
+        let config = if has_data_dir {
+            self.clone()
+        } else {
+            let data = dir.join("data");
+            self.clone()
+                .bot(&format!("data_dir = \"{}\"", data.display()))
+        };
+        write_config(dir, &config.text())
     }
 }
 
