@@ -157,7 +157,7 @@ async fn warn(
 pub fn cancel_command(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     let path = plan_path(&config);
-    if file::read(&path)?.is_none() {
+    if !path.exists() {
         anyhow::bail!("no plan to cancel in {}", config.bot.data_dir.display());
     }
     let _held = file::lock(&path)?;
