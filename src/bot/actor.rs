@@ -12,10 +12,10 @@ use tracing::{info, warn};
 
 use super::health::Health;
 use super::machine::{
-    DeletionEnd, Effect, Input, InviteAnswer, JobId, Machine, ScanEnd, ScanFailure,
+    DeletionEnd, Effect, Input, InviteAnswer, JobId, Machine, PlanEnd, ScanEnd, ScanFailure,
 };
 use super::world::{Outgoing, World};
-use super::{delete_job, dry_run_job, publish, scan_job, upload_job};
+use super::{delete_job, dry_run_job, plan_job, publish, scan_job, upload_job};
 use crate::timefmt::now_ms;
 
 /// How long a shutdown waits for jobs to reach a journaled step.
@@ -63,7 +63,8 @@ pub async fn run(
             Input::ScanEnded { job, .. }
             | Input::DeletionEnded { job, .. }
             | Input::DryRunEnded { job }
-            | Input::UploadRead { job, .. } => Some(*job),
+            | Input::UploadRead { job, .. }
+            | Input::Planned { job, .. } => Some(*job),
             _ => None,
         };
         for effect in machine.handle(now_ms(), input) {
@@ -72,10 +73,14 @@ pub async fn run(
                 return;
             }
         }
-        if let Some(job) = ended {
+        // A plan job that goes on as a deletion keeps its signals.
+        if let Some(job) = ended
+            && !machine.runs(job)
+        {
             jobs.remove(&job);
         }
         health.set_job(machine.job_name());
+        health.set_plan(machine.plan_summary());
         super::observe::machine_state(&world.metrics, &machine, now_ms());
         health.set_next_scan(machine.next_scheduled());
     }
@@ -163,6 +168,27 @@ fn apply(effect: Effect, world: &Arc<World>, jobs: &mut HashMap<JobId, Signals>)
                 counts: crate::delete::Counts::default(),
             };
             watch_task(world, task, Input::DeletionEnded { job, end });
+        }
+        Effect::StartPlan { job, start } => {
+            let (cancel, stop) = signals(jobs, job);
+            let control = crate::delete::Control { cancel, stop };
+            let task = tokio::spawn(plan_job::run(world.clone(), job, start, control));
+            let end = PlanEnd::Failed("the plan's task stopped unexpectedly".to_owned());
+            watch_task(world, task, Input::Planned { job, end });
+        }
+        Effect::WithdrawPlan => {
+            let world = world.clone();
+            tokio::spawn(async move {
+                let path = world.plan_path();
+                let result = tokio::task::spawn_blocking(move || {
+                    crate::plan::steps::withdraw(&path)
+                        .map(|plan| plan.map(|p| (p.rooms.len(), p.warned())))
+                        .map_err(|e| format!("{e:#}"))
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+                world.inbox.send(Input::PlanWithdrawn(result));
+            });
         }
         Effect::StartDryRun { job, rooms } => {
             let (cancel, _) = signals(jobs, job);

@@ -10,9 +10,10 @@ use super::chat::{self, Text, best_effort_edit, post, with_progress};
 use super::machine::{DeletionEnd, DeletionStart, Input, JobId};
 use super::messages::deletion_summary;
 use super::world::World;
-use crate::delete::journal::{Counts, Journal};
+use crate::delete::journal::{Counts, Entry, Journal};
 use crate::delete::report::write_report;
 use crate::delete::{Control, Ended, RunEvent, Start, execute};
+use crate::plan::steps::{Held, with_kept};
 
 pub async fn run(world: Arc<World>, job: JobId, start: DeletionStart, control: Control) {
     let resume = matches!(start, DeletionStart::Resume);
@@ -39,13 +40,6 @@ async fn delete(
     start: DeletionStart,
     control: Control,
 ) -> DeletionEnd {
-    let config = &world.config;
-    let base = match world.policy().await {
-        Ok(p) => p,
-        Err(e) => {
-            return DeletionEnd::Refused(format!("cannot re-check the rooms ({e:#})"));
-        }
-    };
     let start = match start {
         DeletionStart::New(confirmed) => {
             match super::offer_file::journal(&world.offer_path(), *confirmed).await {
@@ -54,16 +48,49 @@ async fn delete(
             }
         }
         DeletionStart::Resume => Start::Resume,
+        DeletionStart::Plan => return super::plan_job::due(world, room, job, control).await,
     };
+    execute_start(world, room, job, start, control, None).await
+}
+
+/// A plan's deletion: the plan, archived once the journal holds its rooms,
+/// and the rooms kept before it started, which its report lists too.
+pub(super) type PlanRun = (Held, Vec<Entry>);
+
+/// Runs the deletion `start` with its progress message, then posts the
+/// summary and deletion-report.csv.
+pub(super) async fn execute_start(
+    world: &World,
+    room: &matrix_sdk::room::Room,
+    job: JobId,
+    start: Start,
+    control: Control,
+    plan: Option<PlanRun>,
+) -> DeletionEnd {
+    let config = &world.config;
+    let base = match world.policy().await {
+        Ok(p) => p,
+        Err(e) => {
+            return DeletionEnd::Refused(format!("cannot re-check the rooms ({e:#})"));
+        }
+    };
+    let (held, kept) = match plan {
+        Some((held, kept)) => (Some(held), kept),
+        None => (None, Vec::new()),
+    };
+    let held = Mutex::new(held);
     let counts: Mutex<Option<Counts>> = Mutex::new(None);
     let on_event = |event: RunEvent| {
+        if let RunEvent::Opened(_) = event {
+            archive(lock(&held).take());
+        }
         if let RunEvent::Opened(c) | RunEvent::Progress(c) = event {
-            *counts.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
+            *lock(&counts) = Some(c);
         }
         world.inbox.send(Input::Deletion { job, event });
     };
     let describe = || {
-        let c = (*counts.lock().unwrap_or_else(|e| e.into_inner()))?;
+        let c = (*lock(&counts))?;
         Some(if c.done() == 0 {
             format!("Deleting {}…", crate::plain::rooms(c.total))
         } else {
@@ -103,9 +130,30 @@ async fn delete(
         let line = format!("Deletion finished: {}.", journal.counts());
         best_effort_edit(room, id, &Text::plain(&line)).await;
     }
-    post(room, &deletion_summary(&journal)).await;
-    upload_report(room, "deletion-report.csv", &journal).await;
+    let journal = if kept.is_empty() {
+        journal
+    } else {
+        with_kept(&journal, kept)
+    };
+    report(room, &journal).await;
     DeletionEnd::Finished
+}
+
+/// Posts a finished run's summary and deletion-report.csv.
+pub(super) async fn report(room: &matrix_sdk::room::Room, journal: &Journal) {
+    post(room, &deletion_summary(journal)).await;
+    upload_report(room, "deletion-report.csv", journal).await;
+}
+
+/// Moves a plan aside once its deletion's journal holds its rooms.
+pub(super) fn archive(held: Option<Held>) {
+    if let Some(Err(e)) = held.map(Held::archive) {
+        warn!(error = %format!("{e:#}"), "could not archive the plan; its deletion goes on");
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Uploads a run's report (`room_id,name,outcome,detail`) as `name`.

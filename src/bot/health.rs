@@ -23,6 +23,8 @@ struct State {
     in_admin_room: bool,
     job: Option<&'static str>,
     next_scan_ms: Option<i64>,
+    /// The waiting plan's deadline and rooms.
+    plan: Option<(i64, usize)>,
 }
 
 /// The body of `/healthz`.
@@ -38,6 +40,15 @@ pub struct Report {
     pub job: Option<&'static str>,
     /// With `[schedule]`: when the next scheduled scan runs.
     pub next_scheduled_scan: Option<String>,
+    /// With `[delete] grace`: the plan that waits, if any.
+    pub plan: Option<PlanReport>,
+}
+
+/// A waiting plan in `/healthz`.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct PlanReport {
+    pub rooms: usize,
+    pub deadline: String,
 }
 
 impl Report {
@@ -70,6 +81,10 @@ impl Health {
 
     pub fn set_next_scan(&self, at_ms: Option<i64>) {
         self.with(|s| s.next_scan_ms = at_ms);
+    }
+
+    pub fn set_plan(&self, plan: Option<(i64, usize)>) {
+        self.with(|s| s.plan = plan);
     }
 
     pub fn last_sync_ms(&self) -> Option<i64> {
@@ -113,6 +128,10 @@ impl Health {
             in_admin_room: s.in_admin_room,
             job: s.job,
             next_scheduled_scan: s.next_scan_ms.map(rfc3339),
+            plan: s.plan.map(|(deadline, rooms)| PlanReport {
+                rooms,
+                deadline: rfc3339(deadline),
+            }),
         }
     }
 }
@@ -175,8 +194,14 @@ mod tests {
             serde_json::json!({
                 "status": "ok", "problems": [], "last_sync": "2023-11-14T22:13:20Z",
                 "last_sync_secs_ago": 0, "in_admin_room": true, "job": null,
-                "next_scheduled_scan": null
+                "next_scheduled_scan": null, "plan": null
             })
+        );
+        h.set_plan(Some((T, 3)));
+        let json = serde_json::to_value(h.report(T)).unwrap();
+        assert_eq!(
+            json["plan"],
+            serde_json::json!({"rooms": 3, "deadline": "2023-11-14T22:13:20Z"})
         );
     }
 }

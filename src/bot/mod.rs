@@ -16,6 +16,7 @@ pub mod machine;
 mod messages;
 mod observe;
 mod offer_file;
+mod plan_job;
 mod publish;
 mod scan_job;
 mod schedule_file;
@@ -180,6 +181,11 @@ async fn start(config: Config, metrics: Arc<Metrics>) -> anyhow::Result<(Client,
         schedule: config
             .schedule
             .map(|s| schedule_file::load(&config.bot.data_dir, s, crate::timefmt::now_ms())),
+        grace_ms: config
+            .delete
+            .grace
+            .filter(|g| !g.is_zero())
+            .map(|g| i64::try_from(g.as_millis()).unwrap_or(i64::MAX / 2)),
     };
     let (inbox, inputs) = world::channel();
     let forward = handlers::Forward {
@@ -189,6 +195,7 @@ async fn start(config: Config, metrics: Arc<Metrics>) -> anyhow::Result<(Client,
         prefix: config.bot.command_prefix.clone(),
     };
     let journal = on_disk(&config.bot.data_dir.join(world::JOURNAL_FILE));
+    let plan = plan_on_disk(&config.bot.data_dir.join(world::PLAN_FILE));
     let shares = settings.shares_account;
     let world = world::world(
         client.clone(),
@@ -202,6 +209,8 @@ async fn start(config: Config, metrics: Arc<Metrics>) -> anyhow::Result<(Client,
     handlers::forward_pending_invites(&forward, &client).await;
     handlers::join_admin_room(&admin_room, &client).await;
     world.tell(&news).await;
+    // The plan first: start-up work is decided once both are known.
+    inbox.send(machine::Input::PlanFound(plan));
     inbox.send(machine::Input::Started(journal));
     client.add_event_handler_context(forward);
     client.add_event_handler(handlers::on_message);
@@ -257,5 +266,19 @@ fn on_disk(path: &std::path::Path) -> machine::OnDisk {
             counts: j.counts(),
         },
         Err(e) => machine::OnDisk::Unreadable(e.to_string()),
+    }
+}
+
+/// What the bot's plan file says, for the state machine.
+fn plan_on_disk(path: &std::path::Path) -> machine::PlanOnDisk {
+    match crate::plan::file::read(path) {
+        Ok(None) => machine::PlanOnDisk::Nothing,
+        // A withdrawal that stopped before the file was moved aside.
+        Ok(Some(plan)) if plan.cancelled => match crate::plan::file::archive(path, &plan) {
+            Ok(_) => machine::PlanOnDisk::Nothing,
+            Err(e) => machine::PlanOnDisk::Unreadable(format!("{e:#}")),
+        },
+        Ok(Some(plan)) => machine::PlanOnDisk::Waiting(machine::PlanFacts::of(&plan)),
+        Err(e) => machine::PlanOnDisk::Unreadable(format!("{e:#}")),
     }
 }

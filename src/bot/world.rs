@@ -70,11 +70,18 @@ impl World {
         self.config.bot.data_dir.join(JOURNAL_FILE)
     }
 
+    pub fn plan_path(&self) -> std::path::PathBuf {
+        self.config.bot.data_dir.join(PLAN_FILE)
+    }
+
     /// The standing scan offer's rooms.
     pub fn offer_path(&self) -> std::path::PathBuf {
         self.config.bot.data_dir.join(super::offer_file::FILE)
     }
 }
+
+/// The bot's plan, apart from the command line's.
+pub const PLAN_FILE: &str = "plan.jsonl";
 
 /// The bot's journal, apart from the command line's.
 pub const JOURNAL_FILE: &str = "deletion-journal.jsonl";

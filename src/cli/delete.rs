@@ -162,7 +162,7 @@ pub async fn command(
         };
         let archive = || {
             let plan = held.lock().unwrap_or_else(|e| e.into_inner()).take();
-            match plan.map(super::grace::Held::archive) {
+            match plan.map(crate::plan::steps::Held::archive) {
                 Some(Ok(to)) => println!("The plan is kept as {}.", to.display()),
                 Some(Err(e)) => eprintln!("warning: {e:#}"),
                 None => {}
@@ -184,7 +184,7 @@ pub async fn command(
         None => return Ok(()),
         Some(Ended::Finished(journal)) => journal,
         Some(Ended::Stopped { journal, why }) => {
-            write_file(&super::grace::with_kept(&journal, kept), report)?;
+            write_file(&crate::plan::steps::with_kept(&journal, kept), report)?;
             anyhow::bail!(
                 "deletion stopped: {why} ({}). The journal {} is kept: finish it with `oldrooms delete --config {} --resume`",
                 journal.counts(),
@@ -197,7 +197,7 @@ pub async fn command(
     let journal = if kept.is_empty() {
         journal
     } else {
-        super::grace::with_kept(&journal, kept)
+        crate::plan::steps::with_kept(&journal, kept)
     };
     write_file(&journal, report)?;
     println!("Deletion finished: {}.", journal.counts());

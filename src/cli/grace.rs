@@ -5,12 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
-use matrix_sdk::ruma::OwnedUserId;
-
 use crate::config::Config;
-use crate::delete::journal::{Entry, Journal, Outcome, Step};
-use crate::plan::warn::{Channel, people_in, send_all};
+use crate::delete::journal::{Entry, Journal};
+use crate::plan::steps::{self, Due, Held, Split};
+use crate::plan::warn::Channel;
 use crate::plan::{Plan, file};
 use crate::policy::Policy;
 use crate::session::Session;
@@ -42,23 +40,18 @@ pub async fn start(
             path.display()
         );
     }
-    let read = people_of_rooms(session, config, policy, &rooms).await?;
-    let mut now = Vec::new();
-    let mut later = Vec::new();
-    let mut people_of = Vec::new();
-    for (room, people) in rooms.into_iter().zip(read) {
-        if people.is_empty() {
-            now.push(room);
-        } else {
-            people_of.push(people);
-            later.push(room);
-        }
-    }
+    let client = &session.client;
+    let concurrency = config.scan.concurrency;
+    let Split {
+        now,
+        later,
+        people_of,
+    } = steps::split(client, policy, &session.user_id, rooms, concurrency).await?;
     if later.is_empty() {
         println!("No local person is in these rooms: nobody to warn.");
         return Ok(now);
     }
-    let channel = Channel::of(&session.client).await?;
+    let channel = Channel::of(client).await?;
     let confirmed_at = now_ms();
     let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
     let id = format!("{confirmed_at:x}");
@@ -84,22 +77,6 @@ pub async fn start(
     Ok(now)
 }
 
-/// Each room's local people to warn, read now.
-async fn people_of_rooms(
-    session: &Session,
-    config: &Config,
-    policy: &Policy,
-    rooms: &[Entry],
-) -> anyhow::Result<Vec<Vec<OwnedUserId>>> {
-    let ours = &session.user_id;
-    let read: Vec<_> = futures_util::stream::iter(rooms)
-        .map(|room| people_in(&session.client, policy, ours, &room.room_id))
-        .buffered(config.scan.concurrency.max(1))
-        .collect()
-        .await;
-    Ok(read.into_iter().collect::<Result<_, _>>()?)
-}
-
 async fn warn(
     session: &Session,
     config: &Config,
@@ -107,28 +84,7 @@ async fn warn(
     path: &Path,
     channel: Channel,
 ) -> anyhow::Result<()> {
-    // Direct chats are messages from our own account, under Synapse's rate
-    // limit for it (a server notice is the notices account's).
-    if channel == Channel::Direct && config.bot.lift_own_ratelimit {
-        session
-            .client
-            .lift_ratelimit(&session.user_id)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!("bot.lift_own_ratelimit: could not lift the rate limit ({e})")
-            })?;
-    }
-    let server = config.user_id.server_name().as_str();
-    let sent = send_all(
-        &session.client,
-        plan,
-        path,
-        channel,
-        &config.delete.warning,
-        server,
-        &config.bot.data_dir,
-    )
-    .await?;
+    let sent = steps::warn(&session.client, config, plan, path, channel).await?;
     let how = match channel {
         Channel::ServerNotices => "by server notice",
         Channel::Direct => "in a direct chat",
@@ -156,25 +112,13 @@ async fn warn(
 /// then the file archived), and none of its rooms is deleted.
 pub fn cancel_command(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
-    let path = plan_path(&config);
-    if !path.exists() {
-        anyhow::bail!("no plan to cancel in {}", config.bot.data_dir.display());
-    }
-    let _held = file::lock(&path)?;
-    let Some(plan) = file::read(&path)? else {
+    let Some(plan) = steps::withdraw(&plan_path(&config))? else {
         anyhow::bail!("no plan to cancel in {}", config.bot.data_dir.display());
     };
-    file::append(&path, &crate::plan::Record::Cancelled)?;
-    let archived = file::archive(&path, &plan)?;
-    let warned = (0..plan.people.len())
-        .filter(|&i| matches!(plan.warnings[i], crate::plan::Warning::Sent { .. }))
-        .count();
     println!(
-        "Plan withdrawn: none of its {} will be deleted ({} warned; they are not told). The \
-         plan is kept as {}.",
+        "Plan withdrawn: none of its {} will be deleted ({} warned; they are not told).",
         crate::plain::rooms(plan.rooms.len()),
-        crate::plain::count(warned, "person was", "people were"),
-        archived.display()
+        crate::plain::count(plan.warned(), "person was", "people were"),
     );
     Ok(())
 }
@@ -193,24 +137,8 @@ pub enum Resumed {
     },
 }
 
-/// A plan this process holds (locked), to archive.
-pub struct Held {
-    path: PathBuf,
-    plan: Box<Plan>,
-    _lock: std::fs::File,
-}
-
-impl Held {
-    /// Moves the plan aside: its rooms are in the deletion's journal now.
-    pub fn archive(self) -> anyhow::Result<PathBuf> {
-        file::archive(&self.path, &self.plan)
-    }
-}
-
 /// Before the deadline: sends the warnings still unsent, and says when.
-/// After it: reads each room's local people again and hands the rooms whose
-/// people were all warned in time to the deletion (a warning owed then is
-/// not sent: it would come too late).
+/// After it: the deletion of what may go (see `steps::due`).
 pub async fn resume(
     session: &Session,
     config: &Config,
@@ -218,15 +146,10 @@ pub async fn resume(
     plan: Plan,
 ) -> anyhow::Result<Resumed> {
     let path = plan_path(config);
-    let lock = file::lock(&path)?;
-    // Read again under the lock: another process may have added to it.
-    let mut plan = file::read(&path)?.unwrap_or(plan);
-    if plan.cancelled {
-        file::archive(&path, &plan)?;
-        println!("The plan was withdrawn: nothing of it is deleted.");
-        return Ok(Resumed::Waiting);
-    }
-    if now_ms() < plan.deadline {
+    if now_ms() < plan.deadline && !plan.cancelled {
+        let _lock = file::lock(&path)?;
+        // Read again under the lock: another process may have added to it.
+        let mut plan = file::read(&path)?.unwrap_or(plan);
         if !plan.to_warn().is_empty() || !plan.interrupted().is_empty() {
             let channel = Channel::of(&session.client).await?;
             warn(session, config, &mut plan, &path, channel).await?;
@@ -238,42 +161,27 @@ pub async fn resume(
         );
         return Ok(Resumed::Waiting);
     }
-    let people_now = people_of_rooms(session, config, policy, &plan.rooms).await?;
-    let (journal, kept_why) = plan.deletion(&people_now);
-    let kept = kept_why
-        .into_iter()
-        .map(|(i, detail)| Entry {
-            step: Step::Done {
-                outcome: Outcome::Skipped,
-                detail,
-            },
-            ..plan.rooms[i].clone()
-        })
-        .collect();
-    println!(
-        "The plan's deadline passed: its rooms are re-checked and deleted unless someone wrote \
-         in them."
-    );
-    Ok(Resumed::Due {
-        journal: Box::new(journal),
-        kept,
-        plan: Held {
-            path,
-            plan: Box::new(plan),
-            _lock: lock,
-        },
-    })
-}
-
-/// The report of a plan's deletion: its journal's rooms and those kept
-/// before it started.
-pub fn with_kept(journal: &Journal, kept: Vec<Entry>) -> Journal {
-    let mut rooms = journal.rooms.clone();
-    rooms.extend(kept);
-    Journal::new(
-        &journal.confirmed_by,
-        journal.confirmed_at,
-        journal.options.clone(),
-        rooms,
-    )
+    let ours = &session.user_id;
+    let concurrency = config.scan.concurrency;
+    match steps::due(&session.client, policy, ours, &path, concurrency).await? {
+        Due::Withdrawn => {
+            println!("The plan was withdrawn: nothing of it is deleted.");
+            Ok(Resumed::Waiting)
+        }
+        Due::Delete {
+            journal,
+            kept,
+            plan,
+        } => {
+            println!(
+                "The plan's deadline passed: its rooms are re-checked and deleted unless \
+                 someone wrote in them."
+            );
+            Ok(Resumed::Due {
+                journal,
+                kept,
+                plan,
+            })
+        }
+    }
 }

@@ -158,14 +158,6 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Run { config } => match Config::load(&config) {
-            // A ✅ would delete at once what the admin meant to warn about.
-            Ok(config) if config.delete.grace.is_some() => Err(config
-                .invalid(
-                    "delete.grace",
-                    "the bot does not warn people yet, so its ✅ would delete at once: leave \
-                     grace out of the bot's config and give it to `oldrooms delete --grace`",
-                )
-                .into()),
             Ok(config) => crate::bot::run(config, shutdown_signal()).await,
             Err(e) => Err(e.into()),
         },

@@ -6,6 +6,7 @@
 //! `warn.rs`.
 
 pub mod file;
+pub mod steps;
 pub mod warn;
 
 use std::collections::BTreeMap;
@@ -84,6 +85,9 @@ pub struct Plan {
     pub confirmed_at: i64,
     pub deadline: i64,
     pub confirmed_by: String,
+    /// The bot's offer message that was confirmed: a ❌ there withdraws it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<String>,
     pub options: Option<Rules>,
     pub rooms: Vec<Entry>,
     pub people: Vec<Person>,
@@ -124,6 +128,7 @@ impl Plan {
             confirmed_at,
             deadline,
             confirmed_by: confirmed_by.to_owned(),
+            offer: None,
             options,
             warnings: vec![Warning::NotSent; people.len()],
             rooms,
@@ -173,6 +178,14 @@ impl Plan {
     pub fn warned_in_time(&self, i: usize) -> bool {
         let half = (self.deadline - self.confirmed_at) / 2;
         matches!(self.warnings.get(i), Some(Warning::Sent { at, .. }) if self.deadline - at >= half)
+    }
+
+    /// How many people were sent their warning.
+    pub fn warned(&self) -> usize {
+        self.warnings
+            .iter()
+            .filter(|w| matches!(w, Warning::Sent { .. }))
+            .count()
     }
 
     /// Person `user`'s index, if the plan warns them.

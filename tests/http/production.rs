@@ -177,31 +177,3 @@ async fn a_token_for_another_device_is_refused_before_the_store_is_used() {
     let stored = std::fs::read_to_string(data.join("device_id")).unwrap();
     assert_eq!(stored, "OLDROOMSBOT");
 }
-
-/// A grace period in the bot's config would be a ✅ that deletes at once:
-/// refused before anything starts.
-#[tokio::test]
-async fn the_bot_refuses_a_grace_period_it_cannot_keep() {
-    let server = MockServer::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let bot = format!(
-        "[bot]\nadmin_room = \"!admins:fake.test\"\nadmins = [\"{ADMIN}\"]\ndata_dir = \"{}\"\n[delete]\ngrace = \"7d\"",
-        dir.path().join("data").display()
-    );
-    let secret = format!("access_token = \"{TOKEN}\"");
-    let text = common::config_text(&server.uri(), ADMIN, &secret, &bot);
-    let config = common::write_config(dir.path(), &text);
-    let run = oldrooms(&["run", "--config", config.to_str().unwrap()], &[]).await;
-    assert_eq!(run.code(), Some(2), "{run:?}");
-    assert!(
-        run.stderr.contains(
-            "delete.grace: the bot does not warn people yet, so its ✅ would delete at once"
-        ),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        server.received_requests().await.unwrap().is_empty(),
-        "nothing was asked"
-    );
-}

@@ -34,6 +34,7 @@ pub fn settings() -> Settings {
         confirm_timeout_ms: TIMEOUT,
         shares_account: false,
         schedule: None,
+        grace_ms: None,
     }
 }
 
@@ -161,7 +162,11 @@ pub struct Bot {
 
 impl Bot {
     pub fn new() -> Self {
-        let mut m = Machine::new(settings());
+        Self::with(settings())
+    }
+
+    pub fn with(settings: Settings) -> Self {
+        let mut m = Machine::new(settings);
         assert!(m.handle(0, Input::Started(OnDisk::Nothing)).is_empty());
         Self { m, now: 1_000_000 }
     }

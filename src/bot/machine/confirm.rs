@@ -37,11 +37,12 @@ impl Machine {
             return None;
         }
         let expires = self.expiry(now);
-        let text = messages::offer(&OfferText {
+        let mut text = messages::offer(&OfferText {
             rooms: count,
             summary,
             answer: self.answer(expires),
         });
+        self.offer_notes(&mut text);
         let filed = Filed {
             offer: self.fresh_id(),
             expires,
@@ -177,6 +178,14 @@ impl Machine {
         if !(confirm || cancel) || !self.s.admins.contains(&sender) {
             return;
         }
+        // ❌ on the offer that made the waiting plan withdraws it.
+        if cancel
+            && let Some(plan) = &self.plan
+            && plan.facts.offer.as_ref() == Some(&target)
+        {
+            self.cross_plan(&target, out);
+            return;
+        }
         if let Some(why) = self.spent.get(&target).cloned() {
             self.spent_reaction(sender, why, confirm, out);
             return;
@@ -219,6 +228,11 @@ impl Machine {
             )));
             return;
         }
+        let expires = offer.expires;
+        if let Some(refusal) = self.refuse_for_plan(&sender, expires) {
+            out.push(refusal);
+            return;
+        }
         let Some(offer) = self.offer.take() else {
             return;
         };
@@ -229,10 +243,15 @@ impl Machine {
             options: offer.options,
             rooms: offer.rooms,
         };
+        if let Some(grace) = self.s.grace_ms {
+            self.start_plan(now, grace, confirmed, sender, target, out);
+            return;
+        }
         let kind = JobKind::Delete {
             counts: None,
             cancelling: false,
             confirmed_by: Some(sender.clone()),
+            plan: false,
         };
         let job = self.new_job(now, kind);
         self.spent.insert(target, Spent::Used { by: sender, job });

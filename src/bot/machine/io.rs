@@ -38,6 +38,75 @@ pub struct Settings {
     pub shares_account: bool,
     /// Scheduled scans, with the next run as saved, if configured.
     pub schedule: Option<super::Scheduled>,
+    /// `delete.grace`: a ✅ makes a plan (see `plan.rs`); `None`: it
+    /// deletes at once.
+    pub grace_ms: Option<Ms>,
+}
+
+/// A plan that waits, as the machine knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanFacts {
+    pub deadline: Ms,
+    /// After this, a warning no longer counts (see `Plan::warned_in_time`).
+    pub warn_until: Ms,
+    pub rooms: usize,
+    pub people: usize,
+    pub warned: usize,
+    pub confirmed_by: String,
+    /// The offer message it was confirmed on: a ❌ there withdraws it.
+    pub offer: Option<OwnedEventId>,
+    /// Some warnings are still to send (never one that may have gone out).
+    pub owed: bool,
+}
+
+impl PlanFacts {
+    /// The facts of `plan`.
+    pub fn of(plan: &crate::plan::Plan) -> Self {
+        Self {
+            deadline: plan.deadline,
+            warn_until: plan.deadline - (plan.deadline - plan.confirmed_at) / 2,
+            rooms: plan.rooms.len(),
+            people: plan.people.len(),
+            warned: plan.warned(),
+            confirmed_by: plan.confirmed_by.clone(),
+            offer: plan.offer.as_deref().and_then(|e| e.try_into().ok()),
+            owed: !plan.to_warn().is_empty() || !plan.interrupted().is_empty(),
+        }
+    }
+}
+
+/// What the bot's plan file says at start.
+#[derive(Debug, Clone)]
+pub enum PlanOnDisk {
+    Nothing,
+    Waiting(PlanFacts),
+    Unreadable(String),
+}
+
+/// How a plan job ended.
+#[derive(Debug)]
+pub enum PlanEnd {
+    /// The plan is on disk and its people were warned (`failed`: those who
+    /// could not be); the `now` rooms nobody is in are deleted next, by
+    /// the same job, which becomes a deletion.
+    Made {
+        plan: PlanFacts,
+        now: usize,
+        how: &'static str,
+        failed: Vec<String>,
+    },
+    /// Nobody local is in any of the rooms: no plan; all `now` rooms are
+    /// deleted next, as without a grace period.
+    Nobody { now: usize },
+    /// The warnings still owed were tried again.
+    Warned {
+        plan: PlanFacts,
+        sent: usize,
+        failed: Vec<String>,
+    },
+    /// Nothing was deleted, and no plan stands (or the one there is as it
+    /// was): why.
+    Failed(String),
 }
 
 /// What the journal on disk says at start.
@@ -161,6 +230,16 @@ pub enum Input {
     },
     /// The cancel of a stopped run is in its journal, or why not.
     JournalCancelled(Result<(), String>),
+    /// The bot's plan file, read at start (before `Started`).
+    PlanFound(PlanOnDisk),
+    /// A plan job made its plan or sent its warnings, or why not.
+    Planned {
+        job: JobId,
+        end: PlanEnd,
+    },
+    /// The plan is withdrawn on disk: its rooms and how many people were
+    /// warned (`None`: there was no plan), or why it could not be.
+    PlanWithdrawn(Result<Option<(usize, usize)>, String>),
     /// A dry run posted its report (or stopped).
     DryRunEnded {
         job: JobId,
@@ -174,6 +253,22 @@ pub enum Input {
 pub enum DeletionStart {
     New(Box<Confirmed>),
     Resume,
+    /// The waiting plan, at its deadline.
+    Plan,
+}
+
+/// What a plan job does.
+#[derive(Debug)]
+pub enum PlanStart {
+    /// Warn the people of the confirmed rooms that have any, write the
+    /// plan, then delete the rest; `offer` is the message confirmed.
+    New {
+        confirmed: Box<Confirmed>,
+        deadline: Ms,
+        offer: Option<OwnedEventId>,
+    },
+    /// Send the waiting plan's warnings still owed.
+    Warn,
 }
 
 /// A confirmed offer (or one to dry-run): who, when, with which options,
@@ -253,6 +348,14 @@ pub enum Effect {
         job: JobId,
         start: DeletionStart,
     },
+    /// Run a plan job; it answers with `Input::Planned`, and one that made
+    /// a plan with rooms to delete now goes on as a deletion.
+    StartPlan {
+        job: JobId,
+        start: PlanStart,
+    },
+    /// Withdraw the plan on disk, and answer with `Input::PlanWithdrawn`.
+    WithdrawPlan,
     /// Re-check `rooms` as a deletion would, post the report, delete
     /// nothing, and answer with `Input::DryRunEnded`.
     StartDryRun {

@@ -8,6 +8,11 @@
 pub(crate) mod builders;
 mod confirm;
 mod io;
+mod plan;
+#[cfg(test)]
+mod plan_props;
+#[cfg(test)]
+mod plan_tests;
 #[cfg(test)]
 mod props;
 mod schedule;
@@ -30,7 +35,8 @@ use crate::report::Summary;
 use crate::scan::Progress;
 pub use io::{
     Confirmed, DeletionEnd, DeletionStart, Effect, Filed, Input, InviteAnswer, JobId, OfferRooms,
-    OnDisk, ScanEnd, ScanFailure, ScanResult, Settings, Upload,
+    OnDisk, PlanEnd, PlanFacts, PlanOnDisk, PlanStart, ScanEnd, ScanFailure, ScanResult, Settings,
+    Upload,
 };
 pub use schedule::{Fingerprint, Scheduled};
 use status::describe;
@@ -61,6 +67,13 @@ enum JobKind {
         /// Who confirmed it, for the reply once the journal is written;
         /// `None` for a resumed run.
         confirmed_by: Option<OwnedUserId>,
+        /// The waiting plan's rooms, at its deadline.
+        plan: bool,
+    },
+    /// Making a plan (`by`: who confirmed it) or sending its owed warnings.
+    Plan {
+        cancelling: bool,
+        by: Option<OwnedUserId>,
     },
     /// Re-checking the standing offer's rooms; deletes nothing.
     DryRun,
@@ -109,6 +122,8 @@ pub struct Machine {
     schedule: Option<Scheduled>,
     /// `Input::Started` has been handled: start-up work comes first.
     ready: bool,
+    /// The plan that waits for its deadline.
+    plan: Option<plan::Waiting>,
 }
 
 impl Machine {
@@ -126,11 +141,12 @@ impl Machine {
             next_id: 0,
             shutting_down: false,
             stopped_run: false,
+            plan: None,
         }
     }
 
     /// When the machine wants an `Input::Tick`: the offer's expiry, the
-    /// next scheduled scan.
+    /// next scheduled scan, the plan's next step.
     pub fn next_deadline(&self) -> Option<Ms> {
         let expiry = self
             .offer
@@ -138,7 +154,11 @@ impl Machine {
             .filter(|o| o.event_id.is_some())
             .map(|o| o.expires);
         let scheduled = self.next_scheduled().filter(|_| !self.shutting_down);
-        expiry.into_iter().chain(scheduled).min()
+        expiry
+            .into_iter()
+            .chain(scheduled)
+            .chain(self.plan_deadline())
+            .min()
     }
 
     /// Applies one input at time `now`.
@@ -169,7 +189,10 @@ impl Machine {
                 self.offer_posted(now, offer, event_id, &mut out)
             }
             Input::Deletion { job, event } => self.deletion_event(job, event, &mut out),
-            Input::DeletionEnded { job, end } => self.deletion_ended(job, end, &mut out),
+            Input::DeletionEnded { job, end } => self.deletion_ended(now, job, end, &mut out),
+            Input::PlanFound(disk) => self.plan_found(disk, &mut out),
+            Input::Planned { job, end } => self.planned(now, job, end, &mut out),
+            Input::PlanWithdrawn(result) => self.plan_withdrawn(result, &mut out),
             Input::DryRunEnded { job } => {
                 if self.job_mut(job).is_some() {
                     self.job = None;
@@ -191,6 +214,7 @@ impl Machine {
             Input::Tick => self.tick(now, &mut out),
             Input::Shutdown => self.shutdown(&mut out),
         }
+        self.plan_work(now, &mut out);
         if self.shutting_down && self.job.is_none() {
             out.push(Effect::Exit);
         }
@@ -231,6 +255,7 @@ impl Machine {
                     counts: Some(counts),
                     cancelling: false,
                     confirmed_by: None,
+                    plan: false,
                 };
                 let job = self.new_job(now, kind);
                 out.push(Effect::StartDeletion {
@@ -360,6 +385,14 @@ impl Machine {
                     *cancelling = true;
                     out.push(Effect::CancelJob(id));
                 }
+                JobKind::Plan { cancelling, .. } => {
+                    *cancelling = true;
+                    out.push(Effect::CancelJob(id));
+                    out.push(say(
+                        "Cancelling: the plan is withdrawn once the warnings being sent are \
+                         out. Nothing will be deleted.",
+                    ));
+                }
             }
             return;
         }
@@ -367,11 +400,23 @@ impl Machine {
         if stopped_run {
             out.push(Effect::CancelJournal);
         }
+        // The plan first: an offer that waits for it may then be confirmed.
+        if self.plan.is_some() {
+            self.withdraw_plan(out);
+            if self.offer.is_some() {
+                out.push(say(&format!(
+                    "Withdrawing the plan. The newest offer still stands: confirm it, or send \
+                     `{} cancel` again to withdraw it too.",
+                    self.s.prefix
+                )));
+            }
+            return;
+        }
         if self.end_offer(Spent::Withdrawn, out) {
             out.push(say("Offer withdrawn: nothing will be deleted."));
         } else if !stopped_run {
             out.push(say(
-                "Nothing to cancel: no scan or deletion is running, and no offer stands.",
+                "Nothing to cancel: no scan or deletion is running, and no offer or plan stands.",
             ));
         }
     }
@@ -462,6 +507,7 @@ impl Machine {
         let Some(JobKind::Delete {
             counts,
             confirmed_by,
+            plan,
             ..
         }) = self.job_mut(id)
         else {
@@ -470,6 +516,10 @@ impl Machine {
         match event {
             RunEvent::Opened(c) => {
                 *counts = Some(c);
+                if *plan {
+                    self.plan_opened();
+                    return;
+                }
                 if let Some(by) = confirmed_by {
                     out.push(say(&format!(
                         "Confirmed by {by}: deleting {}.",
@@ -484,13 +534,18 @@ impl Machine {
         }
     }
 
-    fn deletion_ended(&mut self, id: JobId, end: DeletionEnd, out: &mut Vec<Effect>) {
-        let Some(JobKind::Delete { cancelling, .. }) = self.job_mut(id) else {
+    fn deletion_ended(&mut self, now: Ms, id: JobId, end: DeletionEnd, out: &mut Vec<Effect>) {
+        let Some(JobKind::Delete {
+            cancelling, plan, ..
+        }) = self.job_mut(id)
+        else {
             return;
         };
-        let cancelling = *cancelling;
+        let (cancelling, plan) = (*cancelling, *plan);
         self.job = None;
         match end {
+            // The plan's rooms are all done (or it had none left to delete).
+            DeletionEnd::Finished if plan => self.plan_opened(),
             DeletionEnd::Finished => {}
             // A cancel the run could not write yet is written now, so the
             // resume at the next start submits nothing.
@@ -508,7 +563,12 @@ impl Machine {
                     self.s.prefix
                 )));
             }
-            DeletionEnd::Refused(why) => out.push(say(&format!("Nothing was deleted: {why}."))),
+            DeletionEnd::Refused(why) => {
+                out.push(say(&format!("Nothing was deleted: {why}.")));
+                if plan {
+                    self.plan_refused(now, out);
+                }
+            }
         }
     }
 
@@ -521,6 +581,8 @@ impl Machine {
         {
             self.end_offer(Spent::Expired, out);
         }
+        // The plan's deadline comes before a scheduled scan.
+        self.plan_work(now, out);
         self.scheduled_tick(now, out);
     }
 

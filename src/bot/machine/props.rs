@@ -213,6 +213,9 @@ impl Sim {
                 self.o.live = None;
             }
             Effect::SaveSchedule { .. } => panic!("the simulation has no schedule"),
+            Effect::StartPlan { .. } | Effect::WithdrawPlan => {
+                panic!("the simulation has no grace period (see plan_tests.rs)")
+            }
             Effect::PublishScan {
                 offer: Some((filed, _)),
                 result,
@@ -272,6 +275,7 @@ impl Sim {
                         self.disk = Some(journal.header_line());
                         journal
                     }
+                    DeletionStart::Plan => panic!("a plan without a grace period"),
                     DeletionStart::Resume => {
                         let journal = journal::replay(self.disk.as_deref().unwrap_or_default())
                             .expect("the machine resumes only a readable journal");

@@ -13,7 +13,13 @@ impl Machine {
             JobKind::Delete { .. } => "deletion",
             JobKind::DryRun => "dry run",
             JobKind::Upload { .. } => "upload",
+            JobKind::Plan { .. } => "plan",
         })
+    }
+
+    /// Whether job `id` is still running.
+    pub fn runs(&self, id: JobId) -> bool {
+        self.job.as_ref().is_some_and(|j| j.id == id)
     }
 
     /// For a running scan: whether the schedule started it, and whether
@@ -62,6 +68,7 @@ impl Machine {
             };
             text.line(&line, &escape_html(&line));
         }
+        self.plan_status(&mut text);
         let last = match &self.last_scan {
             Some((summary, at)) => format!(
                 "Last scan, {} ago: {summary}",
@@ -96,6 +103,12 @@ pub(super) fn describe(job: &Job, now: Ms) -> String {
             format!("re-checking the offer's rooms for a dry run ({elapsed} elapsed)")
         }
         JobKind::Upload { .. } => format!("reading an uploaded results.csv ({elapsed} elapsed)"),
+        JobKind::Plan { by: Some(_), .. } => {
+            format!("warning the people of the confirmed rooms ({elapsed} elapsed)")
+        }
+        JobKind::Plan { by: None, .. } => {
+            format!("sending the plan's owed warnings ({elapsed} elapsed)")
+        }
     }
 }
 

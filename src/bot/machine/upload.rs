@@ -75,7 +75,9 @@ impl Machine {
         // The file replaces the standing offer, as a new scan does.
         self.end_offer(Spent::Replaced, out);
         let expires = self.expiry(now);
-        let text = messages::upload_offer(&choice, sender.as_str(), Some(&self.answer(expires)));
+        let mut text =
+            messages::upload_offer(&choice, sender.as_str(), Some(&self.answer(expires)));
+        self.offer_notes(&mut text);
         let offer = self.fresh_id();
         let rooms = OfferRooms::Listed(choice.offered);
         self.open_offer(offer, rooms, choice.rules, expires);
