@@ -29,13 +29,19 @@ async fn delete(config: &Path, args: &[&str]) -> Run {
 /// warning was sent) back by the grace period and a second, as time
 /// passing would: the deadline is then a second ago.
 fn deadline_passes(data: &Path) {
-    let path = data.join("cli-plan.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap();
+    move_plan(&data.join("cli-plan.jsonl"), now_ms() - 1000);
+}
+
+/// Moves the whole timeline of the plan at `path` (its confirmation, its
+/// deadline and when each warning was sent) so that its deadline is
+/// `deadline`, as time passing would.
+pub(crate) fn move_plan(path: &Path, deadline: i64) {
+    let text = std::fs::read_to_string(path).unwrap();
     let mut lines: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let shift = lines[0]["deadline"].as_i64().unwrap() - (now_ms() - 1000);
+    let shift = lines[0]["deadline"].as_i64().unwrap() - deadline;
     let back = |v: &mut Value| *v = json!(v.as_i64().unwrap() - shift);
     back(&mut lines[0]["deadline"]);
     back(&mut lines[0]["confirmed_at"]);
@@ -45,12 +51,12 @@ fn deadline_passes(data: &Path) {
         }
     }
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(path, text).unwrap();
 }
 
 /// Joins every room `human` is invited to by `from`, and returns the
 /// bodies of `from`'s messages there once `count` have arrived.
-async fn warnings(human: &Human, from: &OwnedUserId, count: usize) -> Vec<String> {
+pub(crate) async fn warnings(human: &Human, from: &OwnedUserId, count: usize) -> Vec<String> {
     let joined = poll(Duration::from_secs(60), || {
         let invited = human.client.invited_rooms();
         (!invited.is_empty()).then_some(invited)
@@ -70,7 +76,7 @@ async fn warnings(human: &Human, from: &OwnedUserId, count: usize) -> Vec<String
 
 /// The messages `sender` sent in the rooms `user` is joined to, as the
 /// server has them (the Admin API).
-async fn messages_from(hs: &Homeserver, user: &str, sender: &str) -> usize {
+pub(crate) async fn messages_from(hs: &Homeserver, user: &str, sender: &str) -> usize {
     let rooms = hs
         .admin_get(&["_synapse", "admin", "v1", "users", user, "joined_rooms"])
         .await;

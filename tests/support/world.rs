@@ -257,6 +257,8 @@ enum Server {
     Workers,
     /// Its own, with this `max_upload_size`.
     UploadLimit(&'static str),
+    /// Its own, sending server notices.
+    Notices,
 }
 
 /// A bot account (a server admin), a human admin logged in on a real
@@ -288,6 +290,12 @@ impl WorldBuilder {
     /// `alice`); on the shared one, their names are unique.
     pub fn own_synapse(mut self) -> Self {
         self.server = Server::Own;
+        self
+    }
+
+    /// On a Synapse of its own that sends server notices.
+    pub fn server_notices(mut self) -> Self {
+        self.server = Server::Notices;
         self
     }
 
@@ -355,6 +363,10 @@ impl WorldBuilder {
             Server::Shared => (Homeserver::new(), unique),
             Server::Own => (Homeserver::on(own_synapse()), str::to_owned),
             Server::RateLimited => (Homeserver::on(rate_limited_synapse()), str::to_owned),
+            Server::Notices => (
+                Homeserver::on(Box::leak(Box::new(Synapse::start_with_server_notices()))),
+                str::to_owned,
+            ),
             Server::Workers => (Homeserver::on(workers_synapse()), unique),
             Server::UploadLimit(size) => (
                 Homeserver::on(Box::leak(Box::new(Synapse::start_with_upload_limit(size)))),
