@@ -4,21 +4,38 @@
 //! of the bot; `!oldrooms cancel` during the grace deletes nothing.
 
 use std::path::Path;
+use std::time::Duration;
 
 use matrix_sdk::ruma::OwnedUserId;
 use serde_json::json;
 
 use crate::grace_cli::{messages_from, move_plan, warnings};
-use crate::matrix::{BotProcess, Human, Seen, create_user, wait_joined};
+use crate::matrix::{BotProcess, Human, Seen, create_user, poll, wait_joined};
 use crate::outage::{free_port, wait_health};
 use crate::world::{World, download, exists};
 use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
 
-/// Starts the bot and waits until it is in the admin room.
+/// Starts the bot and waits until it is in the admin room and answers
+/// commands (what is sent before is backlog, which it does not answer).
 async fn start(w: &World) -> BotProcess {
+    let log = w.dir.path().join("bot.log");
+    let ready = || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.matches("listening for commands").count()
+    };
+    let before = ready();
     let bot = w.start_bot();
     wait_joined(&w.hs, &w.room, &w.bot_user, &bot).await;
     w.human.wait_sees_joined(&w.room, &w.bot_user).await;
+    let listening = poll(Duration::from_secs(120), || {
+        (ready() > before).then_some(())
+    })
+    .await;
+    assert!(
+        listening.is_some(),
+        "the bot never listened; log:\n{}",
+        bot.log_text()
+    );
     bot
 }
 
@@ -63,6 +80,7 @@ async fn a_grace_period_warns_once_and_deletes_the_quiet_rooms_across_a_restart(
         .delete("grace = \"1h\"\nconfirm_timeout_secs = 3600")
         .start()
         .await;
+    let protected = w.old_room("protected", Some("keep")).await;
     let (ann, ann_pw) = create_user(&w.hs, "ann", false).await;
     let (ben, ben_pw) = create_user(&w.hs, "ben", false).await;
     let shared = quiet_room(&w, &ann, "plan: shared", &[&ben]).await;
@@ -74,7 +92,7 @@ async fn a_grace_period_warns_once_and_deletes_the_quiet_rooms_across_a_restart(
     let bot = start(&w).await;
     let offer = w.scan_and_offer().await;
     assert!(
-        offer.body.contains("With a grace period of 1 h 0 min"),
+        offer.body.contains("With a grace period of 60 min"),
         "{}",
         offer.body
     );
@@ -184,7 +202,9 @@ async fn a_grace_period_warns_once_and_deletes_the_quiet_rooms_across_a_restart(
     assert_eq!(report.row(&bens)["outcome"], "skipped");
     let why = &report.row(&bens)["detail"];
     assert!(why.contains(ben.as_str()), "{why}");
-    assert!(exists(&w.hs, &bens).await);
+    for room in [&bens, &protected] {
+        assert!(exists(&w.hs, room).await, "{room}");
+    }
     for room in [&shared, &anns] {
         assert!(!exists(&w.hs, room).await, "{room}");
     }
@@ -204,6 +224,7 @@ async fn cancel_during_the_grace_deletes_nothing() {
         .delete("grace = \"1h\"\nconfirm_timeout_secs = 3600")
         .start()
         .await;
+    w.old_room("protected", Some("keep")).await;
     let (ann, ann_pw) = create_user(&w.hs, "ann", false).await;
     let kept = quiet_room(&w, &ann, "plan: withdrawn", &[]).await;
 
