@@ -92,7 +92,7 @@ async fn a_grace_period_warns_once_and_deletes_the_quiet_rooms_across_a_restart(
     let bot = start(&w).await;
     let offer = w.scan_and_offer().await;
     assert!(
-        offer.body.contains("With a grace period of 60 min"),
+        offer.body.contains("With a grace period of 1 hour"),
         "{}",
         offer.body
     );

@@ -368,9 +368,7 @@ impl Machine {
                 "With a grace period of {}: rooms nobody is in are deleted at once; the local \
                  people of the others are warned, and those rooms are deleted after that time \
                  unless someone writes in them.",
-                crate::plain::ago(std::time::Duration::from_millis(
-                    u64::try_from(grace).unwrap_or(0)
-                ))
+                span(grace)
             )
         } else {
             return;
@@ -403,4 +401,18 @@ fn failures(failed: &[String], out: &mut Vec<Effect>) {
         text.line(line, &escape_html(line));
     }
     out.push(Effect::Say(text));
+}
+
+/// "7 days", "12 hours", or as `plain::ago` says it.
+fn span(ms: Ms) -> String {
+    const HOUR: Ms = 3_600_000;
+    match ms {
+        ms if ms > 0 && ms % (24 * HOUR) == 0 => {
+            crate::plain::count(ms / (24 * HOUR), "day", "days")
+        }
+        ms if ms > 0 && ms % HOUR == 0 => crate::plain::count(ms / HOUR, "hour", "hours"),
+        ms => crate::plain::ago(std::time::Duration::from_millis(
+            u64::try_from(ms).unwrap_or(0),
+        )),
+    }
 }

@@ -212,6 +212,23 @@ fn a_new_offer_says_that_a_plan_waits() {
 }
 
 #[test]
+fn an_offer_says_what_a_confirm_does_with_a_grace_period() {
+    let mut b = bot();
+    b.on(command(&user("alice"), "!oldrooms scan"));
+    let job = JobId(b.m.next_id);
+    let ids = ["!x:example.com".to_owned()];
+    let effects = b.on(Input::ScanEnded {
+        job,
+        end: ScanEnd::Done(scan_result(&ids)),
+    });
+    let said = format!("{effects:?}");
+    assert!(
+        said.contains("With a grace period of 7 days: rooms nobody is in are deleted at once"),
+        "{said}"
+    );
+}
+
+#[test]
 fn cancel_withdraws_the_plan_and_nothing_of_it_is_deleted() {
     let mut b = bot();
     let (_, deadline) = waiting(&mut b);
