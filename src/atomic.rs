@@ -45,3 +45,32 @@ pub fn sync_dir(dir: &Path) -> anyhow::Result<()> {
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot sync {}", dir.display()))
 }
+
+/// Moves a finished file aside as `<name>.<stamp>.done` (or `.<stamp>.1.done`
+/// and on, never over an earlier one: two runs can share a stamp).
+pub fn archive(path: &Path, stamp: i64) -> anyhow::Result<std::path::PathBuf> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let target = (0..)
+        .map(|n| match n {
+            0 => path.with_file_name(format!("{name}.{stamp}.done")),
+            n => path.with_file_name(format!("{name}.{stamp}.{n}.done")),
+        })
+        .find(|t| !t.exists())
+        .unwrap_or_else(|| unreachable!("an endless range"));
+    std::fs::rename(path, &target).with_context(|| format!("cannot archive {}", path.display()))?;
+    sync_dir(folder(path))?;
+    Ok(target)
+}
+
+/// Cuts off a last line that a crash left without its newline, so that
+/// the next record starts on a line of its own.
+pub fn cut_partial_line(file: &std::fs::File, path: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if whole < bytes.len() {
+        file.set_len(u64::try_from(whole).unwrap_or(u64::MAX))
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot repair {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -173,8 +173,19 @@ fn apply(effect: Effect, world: &Arc<World>, jobs: &mut HashMap<JobId, Signals>)
             let (cancel, stop) = signals(jobs, job);
             let control = crate::delete::Control { cancel, stop };
             let task = tokio::spawn(plan_job::run(world.clone(), job, start, control));
-            let end = PlanEnd::Failed("the plan's task stopped unexpectedly".to_owned());
-            watch_task(world, task, Input::Planned { job, end });
+            // Whichever the job is by then, a plan or (gone on) a deletion:
+            // the machine takes the one that matches it.
+            let why = "the plan's task stopped unexpectedly".to_owned();
+            let planned = Input::Planned {
+                job,
+                end: PlanEnd::Failed(why.clone()),
+            };
+            let counts = crate::delete::Counts::default();
+            let deleted = Input::DeletionEnded {
+                job,
+                end: DeletionEnd::Stopped { why, counts },
+            };
+            watch_task_all(world, task, vec![planned, deleted]);
         }
         Effect::WithdrawPlan => {
             let world = world.clone();
@@ -243,11 +254,17 @@ fn apply(effect: Effect, world: &Arc<World>, jobs: &mut HashMap<JobId, Signals>)
 /// If a job's task dies (a panic), the machine still hears that it ended,
 /// so it is never left busy forever.
 fn watch_task(world: &Arc<World>, task: tokio::task::JoinHandle<()>, fallback: Input) {
+    watch_task_all(world, task, vec![fallback]);
+}
+
+fn watch_task_all(world: &Arc<World>, task: tokio::task::JoinHandle<()>, fallbacks: Vec<Input>) {
     let inbox = world.inbox.clone();
     tokio::spawn(async move {
         if let Err(e) = task.await {
             warn!(error = %e, "a job's task ended abnormally");
-            inbox.send(fallback);
+            for fallback in fallbacks {
+                inbox.send(fallback);
+            }
         }
     });
 }

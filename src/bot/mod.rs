@@ -194,8 +194,9 @@ async fn start(config: Config, metrics: Arc<Metrics>) -> anyhow::Result<(Client,
         own_user,
         prefix: config.bot.command_prefix.clone(),
     };
-    let journal = on_disk(&config.bot.data_dir.join(world::JOURNAL_FILE));
-    let plan = plan_on_disk(&config.bot.data_dir.join(world::PLAN_FILE));
+    let journal_path = config.bot.data_dir.join(world::JOURNAL_FILE);
+    let plan = plan_on_disk(&config.bot.data_dir.join(world::PLAN_FILE), &journal_path);
+    let journal = on_disk(&journal_path);
     let shares = settings.shares_account;
     let world = world::world(
         client.clone(),
@@ -269,8 +270,17 @@ fn on_disk(path: &std::path::Path) -> machine::OnDisk {
     }
 }
 
-/// What the bot's plan file says, for the state machine.
-fn plan_on_disk(path: &std::path::Path) -> machine::PlanOnDisk {
+/// What the bot's plan file says, for the state machine. A plan whose
+/// deadline's deletion already holds its rooms in the journal (a stop came
+/// before it was archived), or that was withdrawn, is archived now.
+fn plan_on_disk(path: &std::path::Path, journal: &std::path::Path) -> machine::PlanOnDisk {
+    if let Ok(Some(journal)) = journal_file::read(journal) {
+        match crate::plan::steps::archive_if_started(path, &journal) {
+            Ok(true) => return machine::PlanOnDisk::Nothing,
+            Ok(false) => {}
+            Err(e) => return machine::PlanOnDisk::Unreadable(format!("{e:#}")),
+        }
+    }
     match crate::plan::file::read(path) {
         Ok(None) => machine::PlanOnDisk::Nothing,
         // A withdrawal that stopped before the file was moved aside.

@@ -12,14 +12,15 @@ use super::machine::{Confirmed, DeletionEnd, Input, JobId, PlanEnd, PlanFacts, P
 use super::world::World;
 use crate::delete::journal::Journal;
 use crate::delete::{Control, Start};
-use crate::plan::steps::{self, Due};
+use crate::plan::file;
+use crate::plan::steps::{self, Confirm, Due};
 use crate::plan::warn::Channel;
-use crate::plan::{Plan, file};
 
 pub async fn run(world: Arc<World>, job: JobId, start: PlanStart, control: Control) {
+    let cancelled = || *control.cancel.borrow();
     let (confirmed, deadline, offer) = match start {
         PlanStart::Warn => {
-            let end = warn_owed(&world).await.unwrap_or_else(|e| {
+            let end = warn_owed(&world, &cancelled).await.unwrap_or_else(|e| {
                 PlanEnd::Failed(format!("the plan's warnings stopped ({e:#})"))
             });
             world.inbox.send(Input::Planned { job, end });
@@ -31,7 +32,6 @@ pub async fn run(world: Arc<World>, job: JobId, start: PlanStart, control: Contr
             offer,
         } => (*confirmed, deadline, offer),
     };
-    let cancelled = || *control.cancel.borrow();
     let (end, now) = make(&world, confirmed, deadline, offer, &cancelled).await;
     world.inbox.send(Input::Planned { job, end });
     // The machine makes this job the deletion of the rooms nobody is in.
@@ -75,91 +75,68 @@ async fn make(
             );
         }
     };
-    let config = &world.config;
-    let ours = &config.user_id;
-    let concurrency = config.scan.concurrency;
-    let split = match steps::split(&world.admin, &policy, ours, rooms, concurrency).await {
-        Ok(split) => split,
-        Err(e) => {
-            let why = format!("cannot read who is in the rooms ({e:#})");
-            return (PlanEnd::Failed(why), None);
-        }
-    };
-    let now = split.now.len();
-    let now_journal =
-        (now > 0 && !cancelled()).then(|| Journal::new(&by, at, options.clone(), split.now));
-    if split.later.is_empty() {
-        let now = now_journal.as_ref().map_or(0, |j| j.rooms.len());
-        return (PlanEnd::Nobody { now }, now_journal);
-    }
-    let channel = match Channel::of(&world.admin).await {
-        Ok(channel) => channel,
-        Err(e) => {
-            let why = format!("cannot tell how to warn people ({e})");
-            return (PlanEnd::Failed(why), None);
-        }
-    };
-    let mut plan = Plan::new(
-        format!("{at:x}"),
-        &by,
+    let confirm = Confirm {
+        by: &by,
         at,
         deadline,
-        options,
-        split.later,
-        &split.people_of,
-    );
-    plan.offer = offer.map(|e| e.to_string());
+        options: options.clone(),
+        offer: offer.map(|e| e.to_string()),
+    };
     let path = world.plan_path();
-    let _held = match file::create(&path, &plan) {
-        Ok(held) => held,
-        Err(e) => {
-            let why = format!("cannot write the plan ({e:#})");
-            return (PlanEnd::Failed(why), None);
-        }
+    let config = &world.config;
+    let made = steps::make(
+        &world.admin,
+        config,
+        &policy,
+        rooms,
+        confirm,
+        &path,
+        cancelled,
+    )
+    .await;
+    let made = match made {
+        Ok(made) => made,
+        Err(e) => return (PlanEnd::Failed(format!("no plan was made ({e:#})")), None),
     };
-    let (sent, failed) = match steps::warn(&world.admin, config, &mut plan, &path, channel).await {
-        Ok(sent) => (sent.sent, sent.failed),
-        Err(e) => (0, vec![format!("the warnings stopped: {e:#}")]),
+    // After a cancel the rooms nobody is in stay too.
+    let now =
+        (!made.now.is_empty() && !cancelled()).then(|| Journal::new(&by, at, options, made.now));
+    let count = now.as_ref().map_or(0, |j| j.rooms.len());
+    let Some((plan, channel, sent)) = made.plan else {
+        return (PlanEnd::Nobody { now: count }, now);
     };
-    tracing::info!(
-        sent,
-        failed = failed.len(),
-        rooms = plan.rooms.len(),
-        "plan made"
-    );
-    // A cancel that came while warning: the machine withdraws the plan,
-    // and the rooms nobody is in stay too.
-    let now_journal = now_journal.filter(|_| !cancelled());
+    let failed = match sent {
+        Ok(sent) => sent.failed,
+        Err(e) => vec![format!("the warnings stopped: {e:#}")],
+    };
+    tracing::info!(failed = failed.len(), rooms = plan.rooms.len(), "plan made");
     let end = PlanEnd::Made {
         plan: PlanFacts::of(&plan),
-        now: now_journal.as_ref().map_or(0, |j| j.rooms.len()),
-        how: how(channel),
+        now: count,
+        how: channel.how(),
         failed,
     };
-    (end, now_journal)
+    (end, now)
 }
 
 /// Sends the waiting plan's warnings still owed.
-async fn warn_owed(world: &World) -> anyhow::Result<PlanEnd> {
+async fn warn_owed(
+    world: &World,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> anyhow::Result<PlanEnd> {
     let path = world.plan_path();
     let _lock = file::lock(&path)?;
     let Some(mut plan) = file::read(&path)? else {
         anyhow::bail!("the plan is gone");
     };
-    let channel = Channel::of(&world.admin).await?;
-    let sent = steps::warn(&world.admin, &world.config, &mut plan, &path, channel).await?;
+    let (client, config) = (&world.admin, &world.config);
+    let channel = Channel::of(client).await?;
+    let sent = steps::warn(client, config, &mut plan, &path, channel, cancelled).await?;
     Ok(PlanEnd::Warned {
         plan: PlanFacts::of(&plan),
         sent: sent.sent,
         failed: sent.failed,
     })
-}
-
-fn how(channel: Channel) -> &'static str {
-    match channel {
-        Channel::ServerNotices => "by server notice",
-        Channel::Direct => "in a direct chat",
-    }
 }
 
 /// The plan's deletion at its deadline: its rooms whose people were all

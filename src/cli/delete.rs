@@ -70,6 +70,9 @@ pub async fn command(
                 crate::timefmt::rfc3339(journal.confirmed_at),
                 journal.counts()
             );
+            // A plan whose rooms this journal holds is done with: a stop
+            // came before it was archived, and it must not run again.
+            crate::plan::steps::archive_if_started(&super::grace::plan_path(&config), &journal)?;
             Chosen::Journal
         }
         (Some(_), _) => anyhow::bail!(

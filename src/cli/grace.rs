@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::delete::journal::{Entry, Journal};
-use crate::plan::steps::{self, Due, Held, Split};
-use crate::plan::warn::Channel;
+use crate::plan::steps::{self, Confirm, Due, Held};
+use crate::plan::warn::{Channel, Sent};
 use crate::plan::{Plan, file};
 use crate::policy::Policy;
 use crate::session::Session;
@@ -40,32 +40,22 @@ pub async fn start(
             path.display()
         );
     }
-    let client = &session.client;
-    let concurrency = config.scan.concurrency;
-    let Split {
-        now,
-        later,
-        people_of,
-    } = steps::split(client, policy, &session.user_id, rooms, concurrency).await?;
-    if later.is_empty() {
-        println!("No local person is in these rooms: nobody to warn.");
-        return Ok(now);
-    }
-    let channel = Channel::of(client).await?;
-    let confirmed_at = now_ms();
+    let at = now_ms();
     let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
-    let id = format!("{confirmed_at:x}");
-    let mut plan = Plan::new(
-        id,
-        "command line",
-        confirmed_at,
-        confirmed_at.saturating_add(grace_ms),
-        Some(policy.rules.clone()),
-        later,
-        &people_of,
-    );
-    let _held = file::create(&path, &plan)?;
-    warn(session, config, &mut plan, &path, channel).await?;
+    let confirm = Confirm {
+        by: "command line",
+        at,
+        deadline: at.saturating_add(grace_ms),
+        options: Some(policy.rules.clone()),
+        offer: None,
+    };
+    let client = &session.client;
+    let made = steps::make(client, config, policy, rooms, confirm, &path, &|| false).await?;
+    let Some((plan, channel, sent)) = made.plan else {
+        println!("No local person is in these rooms: nobody to warn.");
+        return Ok(made.now);
+    };
+    told(channel, &sent?);
     println!(
         "{} on the plan in {}: each is deleted after {} unless someone writes in it. Then run \
          `oldrooms delete --config {} --resume`.",
@@ -74,25 +64,16 @@ pub async fn start(
         rfc3339(plan.deadline),
         config.file
     );
-    Ok(now)
+    Ok(made.now)
 }
 
-async fn warn(
-    session: &Session,
-    config: &Config,
-    plan: &mut Plan,
-    path: &Path,
-    channel: Channel,
-) -> anyhow::Result<()> {
-    let sent = steps::warn(&session.client, config, plan, path, channel).await?;
-    let how = match channel {
-        Channel::ServerNotices => "by server notice",
-        Channel::Direct => "in a direct chat",
-    };
+/// Says who was warned, and who could not be.
+fn told(channel: Channel, sent: &Sent) {
     if sent.sent > 0 {
         println!(
-            "Warned {} {how}.",
-            crate::plain::count(sent.sent, "person", "people")
+            "Warned {} {}.",
+            crate::plain::count(sent.sent, "person", "people"),
+            channel.how()
         );
     }
     if !sent.failed.is_empty() {
@@ -105,7 +86,6 @@ async fn warn(
             println!("  {line}");
         }
     }
-    Ok(())
 }
 
 /// `oldrooms delete --cancel`: the plan is withdrawn (its cancel recorded,
@@ -151,8 +131,13 @@ pub async fn resume(
         // Read again under the lock: another process may have added to it.
         let mut plan = file::read(&path)?.unwrap_or(plan);
         if !plan.to_warn().is_empty() || !plan.interrupted().is_empty() {
-            let channel = Channel::of(&session.client).await?;
-            warn(session, config, &mut plan, &path, channel).await?;
+            let client = &session.client;
+            let channel = Channel::of(client).await?;
+            let never = &|| false;
+            told(
+                channel,
+                &steps::warn(client, config, &mut plan, &path, channel, never).await?,
+            );
         }
         println!(
             "Not yet: the plan's {} are deleted after {}. Run --resume again then.",

@@ -120,16 +120,9 @@ impl JournalFile {
             .open(path)
             .with_context(|| format!("cannot open {}", path.display()))?;
         lock(&file, path)?;
-        // A line cut by a crash is cut off, so the next record starts on a
-        // line of its own and the file replays the same next time.
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        if whole < bytes.len() {
-            file.set_len(u64::try_from(whole).unwrap_or(u64::MAX))
-                .and_then(|()| file.sync_all())
-                .with_context(|| format!("cannot repair {}", path.display()))?;
-        }
+        // A line cut by a crash is cut off, so the file replays the same
+        // next time.
+        crate::atomic::cut_partial_line(&file, path)?;
         Ok(Some(Self::hold(path, file, journal)))
     }
 
@@ -251,17 +244,7 @@ fn lock(file: &File, path: &Path) -> anyhow::Result<()> {
 
 /// Moves a finished journal aside, keeping it as a record.
 pub fn archive(path: &Path, journal: &Journal) -> anyhow::Result<PathBuf> {
-    let name = format!(
-        "{}.{}.done",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("journal"),
-        journal.confirmed_at
-    );
-    let target = path.with_file_name(name);
-    std::fs::rename(path, &target).with_context(|| format!("cannot archive {}", path.display()))?;
-    sync_dir(folder(path))?;
-    Ok(target)
+    crate::atomic::archive(path, journal.confirmed_at)
 }
 
 #[cfg(test)]

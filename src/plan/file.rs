@@ -81,6 +81,8 @@ pub fn append(path: &Path, record: &Record) -> anyhow::Result<()> {
         .append(true)
         .open(path)
         .with_context(|| format!("cannot write the plan {}", path.display()))?;
+    // After a line cut by a crash, the record starts on a line of its own.
+    crate::atomic::cut_partial_line(&file, path)?;
     let mut line = serde_json::to_vec(record)?;
     line.push(b'\n');
     file.write_all(&line)?;
@@ -90,13 +92,5 @@ pub fn append(path: &Path, record: &Record) -> anyhow::Result<()> {
 
 /// Moves the plan aside once its deletion journal holds its rooms.
 pub fn archive(path: &Path, plan: &Plan) -> anyhow::Result<PathBuf> {
-    let name = format!(
-        "{}.{}.done",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("plan"),
-        plan.confirmed_at
-    );
-    let target = path.with_file_name(name);
-    std::fs::rename(path, &target).with_context(|| format!("cannot archive {}", path.display()))?;
-    sync_dir(folder(path))?;
-    Ok(target)
+    crate::atomic::archive(path, plan.confirmed_at)
 }

@@ -176,8 +176,12 @@ impl Plan {
     /// the grace period before the deadline. A warning sent later (a retry
     /// after a failure) leaves their rooms kept.
     pub fn warned_in_time(&self, i: usize) -> bool {
-        let half = (self.deadline - self.confirmed_at) / 2;
-        matches!(self.warnings.get(i), Some(Warning::Sent { at, .. }) if self.deadline - at >= half)
+        matches!(self.warnings.get(i), Some(Warning::Sent { at, .. }) if *at <= self.warn_until())
+    }
+
+    /// The last time a warning counts: half the grace before the deadline.
+    pub fn warn_until(&self) -> i64 {
+        self.deadline - (self.deadline - self.confirmed_at) / 2
     }
 
     /// How many people were sent their warning.

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use futures_util::StreamExt as _;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, UserId};
 
-use super::warn::{Channel, Sent, people_in, send_all};
+use super::warn::{Channel, Sent, Wording, people_in, send_all};
 use super::{Plan, file};
-use crate::admin::AdminClient;
+use crate::admin::{AdminClient, AdminError};
 use crate::config::Config;
 use crate::delete::journal::{Entry, Journal, Outcome, Step};
 use crate::policy::Policy;
@@ -35,12 +35,13 @@ pub async fn split(
 ) -> anyhow::Result<Split> {
     let (empty, asked): (Vec<Entry>, Vec<Entry>) =
         rooms.into_iter().partition(|r| r.joined_local_members == 0);
-    let read = people_of(client, policy, ours, &asked, concurrency).await?;
+    let read = people_of(client, policy, ours, &asked, concurrency).await;
     let mut split = Split {
         now: empty,
         ..Split::default()
     };
     for (room, people) in asked.into_iter().zip(read) {
+        let people = people.map_err(|e| anyhow::anyhow!("{}: {e}", room.room_id))?;
         if people.is_empty() {
             split.now.push(room);
         } else {
@@ -51,23 +52,77 @@ pub async fn split(
     Ok(split)
 }
 
-/// Each room's local people to warn, read now.
+/// Each room's local people to warn, read now, or why not.
 pub async fn people_of(
     client: &AdminClient,
     policy: &Policy,
     ours: &UserId,
     rooms: &[Entry],
     concurrency: usize,
-) -> anyhow::Result<Vec<Vec<OwnedUserId>>> {
+) -> Vec<Result<Vec<OwnedUserId>, AdminError>> {
     // Owned ids: a stream over borrowed entries is not `Send` in a spawned
     // task (the closure would have to hold for every lifetime).
     let ids: Vec<OwnedRoomId> = rooms.iter().map(|r| r.room_id.clone()).collect();
-    let read: Vec<_> = futures_util::stream::iter(ids)
+    futures_util::stream::iter(ids)
         .map(|room| async move { people_in(client, policy, ours, &room).await })
         .buffered(concurrency.max(1))
         .collect()
-        .await;
-    Ok(read.into_iter().collect::<Result<_, _>>()?)
+        .await
+}
+
+/// What making a plan came to: the rooms to delete now, and the plan with
+/// how its people were warned, unless nobody was there to warn.
+pub struct Made {
+    pub now: Vec<Entry>,
+    pub plan: Option<(Plan, Channel, anyhow::Result<Sent>)>,
+}
+
+/// Who a new plan is from and when it ends; `offer` names the bot's offer.
+pub struct Confirm<'a> {
+    pub by: &'a str,
+    pub at: i64,
+    pub deadline: i64,
+    pub options: Option<crate::policy::Rules>,
+    pub offer: Option<String>,
+}
+
+/// Splits `rooms`, writes the plan of those with people at `path` (refused
+/// when one is there) and warns them, until `stop` says so.
+pub async fn make(
+    client: &AdminClient,
+    config: &Config,
+    policy: &Policy,
+    rooms: Vec<Entry>,
+    confirm: Confirm<'_>,
+    path: &Path,
+    stop: &(dyn Fn() -> bool + Sync),
+) -> anyhow::Result<Made> {
+    let concurrency = config.scan.concurrency;
+    let Split {
+        now,
+        later,
+        people_of,
+    } = split(client, policy, &config.user_id, rooms, concurrency).await?;
+    if later.is_empty() {
+        return Ok(Made { now, plan: None });
+    }
+    let channel = Channel::of(client).await?;
+    let mut plan = Plan::new(
+        format!("{:x}", confirm.at),
+        confirm.by,
+        confirm.at,
+        confirm.deadline,
+        confirm.options,
+        later,
+        &people_of,
+    );
+    plan.offer = confirm.offer;
+    let _held = file::create(path, &plan)?;
+    let sent = warn(client, config, &mut plan, path, channel, stop).await;
+    Ok(Made {
+        now,
+        plan: Some((plan, channel, sent)),
+    })
 }
 
 /// Sends the plan's warnings still owed, as the config says.
@@ -77,6 +132,7 @@ pub async fn warn(
     plan: &mut Plan,
     path: &Path,
     channel: Channel,
+    stop: &(dyn Fn() -> bool + Sync),
 ) -> anyhow::Result<Sent> {
     // Direct chats are messages from our own account, under Synapse's rate
     // limit for it (a server notice is the notices account's).
@@ -85,16 +141,12 @@ pub async fn warn(
             anyhow::anyhow!("bot.lift_own_ratelimit: could not lift the rate limit ({e})")
         })?;
     }
-    send_all(
-        client,
-        plan,
-        path,
-        channel,
-        &config.delete.warning,
-        config.user_id.server_name().as_str(),
-        &config.bot.data_dir,
-    )
-    .await
+    let wording = Wording {
+        template: &config.delete.warning,
+        server: config.user_id.server_name().as_str(),
+        data_dir: &config.bot.data_dir,
+    };
+    send_all(client, plan, path, channel, &wording, stop).await
 }
 
 /// What a plan found at its deadline comes to.
@@ -144,8 +196,30 @@ pub async fn due(
         file::archive(path, &plan)?;
         return Ok(Due::Withdrawn);
     }
-    let people_now = people_of(client, policy, ours, &plan.rooms, concurrency).await?;
-    let (journal, kept_why) = plan.deletion(&people_now);
+    // A room whose people cannot be read now is kept, not the whole plan.
+    let mut unread = Vec::new();
+    let mut people_now = Vec::new();
+    for (i, read) in people_of(client, policy, ours, &plan.rooms, concurrency)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        match read {
+            Ok(people) => people_now.push(people),
+            Err(e) if e.is_fatal() => return Err(e.into()),
+            Err(e) => {
+                unread.push((i, format!("kept: could not read who is in it ({e})")));
+                people_now.push(Vec::new());
+            }
+        }
+    }
+    let (mut journal, mut kept_why) = plan.deletion(&people_now);
+    journal.rooms.retain(|r| {
+        !unread
+            .iter()
+            .any(|(i, _)| plan.rooms[*i].room_id == r.room_id)
+    });
+    kept_why.extend(unread);
     let kept = kept_why
         .into_iter()
         .map(|(i, detail)| Entry {
@@ -165,6 +239,23 @@ pub async fn due(
             _lock: lock,
         },
     })
+}
+
+/// Archives the plan at `path` if `journal` (on disk, unfinished) holds
+/// any of its rooms: its deadline's deletion started before a stop could
+/// archive it, and must not start twice. Whether it did.
+pub fn archive_if_started(path: &Path, journal: &Journal) -> anyhow::Result<bool> {
+    let Some(plan) = file::read(path)? else {
+        return Ok(false);
+    };
+    let started = plan
+        .rooms
+        .iter()
+        .any(|r| journal.rooms.iter().any(|j| j.room_id == r.room_id));
+    if started || plan.cancelled {
+        file::archive(path, &plan)?;
+    }
+    Ok(started || plan.cancelled)
 }
 
 /// Withdraws the plan at `path`: its cancel recorded, then the file

@@ -253,3 +253,41 @@ fn a_warning_names_at_most_fifty_rooms() {
     assert_eq!(text.lines().count(), 51);
     assert!(text.ends_with("- … and 10 more"), "{text}");
 }
+
+#[test]
+fn a_record_after_a_line_cut_by_a_crash_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.jsonl");
+    let p = plan();
+    drop(file::create(&path, &p).unwrap());
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"{\"warning\":{\"pers").unwrap();
+    file::append(&path, &Record::Cancelled).unwrap();
+    let back = file::read(&path).unwrap().unwrap();
+    assert!(back.cancelled, "the record after the cut line is read");
+}
+
+#[test]
+fn a_plan_whose_rooms_a_journal_holds_is_archived_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.jsonl");
+    let p = plan();
+    drop(file::create(&path, &p).unwrap());
+    // Another deletion's journal (the confirm's empty rooms) leaves it.
+    let other = Journal::new("x", 1, None, vec![room("!other:example.com", "")]);
+    assert!(!steps::archive_if_started(&path, &other).unwrap());
+    assert!(path.exists());
+    let journal = Journal::new("x", 1, None, vec![p.rooms[1].clone()]);
+    assert!(steps::archive_if_started(&path, &journal).unwrap());
+    assert!(!path.exists());
+    // Archived beside an earlier plan of the same time, not over it.
+    drop(file::create(&path, &p).unwrap());
+    let first = file::archive(&path, &p).unwrap();
+    drop(file::create(&path, &p).unwrap());
+    let second = file::archive(&path, &p).unwrap();
+    assert_ne!(first, second);
+    assert!(first.exists() && second.exists());
+}

@@ -26,6 +26,14 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// "by server notice", "in a direct chat".
+    pub fn how(self) -> &'static str {
+        match self {
+            Self::ServerNotices => "by server notice",
+            Self::Direct => "in a direct chat",
+        }
+    }
+
     /// Server notices where the homeserver has them, else direct chats.
     pub async fn of(client: &AdminClient) -> Result<Self, AdminError> {
         Ok(if client.server_notices_enabled().await? {
@@ -59,16 +67,28 @@ pub struct Sent {
     pub failed: Vec<String>,
 }
 
-/// Sends every warning of the plan at `path` not yet sent, recording each.
+/// How the warnings are worded and where the direct chats are kept.
+pub struct Wording<'a> {
+    pub template: &'a str,
+    pub server: &'a str,
+    pub data_dir: &'a Path,
+}
+
+/// Sends every warning of the plan at `path` not yet sent, recording each,
+/// until `stop` says so (a withdrawn plan warns nobody more).
 pub async fn send_all(
     client: &AdminClient,
     plan: &mut Plan,
     path: &Path,
     channel: Channel,
-    template: &str,
-    server: &str,
-    data_dir: &Path,
+    wording: &Wording<'_>,
+    stop: &(dyn Fn() -> bool + Sync),
 ) -> anyhow::Result<Sent> {
+    let Wording {
+        template,
+        server,
+        data_dir,
+    } = *wording;
     let mut outcome = Sent::default();
     for i in plan.interrupted() {
         let user = &plan.people[i].user_id;
@@ -79,6 +99,9 @@ pub async fn send_all(
         record(plan, path, i, Warning::Unknown)?;
     }
     for i in plan.to_warn() {
+        if stop() {
+            break;
+        }
         record(plan, path, i, Warning::Sending)?;
         let text = warning_text(template, plan, i, server);
         let user = plan.people[i].user_id.clone();

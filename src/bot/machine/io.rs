@@ -64,7 +64,7 @@ impl PlanFacts {
     pub fn of(plan: &crate::plan::Plan) -> Self {
         Self {
             deadline: plan.deadline,
-            warn_until: plan.deadline - (plan.deadline - plan.confirmed_at) / 2,
+            warn_until: plan.warn_until(),
             rooms: plan.rooms.len(),
             people: plan.people.len(),
             warned: plan.warned(),

@@ -380,10 +380,27 @@ impl Machine {
                         "Already cancelling: the report follows when the rooms in flight are done.",
                     ));
                 }
-                JobKind::Delete { cancelling, .. } => {
+                JobKind::Delete {
+                    cancelling,
+                    confirmed_by,
+                    plan,
+                    ..
+                } => {
                     // Answered once the cancel is in the journal.
                     *cancelling = true;
                     out.push(Effect::CancelJob(id));
+                    // While a plan waits, a confirmed deletion can only be
+                    // the one of its own empty rooms: both are withdrawn.
+                    let (same_confirm, deadline) = (confirmed_by.is_some(), *plan);
+                    if same_confirm && !deadline {
+                        self.withdraw_plan(out);
+                    } else if self.plan.is_some() && !deadline {
+                        out.push(say(&format!(
+                            "The plan still waits: send `{} cancel` again once this deletion \
+                             stops to withdraw it.",
+                            self.s.prefix
+                        )));
+                    }
                 }
                 JobKind::Plan { cancelling, .. } => {
                     *cancelling = true;
@@ -566,7 +583,7 @@ impl Machine {
             DeletionEnd::Refused(why) => {
                 out.push(say(&format!("Nothing was deleted: {why}.")));
                 if plan {
-                    self.plan_refused(now, out);
+                    self.plan_refused(now, cancelling, out);
                 }
             }
         }

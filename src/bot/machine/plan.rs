@@ -166,9 +166,11 @@ impl Machine {
             }
             PlanEnd::Nobody { now: n } => {
                 now_rooms = n;
-                out.push(say(
-                    "No local person is in these rooms: nobody to warn, no plan; they are deleted now.",
-                ));
+                out.push(say(if n > 0 {
+                    "No local person is in these rooms: nobody to warn, no plan; they are deleted now."
+                } else {
+                    "No local person is in these rooms, and nothing was deleted: cancelled."
+                }));
             }
             PlanEnd::Warned { plan, sent, failed } => {
                 if sent > 0 {
@@ -278,6 +280,10 @@ impl Machine {
         let Some(plan) = &mut self.plan else {
             return;
         };
+        if now >= plan.facts.warn_until {
+            // Too late to count: those rooms are kept at the deadline.
+            plan.facts.owed = false;
+        }
         if plan.next().is_none_or(|at| at > now) {
             return;
         }
@@ -297,9 +303,6 @@ impl Machine {
             let job = self.new_job(now, kind);
             let start = DeletionStart::Plan;
             out.push(Effect::StartDeletion { job, start });
-        } else if now >= plan.facts.warn_until {
-            // Too late to count: those rooms are kept at the deadline.
-            plan.facts.owed = false;
         } else {
             plan.warn_at = Some(now.saturating_add(RETRY));
             let kind = JobKind::Plan {
@@ -327,7 +330,12 @@ impl Machine {
     }
 
     /// The plan's deletion ended without opening a journal.
-    pub(super) fn plan_refused(&mut self, now: Ms, out: &mut Vec<Effect>) {
+    pub(super) fn plan_refused(&mut self, now: Ms, cancelled: bool, out: &mut Vec<Effect>) {
+        // A cancel that came while it started withdraws the plan.
+        if cancelled {
+            self.withdraw_plan(out);
+            return;
+        }
         if let Some(plan) = &mut self.plan {
             let at = now.saturating_add(RETRY);
             plan.retry_at = Some(at);
@@ -341,7 +349,15 @@ impl Machine {
     /// The `status` line of the waiting plan.
     pub(super) fn plan_status(&self, text: &mut Text) {
         if let Some(plan) = &self.plan {
-            let line = format!("A plan waits: {}.", plan_words(&plan.facts));
+            let line = match plan.withdrawal {
+                Withdrawal::None => format!("A plan waits: {}.", plan_words(&plan.facts)),
+                Withdrawal::Asked => "The plan is being withdrawn.".to_owned(),
+                Withdrawal::Failed => format!(
+                    "The plan's withdrawal could not be recorded: it is not carried out while the \
+                     bot runs; `{} cancel` tries again.",
+                    self.s.prefix
+                ),
+            };
             text.line(&line, &escape_html(&line));
         }
     }

@@ -44,7 +44,10 @@ enum Op {
         mins: u16,
     },
     Tick,
-    Crash,
+    /// A restart; `owed`: the plan on disk still owes warnings.
+    Crash {
+        owed: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -61,7 +64,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => prop::bool::weighted(0.3).prop_map(|fail| Op::Withdrawn { fail }),
         4 => (0u16..600).prop_map(|mins| Op::Wait { mins }),
         3 => Just(Op::Tick),
-        1 => Just(Op::Crash),
+        1 => any::<bool>().prop_map(|owed| Op::Crash { owed }),
     ]
 }
 
@@ -195,12 +198,24 @@ impl Sim {
         }
     }
 
+    /// A cancel while the deadline's deletion starts: if it is then
+    /// refused, the plan is withdrawn, never tried again.
+    fn cancel_deadline(&mut self) {
+        if let Some((_, Running::Delete(true, false))) = self.job {
+            self.withdrawing = true;
+        }
+    }
+
     fn react(&mut self, pick: u8, key: &str) {
         // A posted offer, or the one that made the plan.
         let target = match self.posted.len() {
             0 => event("other"),
             n => self.posted[usize::from(pick) % n].clone(),
         };
+        let on_plan = self.file.as_ref().is_some_and(|f| f.offer == target);
+        if key == "❌" && on_plan {
+            self.cancel_deadline();
+        }
         self.feed(Input::Reaction {
             sender: user("alice"),
             target,
@@ -222,7 +237,7 @@ impl Sim {
             Op::Confirm { pick } => self.react(pick, "✅"),
             Op::Cross { pick } => self.react(pick, "❌"),
             Op::Cancel => {
-                // A plan job's own cancel: the model makes no plan then.
+                self.cancel_deadline();
                 self.feed(command(&user("bob"), "!oldrooms cancel"));
             }
             Op::Status => self.feed(command(&user("alice"), "!oldrooms status")),
@@ -274,6 +289,7 @@ impl Sim {
                 if plan {
                     // The journal holds its rooms: the plan is archived.
                     assert!(self.file.take().is_some(), "a plan's deletion of no plan");
+                    self.withdrawing = false;
                 }
                 self.job = Some((job, Running::Delete(plan, true)));
                 let event = RunEvent::Opened(crate::delete::Counts::default());
@@ -290,6 +306,7 @@ impl Sim {
                     if plan {
                         // Finished unopened: every room kept, the plan archived.
                         self.file = None;
+                        self.withdrawing = false;
                     }
                     DeletionEnd::Finished
                 };
@@ -311,13 +328,13 @@ impl Sim {
             }
             Op::Wait { mins } => self.now += i64::from(mins) * 60_000,
             Op::Tick => self.feed(Input::Tick),
-            Op::Crash => {
+            Op::Crash { owed } => {
                 self.m = Machine::new(grace());
                 self.job = None;
                 self.withdrawing = false;
                 self.asked = 0;
                 let found = match self.facts() {
-                    Some(facts) => PlanOnDisk::Waiting(facts),
+                    Some(facts) => PlanOnDisk::Waiting(PlanFacts { owed, ..facts }),
                     None => PlanOnDisk::Nothing,
                 };
                 self.feed(Input::PlanFound(found));

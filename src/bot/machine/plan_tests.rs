@@ -398,3 +398,98 @@ fn no_plan_work_starts_during_a_shutdown() {
     let effects = b.on(Input::Tick);
     assert!(!plan_deletion(&effects), "{effects:?}");
 }
+
+/// Owed warnings at start, past the deadline, and a refused deletion: the
+/// retry waits its hour (no loop of deletions in one step).
+#[test]
+fn a_refused_deletion_with_warnings_owed_waits_before_trying_again() {
+    let mut m = Machine::new(Settings {
+        grace_ms: Some(GRACE),
+        ..settings()
+    });
+    let deadline = 10 * GRACE;
+    let owed = PlanFacts {
+        owed: true,
+        ..facts(deadline, None)
+    };
+    m.handle(0, Input::PlanFound(PlanOnDisk::Waiting(owed)));
+    let now = deadline + 5;
+    let effects = m.handle(now, Input::Started(OnDisk::Nothing));
+    assert!(plan_deletion(&effects), "{effects:?}");
+    assert!(
+        plan_job(&effects).is_none(),
+        "no warning after the deadline"
+    );
+    let job = JobId(m.next_id);
+    let end = DeletionEnd::Refused("homeserver down".into());
+    let effects = m.handle(now, Input::DeletionEnded { job, end });
+    assert!(!plan_deletion(&effects), "{effects:?}");
+    assert_eq!(m.next_deadline(), Some(now + plan::RETRY));
+}
+
+#[test]
+fn a_cancel_of_the_deadlines_deletion_that_is_then_refused_withdraws_the_plan() {
+    let mut b = bot();
+    let (_, deadline) = waiting(&mut b);
+    b.now = deadline;
+    b.on(Input::Tick);
+    let job = JobId(b.m.next_id);
+    b.on(command(&user("bob"), "!oldrooms cancel"));
+    let end = DeletionEnd::Refused("homeserver down".into());
+    let effects = b.on(Input::DeletionEnded { job, end });
+    assert!(withdraws(&effects), "{effects:?}");
+    b.now += plan::RETRY;
+    assert!(!plan_deletion(&b.on(Input::Tick)));
+}
+
+#[test]
+fn cancel_while_the_empty_rooms_are_deleted_withdraws_the_plan_too() {
+    let mut b = bot();
+    let offer = b.offer("offer");
+    let effects = b.react("alice", &offer, "✅");
+    let (job, _) = plan_job(&effects).unwrap();
+    let end = PlanEnd::Made {
+        plan: facts(b.now + GRACE, Some(offer)),
+        now: 1,
+        how: "by server notice",
+        failed: Vec::new(),
+    };
+    b.on(Input::Planned { job, end });
+    assert_eq!(b.m.job_name(), Some("deletion"));
+    let effects = b.on(command(&user("bob"), "!oldrooms cancel"));
+    assert!(withdraws(&effects), "{effects:?}");
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::CancelJob(j) if *j == job))
+    );
+}
+
+/// A plan task that dies after it went on as a deletion: of the two
+/// fallbacks the actor sends, the deletion's ends the job.
+#[test]
+fn a_plan_job_that_dies_as_a_deletion_still_ends() {
+    let mut b = bot();
+    let offer = b.offer("offer");
+    let effects = b.react("alice", &offer, "✅");
+    let (job, _) = plan_job(&effects).unwrap();
+    let end = PlanEnd::Made {
+        plan: facts(b.now + GRACE, Some(offer)),
+        now: 1,
+        how: "by server notice",
+        failed: Vec::new(),
+    };
+    b.on(Input::Planned { job, end });
+    let why = "the plan's task stopped unexpectedly".to_owned();
+    b.on(Input::Planned {
+        job,
+        end: PlanEnd::Failed(why.clone()),
+    });
+    assert_eq!(b.m.job_name(), Some("deletion"));
+    let counts = Counts::default();
+    b.on(Input::DeletionEnded {
+        job,
+        end: DeletionEnd::Stopped { why, counts },
+    });
+    assert_eq!(b.m.job_name(), None);
+}
