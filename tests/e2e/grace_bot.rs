@@ -39,6 +39,13 @@ async fn start(w: &World) -> BotProcess {
     bot
 }
 
+/// The human's ✅ on `offer`, and the bot's answer that `matches`.
+async fn confirm(w: &World, offer: &Seen, what: &str, matches: impl Fn(&Seen) -> bool) -> Seen {
+    let before = w.bot_messages().len();
+    w.human.react(&w.room, &offer.event_id, "✅").await;
+    w.next_reply(before, what, matches).await
+}
+
 /// The next deletion summary after `before` bot messages, and its report.
 async fn deletion_after(w: &World, before: usize, name: &str) -> (Seen, crate::common::Csv) {
     let summary = w
@@ -97,10 +104,7 @@ async fn a_grace_period_warns_once_and_deletes_the_quiet_rooms_across_a_restart(
         offer.body
     );
     let before = w.bot_messages().len();
-    w.human.react(&w.room, &offer.event_id, "✅").await;
-    let made = w
-        .next_reply(before, "the plan", |m| m.body.starts_with("Warned"))
-        .await;
+    let made = confirm(&w, &offer, "the plan", |m| m.body.starts_with("Warned")).await;
     assert!(
         made.body.starts_with(
             "Warned 2 people by server notice. 3 rooms are on the plan: each is deleted after"
@@ -160,11 +164,10 @@ async fn a_grace_period_warns_once_and_deletes_the_quiet_rooms_across_a_restart(
     assert!(health["plan"]["deadline"].is_string(), "{health}");
     let second = w.scan_and_offer().await;
     assert!(second.body.contains("A plan waits"), "{}", second.body);
-    let before = w.bot_messages().len();
-    w.human.react(&w.room, &second.event_id, "✅").await;
-    let refused = w
-        .next_reply(before, "the refusal", |m| m.body.contains("a plan waits"))
-        .await;
+    let refused = confirm(&w, &second, "the refusal", |m| {
+        m.body.contains("a plan waits")
+    })
+    .await;
     assert!(
         refused
             .body
@@ -230,11 +233,7 @@ async fn cancel_during_the_grace_deletes_nothing() {
 
     let bot = start(&w).await;
     let offer = w.scan_and_offer().await;
-    let before = w.bot_messages().len();
-    w.human.react(&w.room, &offer.event_id, "✅").await;
-    let made = w
-        .next_reply(before, "the plan", |m| m.body.starts_with("Warned"))
-        .await;
+    let made = confirm(&w, &offer, "the plan", |m| m.body.starts_with("Warned")).await;
     assert!(
         made.body
             .starts_with("Warned 1 person in a direct chat. 1 room is on the plan"),

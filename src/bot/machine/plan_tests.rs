@@ -442,9 +442,9 @@ fn a_cancel_of_the_deadlines_deletion_that_is_then_refused_withdraws_the_plan() 
     assert!(!plan_deletion(&b.on(Input::Tick)));
 }
 
-#[test]
-fn cancel_while_the_empty_rooms_are_deleted_withdraws_the_plan_too() {
-    let mut b = bot();
+/// A confirmed offer whose plan was made with one room nobody is in: the
+/// plan job, gone on as that room's deletion.
+fn deleting_the_empty_room(b: &mut Bot) -> JobId {
     let offer = b.offer("offer");
     let effects = b.react("alice", &offer, "✅");
     let (job, _) = plan_job(&effects).unwrap();
@@ -455,6 +455,13 @@ fn cancel_while_the_empty_rooms_are_deleted_withdraws_the_plan_too() {
         failed: Vec::new(),
     };
     b.on(Input::Planned { job, end });
+    job
+}
+
+#[test]
+fn cancel_while_the_empty_rooms_are_deleted_withdraws_the_plan_too() {
+    let mut b = bot();
+    let job = deleting_the_empty_room(&mut b);
     assert_eq!(b.m.job_name(), Some("deletion"));
     let effects = b.on(command(&user("bob"), "!oldrooms cancel"));
     assert!(withdraws(&effects), "{effects:?}");
@@ -470,16 +477,7 @@ fn cancel_while_the_empty_rooms_are_deleted_withdraws_the_plan_too() {
 #[test]
 fn a_plan_job_that_dies_as_a_deletion_still_ends() {
     let mut b = bot();
-    let offer = b.offer("offer");
-    let effects = b.react("alice", &offer, "✅");
-    let (job, _) = plan_job(&effects).unwrap();
-    let end = PlanEnd::Made {
-        plan: facts(b.now + GRACE, Some(offer)),
-        now: 1,
-        how: "by server notice",
-        failed: Vec::new(),
-    };
-    b.on(Input::Planned { job, end });
+    let job = deleting_the_empty_room(&mut b);
     let why = "the plan's task stopped unexpectedly".to_owned();
     b.on(Input::Planned {
         job,
