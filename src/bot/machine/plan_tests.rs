@@ -34,6 +34,17 @@ fn plan_job(effects: &[Effect]) -> Option<(JobId, &PlanStart)> {
     })
 }
 
+/// The job of the deletion `effects` start.
+fn deletion_job(effects: &[Effect]) -> JobId {
+    effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::StartDeletion { job, .. } => Some(*job),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no deletion in {effects:?}"))
+}
+
 fn plan_deletion(effects: &[Effect]) -> bool {
     effects.iter().any(|e| {
         matches!(
@@ -124,13 +135,7 @@ fn the_plan_is_deleted_at_its_deadline_and_not_before() {
     let effects = b.on(Input::Tick);
     assert!(plan_deletion(&effects), "{effects:?}");
     assert!(said(&effects, "The plan's deadline passed"));
-    let job = effects
-        .iter()
-        .find_map(|e| match e {
-            Effect::StartDeletion { job, .. } => Some(*job),
-            _ => None,
-        })
-        .unwrap();
+    let job = deletion_job(&effects);
     // Once its journal holds its rooms, the plan no longer waits.
     b.on(Input::Deletion {
         job,
@@ -184,10 +189,8 @@ fn while_a_plan_waits_no_offer_can_be_confirmed() {
     assert!(plan_job(&b.react("bob", &offer, "✅")).is_some());
 }
 
-#[test]
-fn a_new_offer_says_that_a_plan_waits() {
-    let mut b = bot();
-    waiting(&mut b);
+/// The text of the offer a scan with one candidate makes.
+fn offer_text(b: &mut Bot) -> String {
     b.on(command(&user("alice"), "!oldrooms scan"));
     let job = JobId(b.m.next_id);
     let ids = ["!x:example.com".to_owned()];
@@ -195,7 +198,7 @@ fn a_new_offer_says_that_a_plan_waits() {
         job,
         end: ScanEnd::Done(scan_result(&ids)),
     });
-    let text = effects
+    effects
         .iter()
         .find_map(|e| match e {
             Effect::PublishScan {
@@ -204,7 +207,14 @@ fn a_new_offer_says_that_a_plan_waits() {
             } => Some(text.plain.clone()),
             _ => None,
         })
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn a_new_offer_says_that_a_plan_waits() {
+    let mut b = bot();
+    waiting(&mut b);
+    let text = offer_text(&mut b);
     assert!(
         text.contains("A plan waits (2 rooms are deleted after"),
         "{text}"
@@ -213,18 +223,10 @@ fn a_new_offer_says_that_a_plan_waits() {
 
 #[test]
 fn an_offer_says_what_a_confirm_does_with_a_grace_period() {
-    let mut b = bot();
-    b.on(command(&user("alice"), "!oldrooms scan"));
-    let job = JobId(b.m.next_id);
-    let ids = ["!x:example.com".to_owned()];
-    let effects = b.on(Input::ScanEnded {
-        job,
-        end: ScanEnd::Done(scan_result(&ids)),
-    });
-    let said = format!("{effects:?}");
+    let text = offer_text(&mut bot());
     assert!(
-        said.contains("With a grace period of 7 days: rooms nobody is in are deleted at once"),
-        "{said}"
+        text.contains("With a grace period of 7 days: rooms nobody is in are deleted at once"),
+        "{text}"
     );
 }
 
@@ -318,13 +320,7 @@ fn a_plan_found_at_start_resumes_after_the_interrupted_deletion() {
     };
     let effects = m.handle(now, Input::Started(disk));
     assert!(!plan_deletion(&effects), "the journal's run comes first");
-    let job = effects
-        .iter()
-        .find_map(|e| match e {
-            Effect::StartDeletion { job, .. } => Some(*job),
-            _ => None,
-        })
-        .unwrap();
+    let job = deletion_job(&effects);
     let effects = m.handle(
         now,
         Input::DeletionEnded {
@@ -335,18 +331,25 @@ fn a_plan_found_at_start_resumes_after_the_interrupted_deletion() {
     assert!(plan_deletion(&effects), "{effects:?}");
 }
 
-#[test]
-fn owed_warnings_are_sent_at_start_while_they_still_count() {
+/// A machine that found at start, not yet handled, a plan ending at
+/// `deadline` that still owes warnings.
+fn found_owing(deadline: Ms) -> (Machine, PlanFacts) {
     let mut m = Machine::new(Settings {
         grace_ms: Some(GRACE),
         ..settings()
     });
-    let deadline = 10 * GRACE;
     let owed = PlanFacts {
         owed: true,
         ..facts(deadline, None)
     };
     m.handle(0, Input::PlanFound(PlanOnDisk::Waiting(owed.clone())));
+    (m, owed)
+}
+
+#[test]
+fn owed_warnings_are_sent_at_start_while_they_still_count() {
+    let deadline = 10 * GRACE;
+    let (mut m, owed) = found_owing(deadline);
     let now = deadline - GRACE;
     let effects = m.handle(now, Input::Started(OnDisk::Nothing));
     let (job, start) = plan_job(&effects).unwrap();
@@ -370,13 +373,7 @@ fn a_plan_whose_deletion_could_not_start_is_tried_again_later() {
     let (_, deadline) = waiting(&mut b);
     b.now = deadline;
     let effects = b.on(Input::Tick);
-    let job = effects
-        .iter()
-        .find_map(|e| match e {
-            Effect::StartDeletion { job, .. } => Some(*job),
-            _ => None,
-        })
-        .unwrap();
+    let job = deletion_job(&effects);
     let effects = b.on(Input::DeletionEnded {
         job,
         end: DeletionEnd::Refused("homeserver down".into()),
@@ -403,16 +400,8 @@ fn no_plan_work_starts_during_a_shutdown() {
 /// retry waits its hour (no loop of deletions in one step).
 #[test]
 fn a_refused_deletion_with_warnings_owed_waits_before_trying_again() {
-    let mut m = Machine::new(Settings {
-        grace_ms: Some(GRACE),
-        ..settings()
-    });
     let deadline = 10 * GRACE;
-    let owed = PlanFacts {
-        owed: true,
-        ..facts(deadline, None)
-    };
-    m.handle(0, Input::PlanFound(PlanOnDisk::Waiting(owed)));
+    let (mut m, _) = found_owing(deadline);
     let now = deadline + 5;
     let effects = m.handle(now, Input::Started(OnDisk::Nothing));
     assert!(plan_deletion(&effects), "{effects:?}");
