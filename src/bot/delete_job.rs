@@ -1,6 +1,7 @@
 //! A deletion run from chat: the one run of `delete::execute`, with a
-//! progress message, then the summary and deletion-report.csv. How it ends
-//! goes back to the state machine.
+//! progress message, then the summary and deletion-report.csv (for a plan
+//! at its deadline, the rooms it may delete). How it ends goes back to the
+//! state machine.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +14,8 @@ use super::world::World;
 use crate::delete::journal::{Counts, Entry, Journal};
 use crate::delete::report::write_report;
 use crate::delete::{Control, Ended, RunEvent, Start, execute};
-use crate::plan::steps::{Held, with_kept};
+use crate::plan::file;
+use crate::plan::steps::{self, Due, Held, with_kept};
 
 pub async fn run(world: Arc<World>, job: JobId, start: DeletionStart, control: Control) {
     let resume = matches!(start, DeletionStart::Resume);
@@ -48,7 +50,7 @@ async fn delete(
             }
         }
         DeletionStart::Resume => Start::Resume,
-        DeletionStart::Plan => return super::plan_job::due(world, room, job, control).await,
+        DeletionStart::Plan => return due(world, room, job, control).await,
     };
     execute_start(world, room, job, start, control, None).await
 }
@@ -140,13 +142,13 @@ pub(super) async fn execute_start(
 }
 
 /// Posts a finished run's summary and deletion-report.csv.
-pub(super) async fn report(room: &matrix_sdk::room::Room, journal: &Journal) {
+async fn report(room: &matrix_sdk::room::Room, journal: &Journal) {
     post(room, &deletion_summary(journal)).await;
     upload_report(room, "deletion-report.csv", journal).await;
 }
 
 /// Moves a plan aside once its deletion's journal holds its rooms.
-pub(super) fn archive(held: Option<Held>) {
+fn archive(held: Option<Held>) {
     if let Some(Err(e)) = held.map(Held::archive) {
         warn!(error = %format!("{e:#}"), "could not archive the plan; its deletion goes on");
     }
@@ -154,6 +156,57 @@ pub(super) fn archive(held: Option<Held>) {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The plan's deletion at its deadline: its rooms whose people were all
+/// warned in time go through the journaled deletion.
+async fn due(
+    world: &World,
+    room: &matrix_sdk::room::Room,
+    job: JobId,
+    control: Control,
+) -> DeletionEnd {
+    let path = world.plan_path();
+    let options = match file::read(&path) {
+        Ok(Some(plan)) => plan.options,
+        Ok(None) => {
+            let text = "The plan is gone from the data_dir: nothing of it is deleted.";
+            super::chat::post(room, &super::chat::Text::plain(text)).await;
+            return DeletionEnd::Finished;
+        }
+        Err(e) => return DeletionEnd::Refused(format!("{e:#}")),
+    };
+    let policy = match world.policy().await {
+        Ok(p) => p.for_run(options),
+        Err(e) => return DeletionEnd::Refused(format!("cannot read the policy ({e:#})")),
+    };
+    let config = &world.config;
+    let (ours, concurrency) = (&config.user_id, config.scan.concurrency);
+    match steps::due(&world.admin, &policy, ours, &path, concurrency).await {
+        Err(e) => DeletionEnd::Refused(format!("cannot start the plan's deletion ({e:#})")),
+        Ok(Due::Withdrawn) => {
+            let text = "The plan was withdrawn: nothing of it is deleted.";
+            super::chat::post(room, &super::chat::Text::plain(text)).await;
+            DeletionEnd::Finished
+        }
+        Ok(Due::Delete {
+            journal,
+            kept,
+            plan,
+        }) if journal.rooms.is_empty() => {
+            archive(Some(plan));
+            report(room, &with_kept(&journal, kept)).await;
+            DeletionEnd::Finished
+        }
+        Ok(Due::Delete {
+            journal,
+            kept,
+            plan,
+        }) => {
+            let start = Start::New(journal);
+            execute_start(world, room, job, start, control, Some((plan, kept))).await
+        }
+    }
 }
 
 /// Uploads a run's report (`room_id,name,outcome,detail`) as `name`.

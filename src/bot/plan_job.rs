@@ -1,19 +1,19 @@
 //! A plan from chat: the confirmed offer's rooms split by who is in them,
 //! the plan written and its people warned, then the rooms nobody is in
-//! deleted by the same job; later, the warnings still owed; at the
-//! deadline, the plan's deletion.
+//! deleted by the same job; later, the warnings still owed. (At the
+//! deadline the plan is a deletion: `delete_job.rs`.)
 
 use std::sync::Arc;
 
 use matrix_sdk::ruma::OwnedEventId;
 
-use super::delete_job::{archive, execute_start, report};
+use super::delete_job::execute_start;
 use super::machine::{Confirmed, DeletionEnd, Input, JobId, PlanEnd, PlanFacts, PlanStart};
 use super::world::World;
 use crate::delete::journal::Journal;
 use crate::delete::{Control, Start};
 use crate::plan::file;
-use crate::plan::steps::{self, Confirm, Due};
+use crate::plan::steps::{self, Confirm};
 use crate::plan::warn::Channel;
 
 pub async fn run(world: Arc<World>, job: JobId, start: PlanStart, control: Control) {
@@ -137,55 +137,4 @@ async fn warn_owed(
         sent: sent.sent,
         failed: sent.failed,
     })
-}
-
-/// The plan's deletion at its deadline: its rooms whose people were all
-/// warned in time go through the journaled deletion.
-pub(super) async fn due(
-    world: &World,
-    room: &matrix_sdk::room::Room,
-    job: JobId,
-    control: Control,
-) -> DeletionEnd {
-    let path = world.plan_path();
-    let options = match file::read(&path) {
-        Ok(Some(plan)) => plan.options,
-        Ok(None) => {
-            let text = "The plan is gone from the data_dir: nothing of it is deleted.";
-            super::chat::post(room, &super::chat::Text::plain(text)).await;
-            return DeletionEnd::Finished;
-        }
-        Err(e) => return DeletionEnd::Refused(format!("{e:#}")),
-    };
-    let policy = match world.policy().await {
-        Ok(p) => p.for_run(options),
-        Err(e) => return DeletionEnd::Refused(format!("cannot read the policy ({e:#})")),
-    };
-    let config = &world.config;
-    let (ours, concurrency) = (&config.user_id, config.scan.concurrency);
-    match steps::due(&world.admin, &policy, ours, &path, concurrency).await {
-        Err(e) => DeletionEnd::Refused(format!("cannot start the plan's deletion ({e:#})")),
-        Ok(Due::Withdrawn) => {
-            let text = "The plan was withdrawn: nothing of it is deleted.";
-            super::chat::post(room, &super::chat::Text::plain(text)).await;
-            DeletionEnd::Finished
-        }
-        Ok(Due::Delete {
-            journal,
-            kept,
-            plan,
-        }) if journal.rooms.is_empty() => {
-            archive(Some(plan));
-            report(room, &steps::with_kept(&journal, kept)).await;
-            DeletionEnd::Finished
-        }
-        Ok(Due::Delete {
-            journal,
-            kept,
-            plan,
-        }) => {
-            let start = Start::New(journal);
-            execute_start(world, room, job, start, control, Some((plan, kept))).await
-        }
-    }
 }
