@@ -16,6 +16,7 @@ mod faults;
 mod incremental;
 mod outage;
 mod partial;
+mod plan_faults;
 mod production;
 mod progress;
 
