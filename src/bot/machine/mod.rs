@@ -124,6 +124,9 @@ pub struct Machine {
     ready: bool,
     /// The plan that waits for its deadline.
     plan: Option<plan::Waiting>,
+    /// The plan file found at start could not be read (why): no offer is
+    /// confirmed while it is there.
+    unreadable_plan: Option<String>,
 }
 
 impl Machine {
@@ -142,6 +145,7 @@ impl Machine {
             shutting_down: false,
             stopped_run: false,
             plan: None,
+            unreadable_plan: None,
         }
     }
 

@@ -71,10 +71,15 @@ impl Machine {
                 out.push(say(&format!("A plan waits: {}.", plan_words(&facts))));
                 self.plan = Some(Waiting::new(facts));
             }
-            PlanOnDisk::Unreadable(why) => out.push(say(&format!(
-                "Cannot read the plan ({why}): none of its rooms will be deleted, and no new plan \
-                 can be made until the file is moved away."
-            ))),
+            PlanOnDisk::Unreadable(why) => {
+                out.push(say(&format!(
+                    "Cannot read the plan ({why}): none of its rooms will be deleted, and no offer \
+                     can be confirmed until the file is moved away and the bot restarted."
+                )));
+                // Its rooms may be in any offer: none may go before it is
+                // understood.
+                self.unreadable_plan = Some(why);
+            }
         }
     }
 
@@ -121,6 +126,12 @@ impl Machine {
 
     /// A confirm refused because a plan waits: the offer stands.
     pub(super) fn refuse_for_plan(&self, sender: &OwnedUserId, expires: Ms) -> Option<Effect> {
+        if let Some(why) = &self.unreadable_plan {
+            return Some(say(&format!(
+                "{sender}: the plan on disk cannot be read ({why}), so nothing was deleted: its \
+                 rooms could be among these. Move the file away and restart the bot."
+            )));
+        }
         let plan = self.plan.as_ref()?;
         Some(say(&format!(
             "{sender}: a plan waits ({}), so nothing was deleted: one plan at a time. The offer \

@@ -480,3 +480,29 @@ fn a_plan_job_that_dies_as_a_deletion_still_ends() {
     });
     assert_eq!(b.m.job_name(), None);
 }
+
+/// A plan file that cannot be read may hold any offer's rooms: nothing is
+/// confirmed while it is there, with or without a grace period.
+#[test]
+fn an_unreadable_plan_refuses_every_confirm() {
+    for grace_ms in [Some(GRACE), None] {
+        let mut m = Machine::new(Settings {
+            grace_ms,
+            ..settings()
+        });
+        let found = m.handle(
+            0,
+            Input::PlanFound(PlanOnDisk::Unreadable("bad line".into())),
+        );
+        assert!(said(&found, "Cannot read the plan (bad line)"));
+        m.handle(0, Input::Started(OnDisk::Nothing));
+        let mut b = Bot { m, now: 1_000_000 };
+        let offer = b.offer("offer");
+        let effects = b.react("alice", &offer, "✅");
+        assert!(plan_job(&effects).is_none() && new_deletion(&effects).is_none());
+        assert!(
+            said(&effects, "the plan on disk cannot be read (bad line)"),
+            "{effects:?}"
+        );
+    }
+}
