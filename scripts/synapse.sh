@@ -78,8 +78,37 @@ install() {
 }
 
 random_token() { "$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(16))'; }
+# A loopback port free now and not handed out lately to another Synapse,
+# worker, Redis or nginx of ours on this machine: a port is chosen here and
+# bound later by the process, and many of them start at once in the tests
+# (two runs at once too). A port handed out twice once sent a worker's
+# media uploads to another server's listener. The last 2000 are kept in a
+# list shared under a lock.
 free_port() {
-  "$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+  local taken="${TMPDIR:-/tmp}/oldrooms-ports-taken"
+  (
+    flock 9
+    "$VENV/bin/python" - "$taken" <<'PY'
+import os, socket, sys
+path = sys.argv[1]
+try:
+    taken = open(path).read().split()
+except FileNotFoundError:
+    taken = []
+while True:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    if str(port) not in taken:
+        break
+taken = (taken + [str(port)])[-2000:]
+with open(path + ".new", "w") as f:
+    f.write("\n".join(taken) + "\n")
+os.replace(path + ".new", path)
+print(port)
+PY
+  ) 9>"$taken.lock"
 }
 
 # PostgreSQL's programs: the newest installed version.
