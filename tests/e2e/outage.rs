@@ -43,9 +43,30 @@ pub(crate) async fn wait_health(
     }
 }
 
+/// A loopback port for the bot's listener, never one that
+/// `scripts/synapse.sh` handed out lately (the same list, under the same
+/// lock): a Synapse starting at the same time must not be given it too.
 pub(crate) fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+    let dir = std::env::var_os("TMPDIR").map_or_else(std::env::temp_dir, Into::into);
+    let path = dir.join("oldrooms-ports-taken");
+    let lock = std::fs::File::create(dir.join("oldrooms-ports-taken.lock")).unwrap();
+    lock.lock().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut taken: Vec<&str> = text.split_whitespace().collect();
+    let port = loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        if !taken.contains(&port.to_string().as_str()) {
+            break port;
+        }
+    };
+    let port_text = port.to_string();
+    taken.push(&port_text);
+    let keep = &taken[taken.len().saturating_sub(2000)..];
+    let new = path.with_extension("new");
+    std::fs::write(&new, keep.join("\n") + "\n").unwrap();
+    std::fs::rename(&new, &path).unwrap();
+    port
 }
 
 /// The first message from the bot after `skip` that `fits`, waited for as
