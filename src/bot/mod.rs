@@ -195,8 +195,11 @@ async fn start(config: Config, metrics: Arc<Metrics>) -> anyhow::Result<(Client,
         prefix: config.bot.command_prefix.clone(),
     };
     let journal_path = config.bot.data_dir.join(world::JOURNAL_FILE);
-    let plan = plan_on_disk(&config.bot.data_dir.join(world::PLAN_FILE), &journal_path);
-    let journal = on_disk(&journal_path);
+    // Read once: a large run's journal is tens of megabytes.
+    let journal = journal_file::read(&journal_path);
+    let unfinished = journal.as_ref().ok().and_then(Option::as_ref);
+    let plan = plan_on_disk(&config.bot.data_dir.join(world::PLAN_FILE), unfinished);
+    let journal = on_disk(journal);
     let shares = settings.shares_account;
     let world = world::world(
         client.clone(),
@@ -258,8 +261,10 @@ async fn catch_up(client: &Client) -> anyhow::Result<()> {
 }
 
 /// What the journal on disk says, for the state machine.
-fn on_disk(path: &std::path::Path) -> machine::OnDisk {
-    match journal_file::read(path) {
+fn on_disk(
+    read: Result<Option<crate::delete::journal::Journal>, crate::delete::OpenError>,
+) -> machine::OnDisk {
+    match read {
         Ok(None) => machine::OnDisk::Nothing,
         Ok(Some(j)) => machine::OnDisk::Unfinished {
             confirmed_by: j.confirmed_by.clone(),
@@ -270,24 +275,14 @@ fn on_disk(path: &std::path::Path) -> machine::OnDisk {
     }
 }
 
-/// What the bot's plan file says, for the state machine. A plan whose
-/// deadline's deletion already holds its rooms in the journal (a stop came
-/// before it was archived), or that was withdrawn, is archived now.
-fn plan_on_disk(path: &std::path::Path, journal: &std::path::Path) -> machine::PlanOnDisk {
-    if let Ok(Some(journal)) = journal_file::read(journal) {
-        match crate::plan::steps::archive_if_started(path, &journal) {
-            Ok(true) => return machine::PlanOnDisk::Nothing,
-            Ok(false) => {}
-            Err(e) => return machine::PlanOnDisk::Unreadable(format!("{e:#}")),
-        }
-    }
-    match crate::plan::file::read(path) {
+/// What the bot's plan file says, for the state machine (a plan withdrawn,
+/// or already in `journal`, is archived: see `steps::pending`).
+fn plan_on_disk(
+    path: &std::path::Path,
+    journal: Option<&crate::delete::journal::Journal>,
+) -> machine::PlanOnDisk {
+    match crate::plan::steps::pending(path, journal) {
         Ok(None) => machine::PlanOnDisk::Nothing,
-        // A withdrawal that stopped before the file was moved aside.
-        Ok(Some(plan)) if plan.cancelled => match crate::plan::file::archive(path, &plan) {
-            Ok(_) => machine::PlanOnDisk::Nothing,
-            Err(e) => machine::PlanOnDisk::Unreadable(format!("{e:#}")),
-        },
         Ok(Some(plan)) => machine::PlanOnDisk::Waiting(machine::PlanFacts::of(&plan)),
         Err(e) => machine::PlanOnDisk::Unreadable(format!("{e:#}")),
     }

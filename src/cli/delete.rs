@@ -72,7 +72,7 @@ pub async fn command(
             );
             // A plan whose rooms this journal holds is done with: a stop
             // came before it was archived, and it must not run again.
-            crate::plan::steps::archive_if_started(&super::grace::plan_path(&config), &journal)?;
+            crate::plan::steps::pending(&super::grace::plan_path(&config), Some(&journal))?;
             Chosen::Journal
         }
         (Some(_), _) => anyhow::bail!(

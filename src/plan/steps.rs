@@ -241,21 +241,24 @@ pub async fn due(
     })
 }
 
-/// Archives the plan at `path` if `journal` (on disk, unfinished) holds
-/// any of its rooms: its deadline's deletion started before a stop could
-/// archive it, and must not start twice. Whether it did.
-pub fn archive_if_started(path: &Path, journal: &Journal) -> anyhow::Result<bool> {
+/// The plan at `path` that still waits, read once. A plan that was
+/// withdrawn, or whose rooms `journal` (on disk, unfinished) holds, is
+/// archived instead: its deadline's deletion started before a stop could
+/// archive it, and must not start twice.
+pub fn pending(path: &Path, journal: Option<&Journal>) -> anyhow::Result<Option<Plan>> {
     let Some(plan) = file::read(path)? else {
-        return Ok(false);
+        return Ok(None);
     };
-    let started = plan
-        .rooms
-        .iter()
-        .any(|r| journal.rooms.iter().any(|j| j.room_id == r.room_id));
+    let in_journal: std::collections::HashSet<&OwnedRoomId> = journal
+        .map_or_else(Default::default, |j| {
+            j.rooms.iter().map(|r| &r.room_id).collect()
+        });
+    let started = plan.rooms.iter().any(|r| in_journal.contains(&r.room_id));
     if started || plan.cancelled {
         file::archive(path, &plan)?;
+        return Ok(None);
     }
-    Ok(started || plan.cancelled)
+    Ok(Some(plan))
 }
 
 /// Withdraws the plan at `path`: its cancel recorded, then the file
