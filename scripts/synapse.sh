@@ -21,6 +21,13 @@
 #       with psycopg2-binary installed into the venv on first use, and the
 #       read-only role of scripts/readonly-role.sql. READONLY_DB says how
 #       oldrooms' [database] reaches it: sqlite=PATH or postgres=CONNINFO.
+#       OLDROOMS_SYNAPSE_FEDERATION=1 makes it federate with others started
+#       so on this machine: its server name is 127.0.0.1:FED_PORT (an IP
+#       literal, so no well-known or DNS lookup), served with TLS by a
+#       self-signed certificate (openssl) that peers accept
+#       (federation_verify_certificates: false), and loopback is taken off
+#       ip_range_blacklist, the one list Synapse checks for an IP literal.
+#       A restart keeps the name and port.
 #       OLDROOMS_SYNAPSE_FAKETIME=-400d runs it under libfaketime (Debian
 #       package libfaketime), so every event it stamps is that old.
 #       A DIR that already holds a homeserver from an earlier start (a golden
@@ -46,6 +53,24 @@ VENV=${OLDROOMS_SYNAPSE_VENV:-$HOME/.cache/oldrooms/synapse-$VERSION}
 SERVER_NAME=oldrooms.test
 
 log() { echo "synapse.sh: $*" >&2; }
+
+# DIR's server name: fixed by its first start, since Synapse's database
+# holds it.
+server_name() {
+  if [ -f "$1/fed_port" ]; then echo "127.0.0.1:$(cat "$1/fed_port")"; else echo "$SERVER_NAME"; fi
+}
+
+# Makes DIR federate (see start): a port for the federation listener,
+# which names the server, and a self-signed certificate for it.
+federating() {
+  local dir=$1
+  [ -f "$dir/fed_port" ] && return
+  command -v openssl >/dev/null || { log "federation needs openssl (apt-get install openssl)"; exit 1; }
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=127.0.0.1" \
+    -keyout "$dir/tls.key" -out "$dir/tls.crt" >"$dir/openssl.log" 2>&1 ||
+    { log "openssl could not make a certificate:"; cat "$dir/openssl.log" >&2; exit 1; }
+  free_port >"$dir/fed_port"
+}
 
 # Whether PID runs; an exited child that nobody has reaped yet (a zombie,
 # which `kill -0` still finds) does not.
@@ -164,6 +189,9 @@ postgres_down() {
 
 write_config() {
   local dir=$1 port=$2 secret=$3 as_token=$4 hs_token=$5 db=$6 repl_secret=${7:-}
+  local server_name escaped
+  server_name=$(server_name "$dir")
+  escaped=${server_name//./\\.}
   local database="{name: sqlite3, args: {database: \"$dir/homeserver.db\"}}"
   if [ "$db" = postgres ]; then
     database="{name: psycopg2, args: {user: synapse, database: synapse, host: \"$dir/pg\", cp_min: 1, cp_max: 5}}"
@@ -176,9 +204,9 @@ hs_token: "$hs_token"
 sender_localpart: oldrooms-fixtures
 rate_limited: false
 namespaces:
-  users: [{exclusive: false, regex: '@.*:oldrooms\\.test'}]
+  users: [{exclusive: false, regex: '@.*:$escaped'}]
   rooms: []
-  aliases: [{exclusive: false, regex: '#.*:oldrooms\\.test'}]
+  aliases: [{exclusive: false, regex: '#.*:$escaped'}]
 YAML
   local listeners
   if [ -n "$repl_secret" ]; then
@@ -195,8 +223,28 @@ listeners:
 YAML
 )
   fi
+  if [ -f "$dir/fed_port" ]; then
+    listeners+=$(cat <<YAML
+
+  - port: $(cat "$dir/fed_port")
+    bind_addresses: ["127.0.0.1"]
+    type: http
+    tls: true
+    x_forwarded: false
+    resources: [{names: [federation], compress: false}]
+tls_certificate_path: "$dir/tls.crt"
+tls_private_key_path: "$dir/tls.key"
+federation_verify_certificates: false
+# Synapse's default list without 127.0.0.0/8: the peers are on loopback.
+ip_range_blacklist: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+  "192.0.0.0/24", "169.254.0.0/16", "192.88.99.0/24", "198.18.0.0/15", "192.0.2.0/24",
+  "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "::1/128", "fe80::/10", "fc00::/7",
+  "2001:db8::/32", "ff00::/8", "fec0::/10"]
+YAML
+)
+  fi
   cat >"$dir/homeserver.yaml" <<YAML
-server_name: "$SERVER_NAME"
+server_name: "$server_name"
 public_baseurl: "http://127.0.0.1:$port/"
 $listeners
 database: $database
@@ -253,6 +301,7 @@ start() {
   local secret as_token hs_token password
   [ -n "$port" ] || port=$(free_port)
   echo "$port" >"$dir/port"
+  if [ "${OLDROOMS_SYNAPSE_FEDERATION:-0}" = 1 ]; then federating "$dir"; fi
   if [ -f "$dir/secrets.env" ]; then
     # shellcheck disable=SC1091
     . "$dir/secrets.env"
@@ -374,10 +423,10 @@ start() {
 URL=$url
 PID=$pid
 DIR=$dir
-SERVER_NAME=$SERVER_NAME
+SERVER_NAME=$(server_name "$dir")
 AS_TOKEN=$as_token
 SHARED_SECRET=$secret
-ADMIN_USER=@admin:$SERVER_NAME
+ADMIN_USER=@admin:$(server_name "$dir")
 ADMIN_PASSWORD=$password
 VENV=$VENV
 DATABASE=$db

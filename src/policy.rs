@@ -241,6 +241,25 @@ impl Policy {
             && (1..=r.max_ghosts).contains(&room.joined_local_members)
     }
 
+    /// Whether our server's copy of `room` may hide activity newer than
+    /// `last` (ms) that would change the verdict: a room judged inactive
+    /// that has people from other servers in it, or was made on another
+    /// server. Such a room's history arrives from elsewhere, late or with
+    /// gaps (a local member who left and joined again, our server down
+    /// while others wrote), so it is worth reading through.
+    pub fn may_hide_activity(&self, room: &ListedRoom, last: Option<i64>, now_ms: i64) -> bool {
+        let ours = self.server_name.as_str();
+        let made_here = room
+            .creator
+            .as_deref()
+            .and_then(|c| c.split_once(':'))
+            .is_some_and(|(_, server)| server == ours);
+        let elsewhere = room.joined_members > room.joined_local_members || !made_here;
+        let limit_ms = i64::from(self.rules.inactive_days) * MS_PER_DAY;
+        let old = last.is_none_or(|ts| now_ms.saturating_sub(ts) > limit_ms);
+        elsewhere && old
+    }
+
     /// Sorts a member list (user ids): local people, local ghosts, remote.
     pub fn sort_members<'a>(&self, members: impl IntoIterator<Item = &'a str>) -> Members {
         let mut m = Members::default();

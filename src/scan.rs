@@ -236,11 +236,13 @@ async fn list_all(
 }
 
 /// The room's last activity, from the cache when its forward extremities
-/// are those recorded; and what to record for the next scan, if known.
+/// are those recorded, read through our server's gaps where `suspect`
+/// says so; and what to record for the next scan, if known.
 async fn read_activity(
     client: &AdminClient,
     room_id: &matrix_sdk::ruma::RoomId,
     cache: Option<&Cache>,
+    suspect: impl FnOnce(Option<i64>) -> bool,
 ) -> (Result<Option<Newest>, AdminError>, Option<Recorded>) {
     let extremities = match cache {
         None => None,
@@ -259,7 +261,10 @@ async fn read_activity(
             Err(_) => None,
         },
     };
-    let read = client.last_activity(room_id).await;
+    let read = client
+        .last_activity_as_seen(room_id, |first| suspect(first.map(|a| a.newest.ts)))
+        .await
+        .map(|activity| activity.map(|a| a.newest));
     let recorded = match (&read, extremities) {
         (Ok(last), Some(extremities)) => Some(Recorded {
             extremities,
@@ -280,7 +285,10 @@ async fn check_room(
     let (read, recorded) = match known {
         Last::At(newest) => (Ok(Some(newest)), None),
         Last::Nothing => (Ok(None), None),
-        Last::Ask => read_activity(reader.api, &room.room_id, reader.cache).await,
+        Last::Ask => {
+            let suspect = |last| policy.may_hide_activity(&room, last, now);
+            read_activity(reader.api, &room.room_id, reader.cache, suspect).await
+        }
     };
     let (activity, last_event) = match read {
         Ok(Some(newest)) => (Ok(newest.ts), Some(newest.event_id)),

@@ -2,6 +2,7 @@
 //! request helper (bearer token, bounded retries, typed errors) and one file
 //! per group of endpoints.
 
+mod activity;
 mod delete;
 mod error;
 mod notices;
@@ -18,6 +19,7 @@ use serde::de::DeserializeOwned;
 use tracing::{debug, info};
 use url::Url;
 
+pub use activity::Activity;
 pub use delete::{DeleteState, DeleteStatus, DeleteTask, NoticeRoom, ShutdownRoom};
 pub use error::AdminError;
 pub use rooms::{DIRECT_INVITE_WINDOW, RoomPage};

@@ -12,7 +12,7 @@ use tracing::instrument;
 
 use super::serde_quirks::{opt_u64_lenient, present};
 use super::{AdminClient, AdminError};
-use crate::room::{ListedRoom, Newest, Rare, TimelineEvent};
+use crate::room::{ListedRoom, Rare, TimelineEvent};
 
 /// A room as the Admin API writes it. Every field a keep-or-delete rule
 /// reads is required: absent (or null where a value is due) marks the room
@@ -91,7 +91,15 @@ pub struct RoomPage {
 #[derive(Deserialize)]
 struct Messages<E> {
     chunk: Vec<E>,
+    /// Where the next page starts; absent once there is none.
+    #[serde(default)]
+    end: Option<String>,
 }
+
+/// Empty pages followed before the newest matching event is given up on:
+/// Synapse cuts a page before it drops the events it does not serve
+/// (rejected ones), so a page can come back empty with more behind it.
+const EMPTY_PAGES: usize = 5;
 
 impl AdminClient {
     /// One page of the List Room API, starting at offset `from`.
@@ -138,7 +146,6 @@ impl AdminClient {
     /// Up to `limit` events of the room matching `filter` (a Matrix
     /// `RoomEventFilter` as JSON), from the newest (`dir` = `b`) or the oldest
     /// (`f`), by stream order; none when the server does not know the room.
-    #[instrument(skip(self), level = "debug")]
     pub async fn events<E: serde::de::DeserializeOwned>(
         &self,
         room_id: &RoomId,
@@ -146,14 +153,27 @@ impl AdminClient {
         limit: u32,
         filter: &str,
     ) -> Result<Vec<E>, AdminError> {
+        let page = self.messages_page(room_id, dir, limit, Some(filter), None);
+        Ok(page.await?.0)
+    }
+
+    /// One page of the Room Messages API, from `from` (a token a page
+    /// ended with) or the newest or oldest end, and where the next starts.
+    #[instrument(skip(self), level = "debug")]
+    pub(super) async fn messages_page<E: serde::de::DeserializeOwned>(
+        &self,
+        room_id: &RoomId,
+        dir: &str,
+        limit: u32,
+        filter: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<(Vec<E>, Option<String>), AdminError> {
         let limit = limit.to_string();
-        let messages: Messages<E> = self
-            .get(
-                &room_path(room_id, "messages"),
-                &[("dir", dir), ("limit", &limit), ("filter", filter)],
-            )
-            .await?;
-        Ok(messages.chunk)
+        let mut query = vec![("dir", dir), ("limit", &limit)];
+        query.extend(filter.map(|f| ("filter", f)));
+        query.extend(from.map(|f| ("from", f)));
+        let messages: Messages<E> = self.get(&room_path(room_id, "messages"), &query).await?;
+        Ok((messages.chunk, messages.end))
     }
 
     /// The newest event of the room matching `filter`.
@@ -162,11 +182,23 @@ impl AdminClient {
         room_id: &RoomId,
         filter: &str,
     ) -> Result<Option<E>, AdminError> {
-        Ok(self
-            .events(room_id, "b", 1, filter)
-            .await?
-            .into_iter()
-            .next())
+        let mut from: Option<String> = None;
+        for _ in 0..EMPTY_PAGES {
+            let (page, end) = self
+                .messages_page(room_id, "b", 1, Some(filter), from.as_deref())
+                .await?;
+            if let Some(event) = page.into_iter().next() {
+                return Ok(Some(event));
+            }
+            match end {
+                Some(end) if from.as_deref() != Some(end.as_str()) => from = Some(end),
+                _ => return Ok(None),
+            }
+        }
+        Err(AdminError::Decode {
+            endpoint: format!("GET /_synapse/admin/v1/rooms/{room_id}/messages"),
+            detail: format!("{EMPTY_PAGES} pages in a row held no event, each naming a next"),
+        })
     }
 
     /// The ids of the room's forward extremities: the newest events of its
@@ -185,30 +217,6 @@ impl AdminClient {
             .get(&room_path(room_id, "forward_extremities"), &[])
             .await?;
         Ok(got.results.into_iter().map(|e| e.event_id).collect())
-    }
-
-    /// The newest event that is not a membership change (nor a dummy event
-    /// of Synapse's): its timestamp (ms) and id. Encrypted events count; a
-    /// room with nothing but memberships counts from its `m.room.create`
-    /// event.
-    pub async fn last_activity(&self, room_id: &RoomId) -> Result<Option<Newest>, AdminError> {
-        self.newest_event(room_id, NOT_ACTIVITY).await
-    }
-
-    /// [`Self::last_activity`] with the event's sender, for a re-check that
-    /// says who kept a room.
-    pub async fn last_activity_by(
-        &self,
-        room_id: &RoomId,
-    ) -> Result<Option<(Newest, Option<String>)>, AdminError> {
-        #[derive(Deserialize)]
-        struct By {
-            #[serde(flatten)]
-            newest: Newest,
-            sender: Option<String>,
-        }
-        let by: Option<By> = self.newest_event(room_id, NOT_ACTIVITY).await?;
-        Ok(by.map(|b| (b.newest, b.sender)))
     }
 
     /// The room's name from its history: Synapse drops the current state of a
@@ -238,11 +246,6 @@ struct Members {
 
 /// Membership events, for what their content says.
 const MEMBERSHIPS: &str = r#"{"types":["m.room.member"]}"#;
-
-/// What is not activity: membership changes, and the dummy events Synapse
-/// sends on its own (as a local member) to merge a room's forward
-/// extremities, which no person wrote. As the database path's `ROOMS`.
-const NOT_ACTIVITY: &str = r#"{"not_types":["m.room.member","org.matrix.dummy_event"]}"#;
 
 /// How many of a room's first membership events are read for an invite that
 /// marks a direct chat: a DM's invites are sent as the room is created.

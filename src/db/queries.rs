@@ -19,9 +19,16 @@ pub(super) const BATCH: usize = 10_000;
 /// A batch of rooms after `$1` (by id) as the List Room API gives them, with
 /// each one's newest event that is activity (not a membership change, not
 /// Synapse's own dummy event) as the Room Messages API would pick it: not an
-/// outlier, newest by depth then stream order. The fence
-/// (`MATERIALIZED`) keeps PostgreSQL from turning the per-room lookups into
-/// a join over the whole events table.
+/// outlier, not rejected (Synapse serves none), newest by depth then stream
+/// order. The fence (`MATERIALIZED`) keeps PostgreSQL from turning the
+/// per-room lookups into a join over the whole events table.
+///
+/// A room whose copy here has a gap at or above that event (a backward
+/// extremity: an event we hold names a previous event we do not) is left to
+/// the Admin API, which reads the timeline through so that Synapse fetches
+/// the missing history first: a local member who left and came back, or
+/// our server down while others wrote, leaves such a gap above the old
+/// history.
 pub(super) const ROOMS: &str = concat!(
     "
 WITH listed AS MATERIALIZED (
@@ -31,6 +38,7 @@ WITH listed AS MATERIALIZED (
          (SELECT x.event_id FROM events x
           WHERE x.room_id = s.room_id AND NOT x.outlier
             AND x.type NOT IN ('m.room.member', 'org.matrix.dummy_event')
+            AND NOT EXISTS (SELECT 1 FROM rejections rx WHERE rx.event_id = x.event_id)
           ORDER BY x.topological_ordering DESC, x.stream_ordering DESC
           LIMIT 1) AS last_id
   FROM room_stats_state s
@@ -49,7 +57,14 @@ SELECT l.room_id, l.name, l.canonical_alias, l.room_type, l.creator,
               CASE WHEN EXISTS (SELECT 1 FROM event_backward_extremities b
                                 WHERE b.room_id = l.room_id) THEN 2 ELSE 0 END
             WHEN NOT EXISTS (SELECT 1 FROM event_json j WHERE j.event_id = l.last_id)
-                 OR EXISTS (SELECT 1 FROM rejections rej WHERE rej.event_id = l.last_id)
+              THEN 2
+            WHEN EXISTS (SELECT 1 FROM event_backward_extremities b
+                         JOIN event_edges g ON g.prev_event_id = b.event_id
+                         JOIN events x ON x.event_id = g.event_id
+                         WHERE b.room_id = l.room_id AND NOT x.outlier
+                           AND x.topological_ordering >=
+                               (SELECT e.topological_ordering FROM events e
+                                WHERE e.event_id = l.last_id))
               THEN 2
             ELSE 1 END AS last_state,
        l.last_id
@@ -71,8 +86,9 @@ pub(super) mod col {
     pub const ENCRYPTION: usize = 8;
     pub const TS: usize = 9;
     /// 0: the room has no such event. 1: `TS` is the one Synapse would
-    /// serve. 2: it may not be, or Synapse would first fetch older history
-    /// from other servers (backward extremities): ask the Admin API.
+    /// serve. 2: it may not be, or our copy has a gap above it, or Synapse
+    /// would first fetch older history from other servers (backward
+    /// extremities): ask the Admin API.
     pub const LAST_STATE: usize = 10;
     /// The id of the event whose time `TS` is.
     pub const LAST_ID: usize = 11;

@@ -24,6 +24,7 @@ CREATE TABLE redactions(event_id TEXT, redacts TEXT);
 CREATE TABLE room_ban_redactions(room_id TEXT, user_id TEXT, redacting_event_id TEXT,
   redact_end_ordering BIGINT);
 CREATE TABLE event_backward_extremities(event_id TEXT, room_id TEXT);
+CREATE TABLE event_edges(event_id TEXT, prev_event_id TEXT);
 CREATE TABLE current_state_events(event_id TEXT, room_id TEXT, type TEXT,
   state_key TEXT, membership TEXT);
 -- Synapse's indexes that the queries rely on.
@@ -98,6 +99,15 @@ impl Fixture {
         self.conn.execute(sql, [id]).unwrap();
     }
 
+    /// `event` names a previous event this copy of `room` does not hold.
+    fn gap_below(&self, room: &str, event: &str) {
+        let missing = format!("$missing-{event}");
+        let edge = "INSERT INTO event_edges VALUES (?1, ?2)";
+        self.conn.execute(edge, (event, &missing)).unwrap();
+        let extremity = "INSERT INTO event_backward_extremities VALUES (?1, ?2)";
+        self.conn.execute(extremity, (&missing, room)).unwrap();
+    }
+
     async fn open(&self) -> Result<Database, DbError> {
         Database::open(&self.source, user_id!("@admin:example.org")).await
     }
@@ -154,12 +164,25 @@ async fn picks_the_event_the_messages_api_would_serve() {
         "UPDATE events SET outlier = 1 WHERE event_id = ?1",
         &outlier,
     );
-    // Synapse would not serve a rejected event (the chunk would be empty):
-    // that room is left to the Admin API.
+    // Synapse serves no rejected event: the one before it is the answer.
     f.room("!rejected", None);
-    f.event("!rejected", 1, "m.room.create", 100, json!({}));
+    let before = f.event("!rejected", 1, "m.room.create", 100, json!({}));
     let bad = f.event("!rejected", 2, "m.room.message", 700, text.clone());
     f.exec("INSERT INTO rejections VALUES (?1, 'auth')", &bad);
+    // A local member who left and came back: the join names events of the
+    // room this copy lacks, above its last message. Left to the Admin API,
+    // which reads through the gap.
+    f.room("!rejoined", None);
+    f.event("!rejoined", 3, "m.room.message", 100, text.clone());
+    let join = json!({"membership": "join"});
+    let back = f.event("!rejoined", 9, "m.room.member", 900, join.clone());
+    f.gap_below("!rejoined", &back);
+    // The gap where our server first joined, below the last message, hides
+    // nothing newer.
+    f.room("!joined", None);
+    let first = f.event("!joined", 7, "m.room.member", 100, join);
+    f.gap_below("!joined", &first);
+    let since = f.event("!joined", 8, "m.room.message", 200, text.clone());
     // No event's JSON: also left to the API.
     f.room("!lost", None);
     let lost = f.event("!lost", 1, "m.room.create", 100, json!({}));
@@ -199,9 +222,11 @@ async fn picks_the_event_the_messages_api_would_serve() {
             ("!empty", None, Last::Nothing),
             ("!future", None, Last::Ask),
             ("!gap", None, Last::Ask),
+            ("!joined", None, at(200, &since)),
             ("!lost", None, Last::Ask),
             ("!members", None, at(100, &create)),
-            ("!rejected", None, Last::Ask),
+            ("!rejected", None, at(100, &before)),
+            ("!rejoined", None, Last::Ask),
         ]
     );
 }

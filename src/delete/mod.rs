@@ -18,7 +18,7 @@ use std::path::Path;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::admin::{AdminClient, AdminError};
+use crate::admin::{Activity, AdminClient, AdminError};
 pub use crate::config::DeleteSettings;
 use crate::policy::Policy;
 pub use dry_run::dry_run;
@@ -175,8 +175,12 @@ async fn read_and_recheck(
         };
         return Ok(decided(recheck(entry, now, policy), 0, None));
     }
-    let (newest, sender) = match client.last_activity_by(id).await? {
-        Some((newest, sender)) => (Some(newest), sender),
+    let now_ms = crate::timefmt::now_ms();
+    let suspect = |first: Option<&Activity>| {
+        policy.may_hide_activity(&room, first.map(|a| a.newest.ts), now_ms)
+    };
+    let (newest, sender) = match client.last_activity_as_seen(id, suspect).await? {
+        Some(activity) => (Some(activity.newest), activity.sender),
         None => (None, None),
     };
     let mut now = Current {

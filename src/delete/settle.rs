@@ -14,7 +14,7 @@ use tracing::warn;
 use super::choice::{Named, label};
 use super::journal::Entry;
 use super::record::{self, Facts, Looks};
-use crate::admin::{AdminClient, AdminError};
+use crate::admin::{Activity, AdminClient, AdminError};
 use crate::policy::{Policy, Protection, RoomFacts, Verdict};
 
 /// How many refused rooms are named.
@@ -194,7 +194,11 @@ async fn read_now(
             cache: None,
         };
         crate::scan::recover_left_room(&reader, policy, &mut room).await?;
-        let newest = client.last_activity(room_id).await?;
+        let now_ms = crate::timefmt::now_ms();
+        let suspect = |first: Option<&Activity>| {
+            policy.may_hide_activity(&room, first.map(|a| a.newest.ts), now_ms)
+        };
+        let newest = client.last_activity_as_seen(room_id, suspect).await?;
         // Ghosts are counted where the scan would count them.
         let rules = &policy.rules;
         let local = room.joined_local_members;
@@ -208,8 +212,8 @@ async fn read_now(
             local
         };
         Ok::<_, AdminError>(Facts {
-            last_activity: newest.as_ref().map(|n| n.ts),
-            last_event: newest.map(|n| n.event_id.into()),
+            last_activity: newest.as_ref().map(|a| a.newest.ts),
+            last_event: newest.map(|a| a.newest.event_id.into()),
             joined_local_members: local,
             abandoned: people == 0,
             looks: Looks::of_room(&room),

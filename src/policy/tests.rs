@@ -441,3 +441,37 @@ fn a_room_the_homeserver_described_in_part_is_kept() {
         Verdict::Protected(Protection::AdminRoom)
     );
 }
+
+#[test]
+fn only_an_inactive_room_shared_with_other_servers_is_read_through() {
+    let p = Policy::for_tests();
+    let room = |creator: Option<&str>, joined, local| ListedRoom {
+        room_id: id("!r:example.org"),
+        name: None,
+        creator: creator.map(Into::into),
+        joined_members: joined,
+        joined_local_members: local,
+        public: false,
+        rare: None,
+    };
+    let old = days_ago(366).ok();
+    let recent = days_ago(365).ok();
+    let ours = room(Some("@a:example.org"), 1, 1);
+    assert!(
+        !p.may_hide_activity(&ours, old, NOW),
+        "nobody from elsewhere"
+    );
+    let visited = room(Some("@a:example.org"), 2, 1);
+    assert!(p.may_hide_activity(&visited, old, NOW));
+    assert!(p.may_hide_activity(&visited, None, NOW), "no activity read");
+    assert!(
+        !p.may_hide_activity(&visited, recent, NOW),
+        "active already"
+    );
+    // Made on another server (a look-alike name is another server), or by
+    // nobody we know of.
+    for creator in [Some("@b:other.org"), Some("@a:example.org.evil"), None] {
+        let elsewhere = room(creator, 1, 1);
+        assert!(p.may_hide_activity(&elsewhere, old, NOW), "{creator:?}");
+    }
+}

@@ -21,6 +21,7 @@ mod cli;
 mod database;
 mod delete_bot;
 mod delete_cli;
+mod federation;
 mod grace_bot;
 mod grace_cli;
 mod metrics;

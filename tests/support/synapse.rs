@@ -68,6 +68,15 @@ impl Synapse {
         ])
     }
 
+    /// Starts one that federates with others started so (its server name
+    /// is `127.0.0.1:PORT`).
+    pub fn start_federating() -> Self {
+        Self::start_with(&[
+            ("OLDROOMS_SYNAPSE_DEFAULT_RATELIMITS", "0"),
+            ("OLDROOMS_SYNAPSE_FEDERATION", "1"),
+        ])
+    }
+
     /// Starts one with workers behind nginx, whatever the environment says.
     pub fn start_with_workers() -> Self {
         Self::start_with(&[
@@ -377,6 +386,19 @@ impl Homeserver {
             .await;
     }
 
+    /// Joins a room this server may not be in yet, through `server`.
+    pub async fn join_via(&self, room: &str, user: &str, server: &str) {
+        let segs = ["_matrix", "client", "v3", "join", room];
+        let url = self.url(&segs, &[("user_id", user), ("server_name", server)]);
+        self.call(
+            reqwest::Method::POST,
+            url,
+            &self.s.as_token,
+            Some(json!({})),
+        )
+        .await;
+    }
+
     pub async fn leave(&self, room: &str, user: &str) {
         let segs = ["_matrix", "client", "v3", "rooms", room, "leave"];
         self.as_user(reqwest::Method::POST, &segs, user, None, json!({}))
@@ -404,6 +426,14 @@ impl Homeserver {
             })
             .await
             .clone()
+    }
+
+    /// The users joined to `room`, as this server sees them (Admin API).
+    pub async fn members(&self, room: &str) -> Vec<String> {
+        let got = self
+            .admin_get(&["_synapse", "admin", "v1", "rooms", room, "members"])
+            .await;
+        serde_json::from_value(got["members"].clone()).unwrap()
     }
 
     /// GET on the Admin API with the admin's token.

@@ -32,6 +32,14 @@ pub fn workers_synapse() -> &'static Synapse {
     WORKERS.get_or_init(Synapse::start_with_workers)
 }
 
+/// A Synapse of the test's own that federates, and the peer it federates
+/// with, shared by the tests that ask (their users' names are unique).
+pub fn federating_pair() -> (&'static Synapse, &'static Synapse) {
+    static PEER: std::sync::OnceLock<Synapse> = std::sync::OnceLock::new();
+    let ours = Box::leak(Box::new(Synapse::start_federating()));
+    (ours, PEER.get_or_init(Synapse::start_federating))
+}
+
 /// The same with Synapse's default rate limits.
 pub fn rate_limited_synapse() -> &'static Synapse {
     Box::leak(Box::new(Synapse::start_rate_limited()))

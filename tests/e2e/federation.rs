@@ -1,0 +1,262 @@
+//! Rooms that live on two servers (issue 20): ours and a peer federating
+//! with it on loopback. A local user who left a room and joined it again
+//! finds the room's copy here with a gap above its old history, until
+//! something reads it; the scan, on both paths, and the deletion's
+//! re-check must see the messages the room's members see, not the stale
+//! copy.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::{Csv, oldrooms, oldrooms_with_input};
+use crate::matrix::wait_member_counts;
+use crate::synapse::{Homeserver, Synapse};
+use crate::world::{Config, exists, federating_pair, scan};
+
+use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
+
+/// Alice on our server, Bob on the peer.
+struct Pair {
+    ours: Homeserver,
+    peer: Homeserver,
+    alice: String,
+    bob: String,
+    /// Whole days back from one instant, so no day boundary falls between
+    /// the scans of a test.
+    now: i64,
+}
+
+impl Pair {
+    async fn new() -> Self {
+        let (ours, peer) = federating_pair();
+        let (ours, peer) = (Homeserver::on(ours), Homeserver::on(peer));
+        let alice = ours.new_user("alice").await;
+        let bob = peer.new_user("bob").await;
+        Self {
+            ours,
+            peer,
+            alice,
+            bob,
+            now: now_ms(),
+        }
+    }
+
+    fn ours(&self) -> &'static Synapse {
+        self.ours.s
+    }
+
+    fn days_ago(&self, days: i64) -> Option<i64> {
+        Some(self.now - days * DAY)
+    }
+
+    /// A public room Bob made on the peer, that Alice joined; both last
+    /// wrote in it 600 days ago.
+    async fn old_room(&self, name: &str) -> String {
+        let body = json!({"name": name, "preset": "public_chat"});
+        let room = self.peer.create_room(&self.bob, body).await;
+        self.ours
+            .join_via(&room, &self.alice, &self.peer.s.server_name)
+            .await;
+        let old = self.days_ago(600);
+        self.peer.message(&room, &self.bob, "long ago", old).await;
+        self.ours.message(&room, &self.alice, "long ago", old).await;
+        room
+    }
+
+    /// Alice leaves; once the peer knows, our server hears nothing more
+    /// of the room.
+    async fn leave(&self, room: &str) {
+        self.ours.leave(room, &self.alice).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.peer.members(room).await.contains(&self.alice) {
+            assert!(Instant::now() < deadline, "the peer never saw Alice leave");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Bob writes while Alice is away, 3 days ago by his clock.
+    async fn talk(&self, room: &str) {
+        for n in 0..5 {
+            let text = format!("while you were away {n}");
+            self.peer
+                .message(room, &self.bob, &text, self.days_ago(3))
+                .await;
+        }
+    }
+
+    async fn rejoin(&self, room: &str) {
+        self.ours
+            .join_via(room, &self.alice, &self.peer.s.server_name)
+            .await;
+    }
+
+    /// The room statistics our scans read, once they count Alice and Bob.
+    async fn settled(&self, rooms: &[&str]) {
+        let counts: Vec<(&str, u64, u64)> = rooms.iter().map(|r| (*r, 2, 1)).collect();
+        wait_member_counts(&self.ours, &counts).await;
+    }
+}
+
+fn row_text(csv_text: &str, room: &str) -> String {
+    csv_text
+        .lines()
+        .find(|line| line.starts_with(room))
+        .unwrap_or_else(|| panic!("no row for {room} in\n{csv_text}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_joined_again_is_judged_by_what_its_members_wrote_since() {
+    let pair = Pair::new().await;
+    // Alice comes back to a room where Bob went on talking: the copy here
+    // ends at the old messages, with a gap above them.
+    let for_database = pair.old_room("Back again").await;
+    pair.leave(&for_database).await;
+    pair.talk(&for_database).await;
+    pair.rejoin(&for_database).await;
+    // Alice comes back to a room nobody wrote in since: it is as old as it
+    // looks (and the copy has no gap).
+    let quiet = pair.old_room("Still quiet").await;
+    pair.leave(&quiet).await;
+    pair.rejoin(&quiet).await;
+    pair.settled(&[&for_database, &quiet]).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let api = Config::admin(&pair.ours).await;
+    let database = api.clone().toml(&pair.ours().database_toml());
+    let write = |name: &str, config: &Config| {
+        let sub = dir.path().join(name);
+        std::fs::create_dir(&sub).unwrap();
+        config.write(&sub)
+    };
+    let (api, database) = (write("api", &api), write("database", &database));
+    let out = |name: &str| dir.path().join(name);
+
+    // The database path first, while the gap is there.
+    let first = scan(&database, &out("database-1.csv")).await;
+    let reason = |csv: &Csv, room: &str| csv.row(room)["reason"].clone();
+    assert!(
+        reason(&first, &for_database).starts_with("active"),
+        "{:?}",
+        first.row(&for_database)
+    );
+    assert_eq!(first.row(&for_database)["inactive_days"], "3");
+    assert!(reason(&first, &quiet).starts_with("inactive"));
+
+    // The same again, made after that scan: the Admin API path reads it
+    // first.
+    let for_api = pair.old_room("Back once more").await;
+    pair.leave(&for_api).await;
+    pair.talk(&for_api).await;
+    pair.rejoin(&for_api).await;
+    pair.settled(&[&for_api]).await;
+    let by_api = scan(&api, &out("api.csv")).await;
+    assert!(
+        reason(&by_api, &for_api).starts_with("active"),
+        "{:?}",
+        by_api.row(&for_api)
+    );
+    assert_eq!(by_api.row(&for_api)["inactive_days"], "3");
+    assert!(reason(&by_api, &quiet).starts_with("inactive"));
+
+    // Both paths write the same rows for these rooms.
+    scan(&database, &out("database-2.csv")).await;
+    let api_text = std::fs::read_to_string(out("api.csv")).unwrap();
+    let db_text = std::fs::read_to_string(out("database-2.csv")).unwrap();
+    for room in [&for_database, &for_api, &quiet] {
+        assert_eq!(row_text(&db_text, room), row_text(&api_text, room));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recheck_sees_what_was_written_while_we_were_away() {
+    let pair = Pair::new().await;
+    let dry = pair.old_room("Dry run").await;
+    let real = pair.old_room("Real run").await;
+    let dead = pair.old_room("Dead").await;
+    pair.settled(&[&dry, &real, &dead]).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::admin(&pair.ours)
+        .await
+        .toml(&pair.ours().database_toml())
+        .write(dir.path());
+    let results = dir.path().join("results.csv");
+    let csv = scan(&config, &results).await;
+    for room in [&dry, &real, &dead] {
+        assert_eq!(csv.row(room)["should_delete"], "yes", "{:?}", csv.row(room));
+    }
+    // After the scan, Alice leaves two rooms, Bob talks there, and she
+    // comes back.
+    for room in [&dry, &real] {
+        pair.leave(room).await;
+        pair.talk(room).await;
+        pair.rejoin(room).await;
+    }
+
+    let only = |rooms: &[&String], name: &str| {
+        let text = std::fs::read_to_string(&results).unwrap();
+        let mut lines = text.lines();
+        let mut kept = vec![lines.next().unwrap().to_owned()];
+        kept.extend(
+            lines
+                .filter(|l| rooms.iter().any(|r| l.starts_with(r.as_str())))
+                .map(str::to_owned),
+        );
+        let path = dir.path().join(name);
+        std::fs::write(&path, kept.join("\n") + "\n").unwrap();
+        path
+    };
+    let config = config.to_str().unwrap();
+    let from = only(&[&dry], "dry.csv");
+    let report = dir.path().join("dry-report.csv");
+    let run = oldrooms(
+        &[
+            "delete",
+            "--config",
+            config,
+            "--from",
+            from.to_str().unwrap(),
+            "--dry-run",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let row = Csv::read(&report).row(&dry).clone();
+    assert_eq!(row["outcome"], "skipped", "{row:?}");
+    assert!(
+        row["detail"].starts_with("new activity since the scan"),
+        "{row:?}"
+    );
+
+    let from = only(&[&real, &dead], "real.csv");
+    let report = dir.path().join("report.csv");
+    let args = [
+        "delete",
+        "--config",
+        config,
+        "--from",
+        from.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ];
+    let run = oldrooms_with_input(&args, &[], "2\n").await;
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("Deletion finished: 1 deleted, 1 skipped, 0 failed, of 2."),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        exists(&pair.ours, &real).await,
+        "a room Bob wrote in was deleted"
+    );
+    assert!(!exists(&pair.ours, &dead).await);
+    let row = Csv::read(&report).row(&real).clone();
+    assert!(row["detail"].contains(&pair.bob), "{row:?}");
+}
