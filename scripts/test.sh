@@ -20,6 +20,8 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v nginx >/dev/null || need+=(nginx)
 command -v systemd-analyze >/dev/null || need+=(systemd)
+# openssl: the certificate of a Synapse that federates (tests/e2e/federation.rs).
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   # Installed, not started: the tests run their own on free loopback ports,
   # and Debian would otherwise start nginx on port 80 and Redis on 6379.
@@ -37,11 +39,11 @@ trap 'rm -f "$log"' EXIT
 cargo test --locked --lib --bins --tests 2>&1 | tee "$log"
 # The benchmark's own logic (how BENCHMARKS.md is rewritten part by part).
 cargo test --locked --example bench 2>&1 | tee -a "$log"
-# The end-to-end scenario, the database path, a deletion from chat and one from the command
-# line once more with Synapse on PostgreSQL, as large servers run it
-# (scripts/synapse.sh runs a PostgreSQL cluster per test).
+# The end-to-end scenario, the database path, rooms shared with another server, a deletion
+# from chat and one from the command line once more with Synapse on PostgreSQL, as large
+# servers run it (scripts/synapse.sh runs a PostgreSQL cluster per test).
 OLDROOMS_SYNAPSE_DB=postgres cargo test --locked --test e2e -- \
-  scenario:: database:: delete_cli::delete_from_an_edited_csv \
+  scenario:: database:: federation:: delete_cli::delete_from_an_edited_csv \
   delete_bot::only_an_admins_confirmation_on_the_newest_offer_deletes 2>&1 | tee -a "$log"
 # The bot through Synapse with workers behind nginx, as large servers run it
 # (docs/workers.md; Debian's redis-server and nginx): a chat scan posting an

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::common::{Csv, oldrooms, oldrooms_with_input};
 use crate::matrix::wait_member_counts;
 use crate::synapse::{Homeserver, Synapse};
-use crate::world::{Config, exists, federating_pair, scan};
+use crate::world::{Config, exists, federating_pair, federating_pair_of_its_own, scan};
 
 use oldrooms::timefmt::{MS_PER_DAY as DAY, now_ms};
 
@@ -29,7 +29,10 @@ struct Pair {
 
 impl Pair {
     async fn new() -> Self {
-        let (ours, peer) = federating_pair();
+        Self::on(federating_pair()).await
+    }
+
+    async fn on((ours, peer): (&'static Synapse, &'static Synapse)) -> Self {
         let (ours, peer) = (Homeserver::on(ours), Homeserver::on(peer));
         let alice = ours.new_user("alice").await;
         let bob = peer.new_user("bob").await;
@@ -259,4 +262,62 @@ async fn the_recheck_sees_what_was_written_while_we_were_away() {
     assert!(!exists(&pair.ours, &dead).await);
     let row = Csv::read(&report).row(&real).clone();
     assert!(row["detail"].contains(&pair.bob), "{row:?}");
+}
+
+/// Waits until our server holds `user`'s join to `room`.
+async fn wait_joined_here(hs: &Homeserver, room: &str, user: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !hs.members(room).await.iter().any(|m| m == user) {
+        assert!(Instant::now() < deadline, "{user} never reached our server");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_while_we_were_down_is_found_below_the_joins_after_it() {
+    let pair = Pair::on(federating_pair_of_its_own()).await;
+    let room = pair.old_room("Busy while we slept").await;
+    let quiet = pair.old_room("Quiet while we slept").await;
+    pair.settled(&[&room, &quiet]).await;
+    // Our server is down; Bob writes, then more people join than Synapse
+    // fetches when an event arrives with unknown predecessors (10).
+    pair.ours().stop();
+    pair.peer
+        .message(&room, &pair.bob, "are you there?", pair.days_ago(10))
+        .await;
+    let (mut carol, mut dave) = (String::new(), String::new());
+    for _ in 0..15 {
+        carol = pair.peer.new_user("carol").await;
+        pair.peer.join(&room, &carol).await;
+        dave = pair.peer.new_user("dave").await;
+        pair.peer.join(&quiet, &dave).await;
+    }
+    // Back up; the peer, restarted, sends each room's newest event only.
+    pair.ours().restart();
+    pair.peer.s.restart();
+    wait_joined_here(&pair.ours, &room, &carol).await;
+    wait_joined_here(&pair.ours, &quiet, &dave).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let api = Config::admin(&pair.ours).await;
+    let database = api.clone().toml(&pair.ours().database_toml());
+    let (api_dir, db_dir) = (dir.path().join("api"), dir.path().join("db"));
+    std::fs::create_dir(&api_dir).unwrap();
+    std::fs::create_dir(&db_dir).unwrap();
+    let (api, database) = (api.write(&api_dir), database.write(&db_dir));
+    let db_csv = scan(&database, &dir.path().join("database.csv")).await;
+    let row = db_csv.row(&room);
+    assert!(row["reason"].starts_with("active"), "{row:?}");
+    assert_eq!(row["inactive_days"], "10");
+    assert!(
+        db_csv.row(&quiet)["reason"].starts_with("inactive"),
+        "{:?}",
+        db_csv.row(&quiet)
+    );
+    scan(&api, &dir.path().join("api.csv")).await;
+    let api_text = std::fs::read_to_string(dir.path().join("api.csv")).unwrap();
+    let db_text = std::fs::read_to_string(dir.path().join("database.csv")).unwrap();
+    for room in [&room, &quiet] {
+        assert_eq!(row_text(&db_text, room), row_text(&api_text, room));
+    }
 }

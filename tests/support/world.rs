@@ -40,6 +40,13 @@ pub fn federating_pair() -> (&'static Synapse, &'static Synapse) {
     (ours, PEER.get_or_init(Synapse::start_federating))
 }
 
+/// A pair of federating Synapses of the test's own, for a test that stops
+/// and restarts them.
+pub fn federating_pair_of_its_own() -> (&'static Synapse, &'static Synapse) {
+    let start = || &*Box::leak(Box::new(Synapse::start_federating()));
+    (start(), start())
+}
+
 /// The same with Synapse's default rate limits.
 pub fn rate_limited_synapse() -> &'static Synapse {
     Box::leak(Box::new(Synapse::start_rate_limited()))
