@@ -15,6 +15,6 @@ ALTER ROLE oldrooms_ro SET default_transaction_read_only = on;
 GRANT USAGE ON SCHEMA public TO oldrooms_ro;
 GRANT SELECT ON schema_version, rooms, room_stats_state, room_stats_current, events,
   event_json, rejections, redactions, room_ban_redactions, event_backward_extremities,
-  event_edges, current_state_events TO oldrooms_ro;
+  event_edges, room_memberships, current_state_events TO oldrooms_ro;
 -- Only the user names: the users table also holds password hashes.
 GRANT SELECT (name) ON users TO oldrooms_ro;

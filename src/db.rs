@@ -114,6 +114,9 @@ pub struct Database {
     source: Source,
     /// Set after a failed read: the rest of the scan asks the Admin API.
     failed: AtomicBool,
+    /// A `LIKE` pattern (escaped with `\`) that matches this server's user
+    /// ids.
+    local_users: String,
 }
 
 impl fmt::Debug for Database {
@@ -130,10 +133,19 @@ impl Database {
             Source::Sqlite(path) => Conn::sqlite(path).await?,
             Source::Postgres(config) => Conn::postgres(config).await?,
         };
+        let server = admin.server_name().as_str();
+        let escaped: String = server
+            .chars()
+            .flat_map(|c| match c {
+                '\\' | '%' | '_' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
         let db = Self {
             conn,
             source: source.clone(),
             failed: AtomicBool::new(false),
+            local_users: format!("%:{escaped}"),
         };
         let versions = db.conn.rows(queries::SCHEMA_VERSION, vec![], int0).await?;
         let found = versions.into_iter().flatten().max().unwrap_or(0);
@@ -181,7 +193,8 @@ impl Database {
             let after = rooms
                 .last()
                 .map_or(String::new(), |(r, _)| r.room_id.to_string());
-            let batch = self.conn.rows(queries::ROOMS, vec![after], db_room).await?;
+            let args = vec![after, self.local_users.clone()];
+            let batch = self.conn.rows(queries::ROOMS, args, db_room).await?;
             let full = batch.len() >= queries::BATCH;
             rooms.extend(batch);
             listed(rooms.len());

@@ -2,6 +2,7 @@
 //! paging), then read each room's last activity with a bounded number of
 //! requests in flight, and ask the policy for a verdict.
 
+mod activity;
 pub mod cache;
 mod reader;
 mod source;
@@ -12,12 +13,13 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 
 use matrix_sdk::ruma::UserId;
 
-use crate::admin::{AdminClient, AdminError};
+use crate::admin::{Activity, AdminClient, AdminError};
 use crate::config::ScanSettings;
 use crate::db::{self, Database, Last};
 use crate::policy::{Policy, RoomFacts, Verdict};
-use crate::room::{ListedRoom, Newest};
+use crate::room::ListedRoom;
 use crate::timefmt::now_ms;
+pub(crate) use activity::{Read, last_activity};
 use cache::{Cache, Recorded};
 pub(crate) use reader::Reader;
 pub use source::{CacheKept, Source, run};
@@ -236,14 +238,15 @@ async fn list_all(
 }
 
 /// The room's last activity, from the cache when its forward extremities
-/// are those recorded, read through our server's gaps where `suspect`
-/// says so; and what to record for the next scan, if known.
+/// are those recorded; and what to record for the next scan, if known.
 async fn read_activity(
     client: &AdminClient,
-    room_id: &matrix_sdk::ruma::RoomId,
+    policy: &Policy,
+    room: &ListedRoom,
     cache: Option<&Cache>,
-    suspect: impl FnOnce(Option<i64>) -> bool,
-) -> (Result<Option<Newest>, AdminError>, Option<Recorded>) {
+    now: i64,
+) -> (Result<Read, AdminError>, Option<Recorded>) {
+    let room_id = &room.room_id;
     let extremities = match cache {
         None => None,
         Some(cache) => match client.forward_extremities(room_id).await {
@@ -251,7 +254,11 @@ async fn read_activity(
                 let print = cache::fingerprint(ids);
                 match cache.get(room_id.as_str()) {
                     Some(recorded) if recorded.extremities == print => {
-                        return (Ok(recorded.last.clone()), Some(recorded.clone()));
+                        let last = recorded.last.clone().map(|newest| Activity {
+                            newest,
+                            sender: None,
+                        });
+                        return (Ok(Read::Last(last)), Some(recorded.clone()));
                     }
                     _ => Some(print),
                 }
@@ -261,14 +268,11 @@ async fn read_activity(
             Err(_) => None,
         },
     };
-    let read = client
-        .last_activity_as_seen(room_id, |first| suspect(first.map(|a| a.newest.ts)))
-        .await
-        .map(|activity| activity.map(|a| a.newest));
+    let read = last_activity(client, policy, room, now).await;
     let recorded = match (&read, extremities) {
-        (Ok(last), Some(extremities)) => Some(Recorded {
+        (Ok(Read::Last(last)), Some(extremities)) => Some(Recorded {
             extremities,
-            last: last.clone(),
+            last: last.as_ref().map(|a| a.newest.clone()),
         }),
         _ => None,
     };
@@ -283,16 +287,14 @@ async fn check_room(
     now: i64,
 ) -> Result<(Row, Option<Recorded>), AdminError> {
     let (read, recorded) = match known {
-        Last::At(newest) => (Ok(Some(newest)), None),
-        Last::Nothing => (Ok(None), None),
-        Last::Ask => {
-            let suspect = |last| policy.may_hide_activity(&room, last, now);
-            read_activity(reader.api, &room.room_id, reader.cache, suspect).await
-        }
+        Last::At(newest) => (Ok(Read::Last(Some(newest.into()))), None),
+        Last::Nothing => (Ok(Read::Last(None)), None),
+        Last::Ask => read_activity(reader.api, policy, &room, reader.cache, now).await,
     };
     let (activity, last_event) = match read {
-        Ok(Some(newest)) => (Ok(newest.ts), Some(newest.event_id)),
-        Ok(None) => (
+        Ok(Read::Last(Some(a))) => (Ok(a.newest.ts), Some(a.newest.event_id)),
+        Ok(Read::Unsure(why)) => (Err(why), None),
+        Ok(Read::Last(None)) => (
             Err("no events found in the room's timeline".to_owned()),
             None,
         ),

@@ -2,7 +2,7 @@
 //! not a membership change, read so that our server's stale copy of a room
 //! whose history comes from other servers is not taken for the room.
 
-use matrix_sdk::ruma::RoomId;
+use matrix_sdk::ruma::{RoomId, ServerName};
 use serde::Deserialize;
 use tracing::instrument;
 
@@ -29,11 +29,73 @@ pub struct Activity {
     pub sender: Option<String>,
 }
 
-/// Any event of a page of the whole timeline.
+/// What reading a room's timeline through found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Through {
+    /// The last activity, read once the gaps were filled that could be.
+    pub last: Option<Activity>,
+    /// The newest join of a local user met on the way down (who, when by
+    /// its sender's clock): someone of ours came in above that activity.
+    pub local_join: Option<(String, i64)>,
+}
+
+impl From<Newest> for Activity {
+    /// An activity read elsewhere (the database), whose sender is not
+    /// needed.
+    fn from(newest: Newest) -> Self {
+        Self {
+            newest,
+            sender: None,
+        }
+    }
+}
+
+/// Any event of a page of the whole timeline, with what tells a join.
 #[derive(Deserialize)]
 struct Event {
     #[serde(rename = "type")]
     kind: String,
+    #[serde(default)]
+    state_key: Option<String>,
+    #[serde(default)]
+    origin_server_ts: i64,
+    #[serde(default)]
+    content: Membership,
+    #[serde(default)]
+    unsigned: Unsigned,
+}
+
+#[derive(Deserialize, Default)]
+struct Membership {
+    #[serde(default)]
+    membership: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Unsigned {
+    #[serde(default)]
+    prev_content: Option<Membership>,
+}
+
+impl Event {
+    fn is_activity(&self) -> bool {
+        !NOT_ACTIVITY_TYPES.contains(&self.kind.as_str())
+    }
+
+    /// A user of `ours` who was not joined before, joined. A profile
+    /// change is a join after a join; without the previous content, a
+    /// join is taken for one.
+    fn local_join(&self, ours: &ServerName) -> Option<(String, i64)> {
+        let user = self.state_key.as_deref()?;
+        let joined = |m: &Membership| m.membership.as_deref() == Some("join");
+        let is_join = self.kind == "m.room.member"
+            && joined(&self.content)
+            && !self.unsigned.prev_content.as_ref().is_some_and(joined);
+        let local = user
+            .split_once(':')
+            .is_some_and(|(_, s)| s == ours.as_str());
+        (is_join && local).then(|| (user.to_owned(), self.origin_server_ts))
+    }
 }
 
 impl AdminClient {
@@ -50,22 +112,6 @@ impl AdminClient {
         self.newest_event(room_id, NOT_ACTIVITY).await
     }
 
-    /// [`Self::last_activity`], read through our server's gaps when
-    /// `suspect` finds its answer worth it (see
-    /// [`Self::last_activity_read_through`]).
-    pub async fn last_activity_as_seen(
-        &self,
-        room_id: &RoomId,
-        suspect: impl FnOnce(Option<&Activity>) -> bool,
-    ) -> Result<Option<Activity>, AdminError> {
-        let first = self.last_activity(room_id).await?;
-        if suspect(first.as_ref()) {
-            self.last_activity_read_through(room_id).await
-        } else {
-            Ok(first)
-        }
-    }
-
     /// The last activity once Synapse has filled the gaps near the top of
     /// its copy. The whole timeline is read from the newest, a page at a
     /// time, down to the first page that holds activity: for a page whose
@@ -73,28 +119,34 @@ impl AdminClient {
     /// the other servers before it answers, or waits for a fetch already
     /// under way (one that an earlier read started in the background). The
     /// page itself may still be the stale one, so the filtered read then
-    /// answers. At most [`THROUGH_PAGES`] pages: a deeper gap stays.
+    /// answers. At most [`THROUGH_PAGES`] pages: a deeper gap stays. On the
+    /// way, the newest join of a user of `ours` is noted: where the gap
+    /// could not be filled (the other servers unreachable), a join of ours
+    /// above an old answer is all that tells of it.
     #[instrument(skip(self), level = "debug")]
     pub async fn last_activity_read_through(
         &self,
         room_id: &RoomId,
-    ) -> Result<Option<Activity>, AdminError> {
+        ours: &ServerName,
+    ) -> Result<Through, AdminError> {
         let mut from: Option<String> = None;
-        for _ in 0..THROUGH_PAGES {
+        let mut local_join = None;
+        'pages: for _ in 0..THROUGH_PAGES {
             let (page, end) = self
                 .messages_page::<Event>(room_id, "b", THROUGH_PAGE, None, from.as_deref())
                 .await?;
-            if page
-                .iter()
-                .any(|e| !NOT_ACTIVITY_TYPES.contains(&e.kind.as_str()))
-            {
-                break;
+            for event in &page {
+                if event.is_activity() {
+                    break 'pages;
+                }
+                local_join = local_join.or_else(|| event.local_join(ours));
             }
             match end {
                 Some(end) if from.as_deref() != Some(end.as_str()) => from = Some(end),
                 _ => break,
             }
         }
-        self.last_activity(room_id).await
+        let last = self.last_activity(room_id).await?;
+        Ok(Through { last, local_join })
     }
 }

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use tracing::{debug, info};
 use url::Url;
 
-pub use activity::Activity;
+pub use activity::{Activity, Through};
 pub use delete::{DeleteState, DeleteStatus, DeleteTask, NoticeRoom, ShutdownRoom};
 pub use error::AdminError;
 pub use rooms::{DIRECT_INVITE_WINDOW, RoomPage};

@@ -28,7 +28,10 @@ pub(super) const BATCH: usize = 10_000;
 /// the Admin API, which reads the timeline through so that Synapse fetches
 /// the missing history first: a local member who left and came back, or
 /// our server down while others wrote, leaves such a gap above the old
-/// history.
+/// history. So is a room shared with other servers that one of our users
+/// (`$2`, a `LIKE` pattern of our user ids) joined above that event: if
+/// the history written since could not be fetched, that join is all that
+/// tells of it (`scan/activity.rs`).
 pub(super) const ROOMS: &str = concat!(
     "
 WITH listed AS MATERIALIZED (
@@ -65,6 +68,16 @@ SELECT l.room_id, l.name, l.canonical_alias, l.room_type, l.creator,
                            AND x.topological_ordering >=
                                (SELECT e.topological_ordering FROM events e
                                 WHERE e.event_id = l.last_id))
+              THEN 2
+            WHEN (l.joined_members > l.local_users_in_room OR l.creator IS NULL
+                  OR l.creator NOT LIKE $2 ESCAPE '\\')
+                 AND EXISTS (SELECT 1 FROM room_memberships m
+                             JOIN events x ON x.event_id = m.event_id
+                             WHERE m.room_id = l.room_id AND m.membership = 'join'
+                               AND m.user_id LIKE $2 ESCAPE '\\' AND NOT x.outlier
+                               AND x.topological_ordering >
+                                   (SELECT e.topological_ordering FROM events e
+                                    WHERE e.event_id = l.last_id))
               THEN 2
             ELSE 1 END AS last_state,
        l.last_id

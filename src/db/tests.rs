@@ -25,6 +25,7 @@ CREATE TABLE room_ban_redactions(room_id TEXT, user_id TEXT, redacting_event_id 
   redact_end_ordering BIGINT);
 CREATE TABLE event_backward_extremities(event_id TEXT, room_id TEXT);
 CREATE TABLE event_edges(event_id TEXT, prev_event_id TEXT);
+CREATE TABLE room_memberships(event_id TEXT, user_id TEXT, room_id TEXT, membership TEXT);
 CREATE TABLE current_state_events(event_id TEXT, room_id TEXT, type TEXT,
   state_key TEXT, membership TEXT);
 -- Synapse's indexes that the queries rely on.
@@ -183,6 +184,27 @@ async fn picks_the_event_the_messages_api_would_serve() {
     let first = f.event("!joined", 7, "m.room.member", 100, join);
     f.gap_below("!joined", &first);
     let since = f.event("!joined", 8, "m.room.message", 200, text.clone());
+    // One of ours joined, after the last message, a room people of another
+    // server are in: the Admin API judges whether what they wrote since
+    // could be fetched. In a room of ours alone, a join is no activity.
+    for room in ["!visited", "!ours-only"] {
+        f.room(room, None);
+        f.event(room, 3, "m.room.message", 100, text.clone());
+        let join = f.event(room, 5, "m.room.member", 900, json!({"membership": "join"}));
+        let member = "INSERT INTO room_memberships VALUES (?1, '@b:example.org', ?2, 'join')";
+        f.conn.execute(member, (&join, room)).unwrap();
+    }
+    let local_message = |room| {
+        let sql = "SELECT event_id FROM events WHERE room_id = ?1 AND type = 'm.room.message'";
+        f.conn
+            .query_row(sql, [room], |r| r.get::<_, String>(0))
+            .unwrap()
+    };
+    let ours_only = local_message("!ours-only");
+    f.exec(
+        "UPDATE room_stats_current SET joined_members = 2 WHERE room_id = ?1",
+        "!visited",
+    );
     // No event's JSON: also left to the API.
     f.room("!lost", None);
     let lost = f.event("!lost", 1, "m.room.create", 100, json!({}));
@@ -225,8 +247,10 @@ async fn picks_the_event_the_messages_api_would_serve() {
             ("!joined", None, at(200, &since)),
             ("!lost", None, Last::Ask),
             ("!members", None, at(100, &create)),
+            ("!ours-only", None, at(100, &ours_only)),
             ("!rejected", None, at(100, &before)),
             ("!rejoined", None, Last::Ask),
+            ("!visited", None, Last::Ask),
         ]
     );
 }

@@ -18,9 +18,10 @@ use std::path::Path;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::admin::{Activity, AdminClient, AdminError};
+use crate::admin::{AdminClient, AdminError};
 pub use crate::config::DeleteSettings;
 use crate::policy::Policy;
+use crate::scan::Read;
 pub use dry_run::dry_run;
 pub use engine::Halt;
 pub use journal::{Counts, Entry, Journal, Outcome, Step};
@@ -176,12 +177,10 @@ async fn read_and_recheck(
         return Ok(decided(recheck(entry, now, policy), 0, None));
     }
     let now_ms = crate::timefmt::now_ms();
-    let suspect = |first: Option<&Activity>| {
-        policy.may_hide_activity(&room, first.map(|a| a.newest.ts), now_ms)
-    };
-    let (newest, sender) = match client.last_activity_as_seen(id, suspect).await? {
-        Some(activity) => (Some(activity.newest), activity.sender),
-        None => (None, None),
+    let (newest, sender) = match crate::scan::last_activity(client, policy, &room, now_ms).await? {
+        Read::Last(Some(activity)) => (Some(activity.newest), activity.sender),
+        Read::Last(None) => (None, None),
+        Read::Unsure(why) => return Ok(Rechecked::Keep(Skip::Unsure(why))),
     };
     let mut now = Current {
         room: Some(&room),

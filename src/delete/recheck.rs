@@ -48,6 +48,8 @@ pub enum Skip {
     PeopleBack(u64),
     /// An answer of the server that does not decode.
     Untrusted(String),
+    /// Our server's copy of the room may lack newer activity: why.
+    Unsure(String),
 }
 
 impl std::fmt::Display for Skip {
@@ -57,7 +59,7 @@ impl std::fmt::Display for Skip {
             Self::NothingRecorded => f.write_str(
                 "the scan recorded no last activity, so newer activity cannot be ruled out",
             ),
-            Self::Protected(why) | Self::Incomplete(why) => f.write_str(why),
+            Self::Protected(why) | Self::Incomplete(why) | Self::Unsure(why) => f.write_str(why),
             Self::Unreadable => f.write_str("the room's timeline can no longer be read"),
             Self::NewEvent { now, seen, by } => {
                 let by = by

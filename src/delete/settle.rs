@@ -14,8 +14,9 @@ use tracing::warn;
 use super::choice::{Named, label};
 use super::journal::Entry;
 use super::record::{self, Facts, Looks};
-use crate::admin::{Activity, AdminClient, AdminError};
+use crate::admin::{AdminClient, AdminError};
 use crate::policy::{Policy, Protection, RoomFacts, Verdict};
+use crate::scan::Read;
 
 /// How many refused rooms are named.
 const NAMED: usize = 10;
@@ -195,10 +196,13 @@ async fn read_now(
         };
         crate::scan::recover_left_room(&reader, policy, &mut room).await?;
         let now_ms = crate::timefmt::now_ms();
-        let suspect = |first: Option<&Activity>| {
-            policy.may_hide_activity(&room, first.map(|a| a.newest.ts), now_ms)
+        let newest = match crate::scan::last_activity(client, policy, &room, now_ms).await? {
+            Read::Last(newest) => newest,
+            Read::Unsure(why) => {
+                warn!(room_id = %room_id, why, "the room's last activity is not known");
+                return Ok(unknown.clone());
+            }
         };
-        let newest = client.last_activity_as_seen(room_id, suspect).await?;
         // Ghosts are counted where the scan would count them.
         let rules = &policy.rules;
         let local = room.joined_local_members;

@@ -118,12 +118,20 @@ async fn a_room_joined_again_is_judged_by_what_its_members_wrote_since() {
     pair.leave(&for_database).await;
     pair.talk(&for_database).await;
     pair.rejoin(&for_database).await;
-    // Alice comes back to a room nobody wrote in since: it is as old as it
-    // looks (and the copy has no gap).
+    // Alice comes back to a room nobody wrote in since, and a room she never
+    // left: with nobody of ours joining lately, the second is as old as it
+    // looks. The first is not known to be: had the peer been unreachable,
+    // Alice's join would be all that told of what was written since.
     let quiet = pair.old_room("Still quiet").await;
+    let stayed = pair.old_room("Never left").await;
     pair.leave(&quiet).await;
     pair.rejoin(&quiet).await;
-    pair.settled(&[&for_database, &quiet]).await;
+    pair.settled(&[&for_database, &quiet, &stayed]).await;
+    let unsure = format!(
+        "unknown: {} joined 0 days ago, after the newest activity our server holds; the \
+         room's other servers may hold newer messages it could not fetch",
+        pair.alice
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let api = Config::admin(&pair.ours).await;
@@ -145,7 +153,8 @@ async fn a_room_joined_again_is_judged_by_what_its_members_wrote_since() {
         first.row(&for_database)
     );
     assert_eq!(first.row(&for_database)["inactive_days"], "3");
-    assert!(reason(&first, &quiet).starts_with("inactive"));
+    assert_eq!(reason(&first, &quiet), unsure);
+    assert!(reason(&first, &stayed).starts_with("inactive"));
 
     // The same again, made after that scan: the Admin API path reads it
     // first.
@@ -161,13 +170,14 @@ async fn a_room_joined_again_is_judged_by_what_its_members_wrote_since() {
         by_api.row(&for_api)
     );
     assert_eq!(by_api.row(&for_api)["inactive_days"], "3");
-    assert!(reason(&by_api, &quiet).starts_with("inactive"));
+    assert_eq!(reason(&by_api, &quiet), unsure);
+    assert!(reason(&by_api, &stayed).starts_with("inactive"));
 
     // Both paths write the same rows for these rooms.
     scan(&database, &out("database-2.csv")).await;
     let api_text = std::fs::read_to_string(out("api.csv")).unwrap();
     let db_text = std::fs::read_to_string(out("database-2.csv")).unwrap();
-    for room in [&for_database, &for_api, &quiet] {
+    for room in [&for_database, &for_api, &quiet, &stayed] {
         assert_eq!(row_text(&db_text, room), row_text(&api_text, room));
     }
 }
@@ -319,5 +329,26 @@ async fn a_message_sent_while_we_were_down_is_found_below_the_joins_after_it() {
     let db_text = std::fs::read_to_string(dir.path().join("database.csv")).unwrap();
     for room in [&room, &quiet] {
         assert_eq!(row_text(&db_text, room), row_text(&api_text, room));
+    }
+
+    // Alice comes back to a room Bob went on talking in, and the peer is
+    // gone before anything here reads the room: what Bob wrote cannot be
+    // fetched, and Alice's join is what tells of it.
+    let unreachable = pair.old_room("Peer gone").await;
+    pair.leave(&unreachable).await;
+    pair.talk(&unreachable).await;
+    pair.rejoin(&unreachable).await;
+    pair.settled(&[&unreachable]).await;
+    pair.peer.s.stop();
+    let unsure = format!(
+        "unknown: {} joined 0 days ago, after the newest activity our server holds; the \
+         room's other servers may hold newer messages it could not fetch",
+        pair.alice
+    );
+    for (config, out) in [(&database, "database-2.csv"), (&api, "api-2.csv")] {
+        let csv = scan(config, &dir.path().join(out)).await;
+        let row = csv.row(&unreachable);
+        assert_eq!(row["reason"], unsure, "{out}: {row:?}");
+        assert_eq!(row["should_delete"], "no");
     }
 }
