@@ -19,6 +19,7 @@ mod partial;
 mod plan_faults;
 mod production;
 mod progress;
+mod timeline;
 
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
