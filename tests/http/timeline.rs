@@ -5,7 +5,7 @@
 //! inactive) and how much.
 
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path, path_regex, query_param, query_param_is_missing};
+use wiremock::matchers::{method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::common::{Csv, oldrooms};
