@@ -15,6 +15,11 @@ use crate::room::Newest;
 const NOT_ACTIVITY_TYPES: [&str; 2] = ["m.room.member", "org.matrix.dummy_event"];
 const NOT_ACTIVITY: &str = r#"{"not_types":["m.room.member","org.matrix.dummy_event"]}"#;
 
+/// Activity events read at once: of two sent at once on two servers,
+/// which share a depth, the one served first (the later to arrive) may be
+/// dated long ago by its sender, and must not hide the other.
+const TIES: u32 = 2;
+
 /// Events a page when the whole timeline is read from the newest.
 const THROUGH_PAGE: u32 = 20;
 /// Pages read so, at most, to reach the newest activity.
@@ -100,7 +105,8 @@ impl Event {
 
 impl AdminClient {
     /// The newest event that is not a membership change (nor a dummy event
-    /// of Synapse's). Encrypted events count; a room with nothing but
+    /// of Synapse's), at the later time of its own and the next one's (see
+    /// [`TIES`]). Encrypted events count; a room with nothing but
     /// memberships counts from its `m.room.create` event.
     ///
     /// One filtered read of the Room Messages API, from our server's copy
@@ -109,7 +115,12 @@ impl AdminClient {
     /// answers first and fetches the missing history afterwards: the answer
     /// can be older than what the room's members see.
     pub async fn last_activity(&self, room_id: &RoomId) -> Result<Option<Activity>, AdminError> {
-        self.newest_event(room_id, NOT_ACTIVITY).await
+        let newest: Vec<Activity> = self.newest_events(room_id, NOT_ACTIVITY, TIES).await?;
+        let latest = newest.iter().map(|a| a.newest.ts).max();
+        Ok(newest.into_iter().next().map(|mut first| {
+            first.newest.ts = latest.unwrap_or(first.newest.ts);
+            first
+        }))
     }
 
     /// The last activity once Synapse has filled the gaps near the top of

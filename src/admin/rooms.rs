@@ -182,17 +182,29 @@ impl AdminClient {
         room_id: &RoomId,
         filter: &str,
     ) -> Result<Option<E>, AdminError> {
+        let newest = self.newest_events(room_id, filter, 1).await?;
+        Ok(newest.into_iter().next())
+    }
+
+    /// The newest `limit` events of the room matching `filter`, newest
+    /// first (fewer when a page had fewer).
+    pub async fn newest_events<E: serde::de::DeserializeOwned>(
+        &self,
+        room_id: &RoomId,
+        filter: &str,
+        limit: u32,
+    ) -> Result<Vec<E>, AdminError> {
         let mut from: Option<String> = None;
         for _ in 0..EMPTY_PAGES {
             let (page, end) = self
-                .messages_page(room_id, "b", 1, Some(filter), from.as_deref())
+                .messages_page(room_id, "b", limit, Some(filter), from.as_deref())
                 .await?;
-            if let Some(event) = page.into_iter().next() {
-                return Ok(Some(event));
+            if !page.is_empty() {
+                return Ok(page);
             }
             match end {
                 Some(end) if from.as_deref() != Some(end.as_str()) => from = Some(end),
-                _ => return Ok(None),
+                _ => return Ok(Vec::new()),
             }
         }
         Err(AdminError::Decode {

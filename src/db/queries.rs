@@ -16,12 +16,28 @@ macro_rules! known_room_versions {
 /// held for the whole listing.
 pub(super) const BATCH: usize = 10_000;
 
+/// A room's activity (not a membership change, not Synapse's own dummy
+/// event, not an outlier, not rejected), newest first as `/messages` serves
+/// it: by depth, then stream order.
+macro_rules! activity_newest_first {
+    () => {
+        "FROM events x
+          WHERE x.room_id = s.room_id AND NOT x.outlier
+            AND x.type NOT IN ('m.room.member', 'org.matrix.dummy_event')
+            AND NOT EXISTS (SELECT 1 FROM rejections rx WHERE rx.event_id = x.event_id)
+          ORDER BY x.topological_ordering DESC, x.stream_ordering DESC"
+    };
+}
+
 /// A batch of rooms after `$1` (by id) as the List Room API gives them, with
 /// each one's newest event that is activity (not a membership change, not
 /// Synapse's own dummy event) as the Room Messages API would pick it: not an
 /// outlier, not rejected (Synapse serves none), newest by depth then stream
-/// order. The fence (`MATERIALIZED`) keeps PostgreSQL from turning the
-/// per-room lookups into a join over the whole events table.
+/// order. Its time is the later of its own and the next one's: two events
+/// sent at once on two servers share a depth, and the one served first
+/// (the later to arrive) may be dated long ago by its sender, which must
+/// not hide the other. The fence (`MATERIALIZED`) keeps PostgreSQL from
+/// turning the per-room lookups into a join over the whole events table.
 ///
 /// A room whose copy here has a gap at or above that event (a backward
 /// extremity: an event we hold names a previous event we do not) is left to
@@ -38,12 +54,14 @@ WITH listed AS MATERIALIZED (
   SELECT s.room_id, s.name, s.canonical_alias, s.room_type, r.creator, r.room_version,
          c.joined_members, c.local_users_in_room,
          CASE WHEN r.is_public THEN 1 ELSE 0 END AS public, s.encryption,
-         (SELECT x.event_id FROM events x
-          WHERE x.room_id = s.room_id AND NOT x.outlier
-            AND x.type NOT IN ('m.room.member', 'org.matrix.dummy_event')
-            AND NOT EXISTS (SELECT 1 FROM rejections rx WHERE rx.event_id = x.event_id)
-          ORDER BY x.topological_ordering DESC, x.stream_ordering DESC
-          LIMIT 1) AS last_id
+         (SELECT x.event_id ",
+    activity_newest_first!(),
+    "
+          LIMIT 1) AS last_id,
+         (SELECT x.origin_server_ts ",
+    activity_newest_first!(),
+    "
+          LIMIT 1 OFFSET 1) AS next_ts
   FROM room_stats_state s
   JOIN room_stats_current c ON c.room_id = s.room_id
   JOIN rooms r ON r.room_id = s.room_id
@@ -52,7 +70,9 @@ WITH listed AS MATERIALIZED (
   LIMIT 10000)
 SELECT l.room_id, l.name, l.canonical_alias, l.room_type, l.creator,
        l.joined_members, l.local_users_in_room, l.public, l.encryption,
-       (SELECT e.origin_server_ts FROM events e WHERE e.event_id = l.last_id) AS ts,
+       (SELECT CASE WHEN l.next_ts > e.origin_server_ts THEN l.next_ts
+                    ELSE e.origin_server_ts END
+        FROM events e WHERE e.event_id = l.last_id) AS ts,
        CASE WHEN l.room_version IS NULL OR l.room_version NOT IN ",
     known_room_versions!(),
     " THEN 2

@@ -144,10 +144,13 @@ async fn refuses_the_database_of_another_server() {
 async fn picks_the_event_the_messages_api_would_serve() {
     let mut f = Fixture::new(94);
     let text = json!({"body": "hi"});
-    // Newest by depth wins over a later stream position.
+    // Newest by depth wins over a later stream position, at the later time
+    // of its own and the next one's: a sender's clock does not hide the
+    // other.
     f.room("!deep", Some("Deep"));
     let deepest = f.event("!deep", 5, "m.room.message", 500, text.clone());
     f.event("!deep", 4, "m.room.message", 900, text.clone());
+    f.event("!deep", 3, "m.room.message", 950, text.clone());
     // Memberships do not count; outliers are not in the timeline.
     f.room("!members", None);
     let create = f.event("!members", 1, "m.room.create", 100, json!({}));
@@ -240,7 +243,7 @@ async fn picks_the_event_the_messages_api_would_serve() {
     assert_eq!(
         got,
         [
-            ("!deep", Some("Deep"), at(500, &deepest)),
+            ("!deep", Some("Deep"), at(900, &deepest)),
             ("!empty", None, Last::Nothing),
             ("!future", None, Last::Ask),
             ("!gap", None, Last::Ask),

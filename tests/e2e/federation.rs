@@ -274,6 +274,38 @@ async fn the_recheck_sees_what_was_written_while_we_were_away() {
     assert!(row["detail"].contains(&pair.bob), "{row:?}");
 }
 
+/// Waits until `hs` holds `sender`'s message `body` in `room`.
+async fn wait_holds(hs: &Homeserver, room: &str, sender: &str, body: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let token = hs.admin_token().await;
+        let segs = ["_synapse", "admin", "v1", "rooms", room, "messages"];
+        let url = hs.url(&segs, &[("dir", "b"), ("limit", "50")]);
+        let page: serde_json::Value = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
+        if chunk
+            .iter()
+            .any(|e| e["sender"] == sender && e["content"]["body"] == body)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{body:?} never reached {}",
+            hs.s.url
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Waits until our server holds `user`'s join to `room`.
 async fn wait_joined_here(hs: &Homeserver, room: &str, user: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -329,6 +361,29 @@ async fn a_message_sent_while_we_were_down_is_found_below_the_joins_after_it() {
     let db_text = std::fs::read_to_string(dir.path().join("database.csv")).unwrap();
     for room in [&room, &quiet] {
         assert_eq!(row_text(&db_text, room), row_text(&api_text, room));
+    }
+
+    // Alice writes today while the peer is down, and Bob, whose server has
+    // not heard of it, writes at the same depth, dating his message 600 days
+    // back. His arrives here later, so it is served first.
+    let tied = pair.old_room("Written at once").await;
+    wait_holds(&pair.peer, &tied, &pair.alice, "long ago").await;
+    pair.peer.s.stop();
+    pair.ours.message(&tied, &pair.alice, "today", None).await;
+    pair.peer.s.restart();
+    let long_ago = pair.days_ago(600);
+    pair.peer
+        .message(&tied, &pair.bob, "at the same time", long_ago)
+        .await;
+    wait_holds(&pair.ours, &tied, &pair.bob, "at the same time").await;
+    pair.settled(&[&tied]).await;
+    for (config, out) in [(&database, "database-t.csv"), (&api, "api-t.csv")] {
+        let csv = scan(config, &dir.path().join(out)).await;
+        let row = csv.row(&tied);
+        assert_eq!(
+            row["reason"], "active: last activity 0 days ago",
+            "{out}: {row:?}"
+        );
     }
 
     // Alice comes back to a room Bob went on talking in, and the peer is

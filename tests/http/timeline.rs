@@ -79,6 +79,24 @@ async fn a_page_emptied_by_a_rejected_event_is_read_past() {
 }
 
 #[tokio::test]
+async fn of_the_two_newest_events_the_later_date_counts() {
+    let server = admin_server().await;
+    list(&server, vec![room("!tie", "Two at once")]).await;
+    // Served first (it arrived later), dated long ago by its sender; the
+    // one under it was written two days ago.
+    let (old, recent) = (now_ms() - 600 * DAY, now_ms() - 2 * DAY);
+    Mock::given(method("GET"))
+        .and(path(messages_of("!tie")))
+        .and(query_param("limit", "2"))
+        .respond_with(page(vec![message(old), message(recent)], Some("t2")))
+        .mount(&server)
+        .await;
+    let csv = scan(&server).await;
+    let row = csv.row("!tie");
+    assert_eq!(row["reason"], "active: last activity 2 days ago", "{row:?}");
+}
+
+#[tokio::test]
 async fn pages_that_stay_empty_leave_the_room_unknown() {
     let server = admin_server().await;
     list(&server, vec![room("!hollow", "Hollow")]).await;
@@ -130,7 +148,7 @@ async fn only_inactive_looking_rooms_shared_with_other_servers_are_read_through(
         Mock::given(method("GET"))
             .and(path(messages_of(id)))
             .and(query_param_is_missing("from"))
-            .and(query_param("limit", "1"))
+            .and(query_param("limit", "2"))
             .respond_with(page(vec![message(ts)], Some("t0")))
     };
     for (id, ts) in [
