@@ -271,7 +271,7 @@ pub struct FinishedScan {
 }
 
 /// Every endpoint class [`endpoint_class`] gives.
-pub const ENDPOINTS: [&str; 19] = [
+pub const ENDPOINTS: [&str; 20] = [
     "GET rooms",
     "GET rooms/delete_status/{id}",
     "GET rooms/{id}",
@@ -280,6 +280,7 @@ pub const ENDPOINTS: [&str; 19] = [
     "GET rooms/{id}/messages",
     "GET rooms/{id}/state",
     "GET rooms/{id}/forward_extremities",
+    "GET fetch_event/{id}",
     "GET scheduled_tasks",
     "GET server_version",
     "GET users/{id}/admin",
@@ -313,6 +314,7 @@ pub fn endpoint_class(method: &str, path: &str) -> &'static str {
         ("GET", ["rooms", _, "messages"]) => "GET rooms/{id}/messages",
         ("GET", ["rooms", _, "state"]) => "GET rooms/{id}/state",
         ("GET", ["rooms", _, "forward_extremities"]) => "GET rooms/{id}/forward_extremities",
+        ("GET", ["fetch_event", _]) => "GET fetch_event/{id}",
         ("GET", ["scheduled_tasks"]) => "GET scheduled_tasks",
         ("GET", ["server_version"]) => "GET server_version",
         ("GET", ["users", _, "admin"]) => "GET users/{id}/admin",

@@ -20,6 +20,18 @@ const NOT_ACTIVITY: &str = r#"{"not_types":["m.room.member","org.matrix.dummy_ev
 /// dated long ago by its sender, and must not hide the other.
 const TIES: u32 = 2;
 
+/// An event as the Admin API's Fetch Event API gives it, in the servers'
+/// own format, which has its depth.
+#[derive(Deserialize)]
+struct Fetched {
+    event: Depth,
+}
+
+#[derive(Deserialize)]
+struct Depth {
+    depth: i64,
+}
+
 /// Events a page when the whole timeline is read from the newest.
 const THROUGH_PAGE: u32 = 20;
 /// Pages read so, at most, to reach the newest activity.
@@ -80,11 +92,25 @@ struct Membership {
 struct Unsigned {
     #[serde(default)]
     prev_content: Option<Membership>,
+    #[serde(default, rename = "io.element.synapse.soft_failed")]
+    soft_failed: bool,
+}
+
+/// An activity as served, with the mark Synapse gives a server admin on a
+/// soft-failed event: one that passed the checks at its place in the room's
+/// history but not against the room's state now (from a user already
+/// banned here, say). No member's client shows it; it is not activity.
+#[derive(Deserialize)]
+struct Served {
+    #[serde(flatten)]
+    activity: Activity,
+    #[serde(default)]
+    unsigned: Unsigned,
 }
 
 impl Event {
     fn is_activity(&self) -> bool {
-        !NOT_ACTIVITY_TYPES.contains(&self.kind.as_str())
+        !NOT_ACTIVITY_TYPES.contains(&self.kind.as_str()) && !self.unsigned.soft_failed
     }
 
     /// A user of `ours` who was not joined before, joined. A profile
@@ -94,6 +120,7 @@ impl Event {
         let user = self.state_key.as_deref()?;
         let joined = |m: &Membership| m.membership.as_deref() == Some("join");
         let is_join = self.kind == "m.room.member"
+            && !self.unsigned.soft_failed
             && joined(&self.content)
             && !self.unsigned.prev_content.as_ref().is_some_and(joined);
         let local = user
@@ -105,9 +132,11 @@ impl Event {
 
 impl AdminClient {
     /// The newest event that is not a membership change (nor a dummy event
-    /// of Synapse's), at the later time of its own and the next one's (see
-    /// [`TIES`]). Encrypted events count; a room with nothing but
-    /// memberships counts from its `m.room.create` event.
+    /// of Synapse's, nor a soft-failed one), at the later time of its own
+    /// and the next one's when both share a depth (see [`TIES`]; the depths
+    /// are read only when the next one is dated later, two requests more).
+    /// Encrypted events count; a room with nothing but memberships counts
+    /// from its `m.room.create` event.
     ///
     /// One filtered read of the Room Messages API, from our server's copy
     /// as it is. Where that copy has a gap near its top (a local member who
@@ -115,12 +144,29 @@ impl AdminClient {
     /// answers first and fetches the missing history afterwards: the answer
     /// can be older than what the room's members see.
     pub async fn last_activity(&self, room_id: &RoomId) -> Result<Option<Activity>, AdminError> {
-        let newest: Vec<Activity> = self.newest_events(room_id, NOT_ACTIVITY, TIES).await?;
-        let latest = newest.iter().map(|a| a.newest.ts).max();
-        Ok(newest.into_iter().next().map(|mut first| {
-            first.newest.ts = latest.unwrap_or(first.newest.ts);
-            first
-        }))
+        let counts = |e: &Served| !e.unsigned.soft_failed;
+        let served = self
+            .newest_events(room_id, NOT_ACTIVITY, TIES, counts)
+            .await?;
+        let mut newest = served.into_iter().map(|s| s.activity);
+        let Some(mut first) = newest.next() else {
+            return Ok(None);
+        };
+        if let Some(next) = newest.next()
+            && next.newest.ts > first.newest.ts
+            && self.depth(&first.newest.event_id).await?
+                == self.depth(&next.newest.event_id).await?
+        {
+            first.newest.ts = next.newest.ts;
+        }
+        Ok(Some(first))
+    }
+
+    /// An event's depth (the Fetch Event API).
+    async fn depth(&self, event_id: &str) -> Result<i64, AdminError> {
+        let path = ["_synapse", "admin", "v1", "fetch_event", event_id];
+        let fetched: Fetched = self.get(&path, &[]).await?;
+        Ok(fetched.event.depth)
     }
 
     /// The last activity once Synapse has filled the gaps near the top of

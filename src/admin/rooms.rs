@@ -96,9 +96,10 @@ struct Messages<E> {
     end: Option<String>,
 }
 
-/// Empty pages followed before the newest matching event is given up on:
+/// Pages followed before the newest matching event is given up on:
 /// Synapse cuts a page before it drops the events it does not serve
-/// (rejected ones), so a page can come back empty with more behind it.
+/// (rejected ones), so a page can come back empty with more behind it; or
+/// it holds only events that do not count (soft-failed ones).
 const EMPTY_PAGES: usize = 5;
 
 impl AdminClient {
@@ -182,25 +183,27 @@ impl AdminClient {
         room_id: &RoomId,
         filter: &str,
     ) -> Result<Option<E>, AdminError> {
-        let newest = self.newest_events(room_id, filter, 1).await?;
+        let newest = self.newest_events(room_id, filter, 1, |_| true).await?;
         Ok(newest.into_iter().next())
     }
 
-    /// The newest `limit` events of the room matching `filter`, newest
-    /// first (fewer when a page had fewer).
+    /// The newest events of the room matching `filter` that `counts`, newest
+    /// first, from the first page of `limit` that holds any.
     pub async fn newest_events<E: serde::de::DeserializeOwned>(
         &self,
         room_id: &RoomId,
         filter: &str,
         limit: u32,
+        counts: impl Fn(&E) -> bool,
     ) -> Result<Vec<E>, AdminError> {
         let mut from: Option<String> = None;
         for _ in 0..EMPTY_PAGES {
             let (page, end) = self
-                .messages_page(room_id, "b", limit, Some(filter), from.as_deref())
+                .messages_page::<E>(room_id, "b", limit, Some(filter), from.as_deref())
                 .await?;
-            if !page.is_empty() {
-                return Ok(page);
+            let counted: Vec<E> = page.into_iter().filter(|e| counts(e)).collect();
+            if !counted.is_empty() {
+                return Ok(counted);
             }
             match end {
                 Some(end) if from.as_deref() != Some(end.as_str()) => from = Some(end),
@@ -209,7 +212,9 @@ impl AdminClient {
         }
         Err(AdminError::Decode {
             endpoint: format!("GET /_synapse/admin/v1/rooms/{room_id}/messages"),
-            detail: format!("{EMPTY_PAGES} pages in a row held no event, each naming a next"),
+            detail: format!(
+                "{EMPTY_PAGES} pages in a row held no event that counts, each naming a next"
+            ),
         })
     }
 

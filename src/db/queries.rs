@@ -17,14 +17,17 @@ macro_rules! known_room_versions {
 pub(super) const BATCH: usize = 10_000;
 
 /// A room's activity (not a membership change, not Synapse's own dummy
-/// event, not an outlier, not rejected), newest first as `/messages` serves
-/// it: by depth, then stream order.
+/// event, not an outlier, not rejected, not soft-failed), newest first as
+/// `/messages` serves it: by depth, then stream order. Synapse writes an
+/// event's internal metadata as compact JSON (`{"soft_failed":true}`).
 macro_rules! activity_newest_first {
     () => {
         "FROM events x
           WHERE x.room_id = s.room_id AND NOT x.outlier
             AND x.type NOT IN ('m.room.member', 'org.matrix.dummy_event')
             AND NOT EXISTS (SELECT 1 FROM rejections rx WHERE rx.event_id = x.event_id)
+            AND NOT EXISTS (SELECT 1 FROM event_json sf WHERE sf.event_id = x.event_id
+                            AND sf.internal_metadata LIKE '%\"soft_failed\":true%')
           ORDER BY x.topological_ordering DESC, x.stream_ordering DESC"
     };
 }
@@ -33,10 +36,10 @@ macro_rules! activity_newest_first {
 /// each one's newest event that is activity (not a membership change, not
 /// Synapse's own dummy event) as the Room Messages API would pick it: not an
 /// outlier, not rejected (Synapse serves none), newest by depth then stream
-/// order. Its time is the later of its own and the next one's: two events
-/// sent at once on two servers share a depth, and the one served first
-/// (the later to arrive) may be dated long ago by its sender, which must
-/// not hide the other. The fence (`MATERIALIZED`) keeps PostgreSQL from
+/// order. Its time is the later of its own and the next one's when both
+/// share a depth: two events sent at once on two servers do, and the one
+/// served first (the later to arrive) may be dated long ago by its sender,
+/// which must not hide the other. The fence (`MATERIALIZED`) keeps PostgreSQL from
 /// turning the per-room lookups into a join over the whole events table.
 ///
 /// A room whose copy here has a gap at or above that event (a backward
@@ -61,7 +64,11 @@ WITH listed AS MATERIALIZED (
          (SELECT x.origin_server_ts ",
     activity_newest_first!(),
     "
-          LIMIT 1 OFFSET 1) AS next_ts
+          LIMIT 1 OFFSET 1) AS next_ts,
+         (SELECT x.topological_ordering ",
+    activity_newest_first!(),
+    "
+          LIMIT 1 OFFSET 1) AS next_depth
   FROM room_stats_state s
   JOIN room_stats_current c ON c.room_id = s.room_id
   JOIN rooms r ON r.room_id = s.room_id
@@ -70,7 +77,8 @@ WITH listed AS MATERIALIZED (
   LIMIT 10000)
 SELECT l.room_id, l.name, l.canonical_alias, l.room_type, l.creator,
        l.joined_members, l.local_users_in_room, l.public, l.encryption,
-       (SELECT CASE WHEN l.next_ts > e.origin_server_ts THEN l.next_ts
+       (SELECT CASE WHEN l.next_ts > e.origin_server_ts
+                         AND l.next_depth = e.topological_ordering THEN l.next_ts
                     ELSE e.origin_server_ts END
         FROM events e WHERE e.event_id = l.last_id) AS ts,
        CASE WHEN l.room_version IS NULL OR l.room_version NOT IN ",

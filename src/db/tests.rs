@@ -18,7 +18,8 @@ CREATE TABLE room_stats_state(room_id TEXT, name TEXT, canonical_alias TEXT,
 CREATE TABLE room_stats_current(room_id TEXT, joined_members INT, local_users_in_room INT);
 CREATE TABLE events(stream_ordering INTEGER PRIMARY KEY, topological_ordering BIGINT,
   event_id TEXT, type TEXT, room_id TEXT, outlier BOOL, origin_server_ts BIGINT, sender TEXT);
-CREATE TABLE event_json(event_id TEXT, room_id TEXT, json TEXT);
+CREATE TABLE event_json(event_id TEXT, room_id TEXT, internal_metadata TEXT DEFAULT '{}',
+  json TEXT);
 CREATE TABLE rejections(event_id TEXT, reason TEXT);
 CREATE TABLE redactions(event_id TEXT, redacts TEXT);
 CREATE TABLE room_ban_redactions(room_id TEXT, user_id TEXT, redacting_event_id TEXT,
@@ -89,7 +90,7 @@ impl Fixture {
             .execute(insert, (self.next, depth, &id, kind, room, ts))
             .unwrap();
         let body = json!({"type": kind, "origin_server_ts": ts, "content": content});
-        let json = "INSERT INTO event_json VALUES (?1, ?2, ?3)";
+        let json = "INSERT INTO event_json (event_id, room_id, json) VALUES (?1, ?2, ?3)";
         self.conn
             .execute(json, (&id, room, body.to_string()))
             .unwrap();
@@ -144,13 +145,15 @@ async fn refuses_the_database_of_another_server() {
 async fn picks_the_event_the_messages_api_would_serve() {
     let mut f = Fixture::new(94);
     let text = json!({"body": "hi"});
-    // Newest by depth wins over a later stream position, at the later time
-    // of its own and the next one's: a sender's clock does not hide the
-    // other.
+    // Newest by depth wins over a later stream position.
     f.room("!deep", Some("Deep"));
     let deepest = f.event("!deep", 5, "m.room.message", 500, text.clone());
     f.event("!deep", 4, "m.room.message", 900, text.clone());
-    f.event("!deep", 3, "m.room.message", 950, text.clone());
+    // Of two at the same depth, the one served first (the later to arrive)
+    // does not hide a later date of the other.
+    f.room("!tie", None);
+    f.event("!tie", 5, "m.room.message", 800, text.clone());
+    let tied = f.event("!tie", 5, "m.room.message", 100, text.clone());
     // Memberships do not count; outliers are not in the timeline.
     f.room("!members", None);
     let create = f.event("!members", 1, "m.room.create", 100, json!({}));
@@ -167,6 +170,14 @@ async fn picks_the_event_the_messages_api_would_serve() {
     f.exec(
         "UPDATE events SET outlier = 1 WHERE event_id = ?1",
         &outlier,
+    );
+    // Nor is a soft-failed event, which no member's client shows.
+    f.room("!soft", None);
+    let shown = f.event("!soft", 1, "m.room.message", 100, text.clone());
+    let hidden = f.event("!soft", 2, "m.room.message", 800, text.clone());
+    f.exec(
+        "UPDATE event_json SET internal_metadata = '{\"soft_failed\":true}' WHERE event_id = ?1",
+        &hidden,
     );
     // Synapse serves no rejected event: the one before it is the answer.
     f.room("!rejected", None);
@@ -243,7 +254,7 @@ async fn picks_the_event_the_messages_api_would_serve() {
     assert_eq!(
         got,
         [
-            ("!deep", Some("Deep"), at(900, &deepest)),
+            ("!deep", Some("Deep"), at(500, &deepest)),
             ("!empty", None, Last::Nothing),
             ("!future", None, Last::Ask),
             ("!gap", None, Last::Ask),
@@ -253,6 +264,8 @@ async fn picks_the_event_the_messages_api_would_serve() {
             ("!ours-only", None, at(100, &ours_only)),
             ("!rejected", None, at(100, &before)),
             ("!rejoined", None, Last::Ask),
+            ("!soft", None, at(100, &shown)),
+            ("!tie", None, at(800, &tied)),
             ("!visited", None, Last::Ask),
         ]
     );

@@ -368,13 +368,18 @@ async fn a_message_sent_while_we_were_down_is_found_below_the_joins_after_it() {
     // back. His arrives here later, so it is served first.
     let tied = pair.old_room("Written at once").await;
     wait_holds(&pair.peer, &tied, &pair.alice, "long ago").await;
+    // Each server down while the other writes, so neither message can name
+    // the other as its predecessor; the peer, restarted last, sends Bob's.
     pair.peer.s.stop();
     pair.ours.message(&tied, &pair.alice, "today", None).await;
+    pair.ours().stop();
     pair.peer.s.restart();
     let long_ago = pair.days_ago(600);
     pair.peer
         .message(&tied, &pair.bob, "at the same time", long_ago)
         .await;
+    pair.ours().restart();
+    pair.peer.s.restart();
     wait_holds(&pair.ours, &tied, &pair.bob, "at the same time").await;
     pair.settled(&[&tied]).await;
     for (config, out) in [(&database, "database-t.csv"), (&api, "api-t.csv")] {
@@ -382,6 +387,42 @@ async fn a_message_sent_while_we_were_down_is_found_below_the_joins_after_it() {
         let row = csv.row(&tied);
         assert_eq!(
             row["reason"], "active: last activity 0 days ago",
+            "{out}: {row:?}"
+        );
+    }
+
+    // Alice bans Carol of the peer; the peer, not knowing, takes Carol's
+    // next message, and our server soft-fails it: no member's client here
+    // shows it, so it is not activity.
+    let carol = pair.peer.new_user("carol").await;
+    let body = json!({"name": "Banned here", "preset": "public_chat",
+        "power_level_content_override": {"users": {&pair.alice: 100}}});
+    let banned = pair.peer.create_room(&pair.bob, body).await;
+    let peer_name = &pair.peer.s.server_name;
+    pair.ours.join_via(&banned, &pair.alice, peer_name).await;
+    pair.peer.join(&banned, &carol).await;
+    pair.peer
+        .message(&banned, &carol, "long ago", long_ago)
+        .await;
+    wait_holds(&pair.ours, &banned, &carol, "long ago").await;
+    // Each server down while the other acts, so the peer cannot hear of the
+    // ban before Carol writes; the peer, restarted last, sends her message.
+    pair.peer.s.stop();
+    pair.ours.ban(&banned, &pair.alice, &carol).await;
+    pair.ours().stop();
+    pair.peer.s.restart();
+    pair.peer
+        .message(&banned, &carol, "after the ban", None)
+        .await;
+    pair.ours().restart();
+    pair.peer.s.restart();
+    wait_holds(&pair.ours, &banned, &carol, "after the ban").await;
+    pair.settled(&[&banned]).await;
+    for (config, out) in [(&database, "database-s.csv"), (&api, "api-s.csv")] {
+        let csv = scan(config, &dir.path().join(out)).await;
+        let row = csv.row(&banned);
+        assert_eq!(
+            row["reason"], "inactive: no activity for 600 days (limit 365)",
             "{out}: {row:?}"
         );
     }

@@ -78,22 +78,52 @@ async fn a_page_emptied_by_a_rejected_event_is_read_past() {
     assert_eq!(requests_to(&server, &messages_of("!rejected")).await, 2);
 }
 
-#[tokio::test]
-async fn of_the_two_newest_events_the_later_date_counts() {
-    let server = admin_server().await;
-    list(&server, vec![room("!tie", "Two at once")]).await;
-    // Served first (it arrived later), dated long ago by its sender; the
-    // one under it was written two days ago.
-    let (old, recent) = (now_ms() - 600 * DAY, now_ms() - 2 * DAY);
+async fn at_depth(server: &MockServer, event_id: &str, depth: i64) {
     Mock::given(method("GET"))
-        .and(path(messages_of("!tie")))
-        .and(query_param("limit", "2"))
-        .respond_with(page(vec![message(old), message(recent)], Some("t2")))
-        .mount(&server)
+        .and(path(format!("/_synapse/admin/v1/fetch_event/{event_id}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "event": {"event_id": event_id, "depth": depth, "type": "m.room.message"}})))
+        .mount(server)
         .await;
+}
+
+#[tokio::test]
+async fn of_two_newest_events_at_one_depth_the_later_date_counts() {
+    let server = admin_server().await;
+    list(
+        &server,
+        vec![room("!tie", "At once"), room("!order", "In turn")],
+    )
+    .await;
+    // Served first (it arrived later), dated long ago by its sender; the
+    // one under it was written two days ago. In !tie they share a depth; in
+    // !order the old-dated one came after the other.
+    let (old, recent) = (now_ms() - 600 * DAY, now_ms() - 2 * DAY + 1);
+    let (old_here, recent_here) = (old + 1, recent + 1);
+    for (id, old, recent) in [("!tie", old, recent), ("!order", old_here, recent_here)] {
+        Mock::given(method("GET"))
+            .and(path(messages_of(id)))
+            .and(query_param("limit", "2"))
+            .respond_with(page(vec![message(old), message(recent)], Some("t2")))
+            .mount(&server)
+            .await;
+        at_depth(&server, &format!("$m{recent}"), 7).await;
+    }
+    at_depth(&server, &format!("$m{old}"), 7).await;
+    at_depth(&server, &format!("$m{old_here}"), 8).await;
     let csv = scan(&server).await;
     let row = csv.row("!tie");
     assert_eq!(row["reason"], "active: last activity 2 days ago", "{row:?}");
+    let row = csv.row("!order");
+    assert_eq!(
+        row["reason"],
+        "inactive: no activity for 600 days (limit 365)"
+    );
+    let fetched = server.received_requests().await.unwrap_or_default();
+    let fetched = fetched
+        .iter()
+        .filter(|r| r.url.path().contains("fetch_event"));
+    assert_eq!(fetched.count(), 4, "two depths for each room");
 }
 
 #[tokio::test]
@@ -118,7 +148,8 @@ async fn pages_that_stay_empty_leave_the_room_unknown() {
     assert_eq!(row["should_delete"], "no", "{row:?}");
     assert!(
         row["reason"].starts_with("unknown: could not read last activity:")
-            && row["reason"].ends_with("5 pages in a row held no event, each naming a next"),
+            && row["reason"]
+                .ends_with("5 pages in a row held no event that counts, each naming a next"),
         "{row:?}"
     );
     assert_eq!(requests_to(&server, &messages_of("!hollow")).await, 5);

@@ -399,6 +399,14 @@ impl Homeserver {
         .await;
     }
 
+    /// `by` bans `user` from `room`.
+    pub async fn ban(&self, room: &str, by: &str, user: &str) {
+        let segs = ["_matrix", "client", "v3", "rooms", room, "ban"];
+        let body = json!({"user_id": user});
+        self.as_user(reqwest::Method::POST, &segs, by, None, body)
+            .await;
+    }
+
     pub async fn leave(&self, room: &str, user: &str) {
         let segs = ["_matrix", "client", "v3", "rooms", room, "leave"];
         self.as_user(reqwest::Method::POST, &segs, user, None, json!({}))
