@@ -54,6 +54,9 @@ pub struct Through {
     /// The newest join of a local user met on the way down (who, when by
     /// its sender's clock): someone of ours came in above that activity.
     pub local_join: Option<(String, i64)>,
+    /// The first activity the pages met, and how many events they held
+    /// above it.
+    pub met: Option<(Box<str>, usize)>,
 }
 
 impl From<Newest> for Activity {
@@ -72,6 +75,8 @@ impl From<Newest> for Activity {
 struct Event {
     #[serde(rename = "type")]
     kind: String,
+    #[serde(default)]
+    event_id: Box<str>,
     #[serde(default)]
     state_key: Option<String>,
     #[serde(default)]
@@ -186,24 +191,80 @@ impl AdminClient {
         room_id: &RoomId,
         ours: &ServerName,
     ) -> Result<Through, AdminError> {
-        let mut from: Option<String> = None;
         let mut local_join = None;
-        'pages: for _ in 0..THROUGH_PAGES {
+        let met = self
+            .down_to_activity(room_id, |event| {
+                local_join = local_join.take().or_else(|| event.local_join(ours));
+            })
+            .await?;
+        let last = self.last_activity(room_id).await?;
+        Ok(Through {
+            last,
+            local_join,
+            met,
+        })
+    }
+
+    /// Reads the whole timeline from the newest, a page at a time, showing
+    /// `above` each event before the first activity; that activity's id
+    /// and how many events came before it, if met within [`THROUGH_PAGES`].
+    async fn down_to_activity(
+        &self,
+        room_id: &RoomId,
+        mut above: impl FnMut(&Event),
+    ) -> Result<Option<(Box<str>, usize)>, AdminError> {
+        let mut from: Option<String> = None;
+        let mut held = 0;
+        for _ in 0..THROUGH_PAGES {
             let (page, end) = self
                 .messages_page::<Event>(room_id, "b", THROUGH_PAGE, None, from.as_deref())
                 .await?;
-            for event in &page {
+            for event in page {
                 if event.is_activity() {
-                    break 'pages;
+                    return Ok(Some((event.event_id, held)));
                 }
-                local_join = local_join.or_else(|| event.local_join(ours));
+                above(&event);
+                held += 1;
             }
             match end {
                 Some(end) if from.as_deref() != Some(end.as_str()) => from = Some(end),
                 _ => break,
             }
         }
-        let last = self.last_activity(room_id).await?;
-        Ok(Through { last, local_join })
+        Ok(None)
+    }
+
+    /// Whether our copy of the room lacks events above `through`'s answer.
+    /// Every depth between an event and the room's newest holds at least
+    /// one event (each event is one deeper than its deepest predecessor),
+    /// so fewer events above it than depths means some were never fetched.
+    /// The pages read through may predate a fetch that filled them: a count
+    /// that falls short, or met another activity, is taken again. Where the
+    /// pages never reached the answer, this cannot tell: false.
+    pub async fn lacks_events_above(
+        &self,
+        room_id: &RoomId,
+        through: &Through,
+    ) -> Result<bool, AdminError> {
+        let Some(last) = &through.last else {
+            return Ok(false);
+        };
+        let Some(top) = self.top_depth(room_id).await? else {
+            return Ok(false);
+        };
+        if through.met.is_none() {
+            return Ok(false);
+        }
+        let needed = top - self.depth(&last.newest.event_id).await?;
+        let short = |met: &Option<(Box<str>, usize)>| match met {
+            Some((id, held)) if *id == last.newest.event_id => Some((*held as i64) < needed),
+            Some(_) => None,
+            None => Some(false),
+        };
+        if short(&through.met) == Some(false) {
+            return Ok(false);
+        }
+        let again = self.down_to_activity(room_id, |_| {}).await?;
+        Ok(short(&again) == Some(true))
     }
 }

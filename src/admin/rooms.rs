@@ -222,18 +222,27 @@ impl AdminClient {
     /// DAG. Any new event in the room changes them.
     #[instrument(skip(self))]
     pub async fn forward_extremities(&self, room_id: &RoomId) -> Result<Vec<String>, AdminError> {
+        let got = self.extremities(room_id).await?;
+        Ok(got.into_iter().map(|e| e.event_id).collect())
+    }
+
+    /// The depth of the room's newest events (its forward extremities'
+    /// deepest); none when Synapse lists none.
+    pub async fn top_depth(&self, room_id: &RoomId) -> Result<Option<i64>, AdminError> {
+        let got = self.extremities(room_id).await?;
+        Ok(got.into_iter().filter_map(|e| e.depth).max())
+    }
+
+    #[instrument(skip(self), level = "debug")]
+    async fn extremities(&self, room_id: &RoomId) -> Result<Vec<Extremity>, AdminError> {
         #[derive(Deserialize)]
         struct Extremities {
             results: Vec<Extremity>,
         }
-        #[derive(Deserialize)]
-        struct Extremity {
-            event_id: String,
-        }
         let got: Extremities = self
             .get(&room_path(room_id, "forward_extremities"), &[])
             .await?;
-        Ok(got.results.into_iter().map(|e| e.event_id).collect())
+        Ok(got.results)
     }
 
     /// The room's name from its history: Synapse drops the current state of a
@@ -287,6 +296,14 @@ impl AdminClient {
             .await?;
         Ok(first.iter().any(TimelineEvent::is_direct_invite))
     }
+}
+
+/// A forward extremity as the Admin API lists it.
+#[derive(Deserialize)]
+struct Extremity {
+    event_id: String,
+    #[serde(default)]
+    depth: Option<i64>,
 }
 
 /// `/_synapse/admin/v1/rooms/{room_id}/{tail}`, as path segments.

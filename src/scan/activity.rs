@@ -33,24 +33,40 @@ pub(crate) async fn last_activity(
     let through = client
         .last_activity_read_through(&room.room_id, &policy.server_name)
         .await?;
-    Ok(judge(policy, through, now_ms))
+    let limit_ms = i64::from(policy.rules.inactive_days) * MS_PER_DAY;
+    let still_old = through
+        .last
+        .as_ref()
+        .is_some_and(|a| now_ms.saturating_sub(a.newest.ts) > limit_ms);
+    let judged = judge(policy, &through, now_ms);
+    if matches!(judged, Read::Last(_))
+        && still_old
+        && client.lacks_events_above(&room.room_id, &through).await?
+    {
+        return Ok(Read::Unsure(LACKING.into()));
+    }
+    Ok(judged)
 }
+
+/// Why a room whose copy here lacks events above its answer is kept.
+const LACKING: &str = "our server's copy of the room lacks events above the newest activity it \
+    holds; the room's other servers may hold newer messages it could not fetch";
 
 /// A user of ours who joined within `inactive_days`, above activity older
 /// than that, came back to a room whose newer history our server could
 /// not fetch (its other servers unreachable), or to a room nobody wrote
 /// in since: either way the room is not known to be inactive.
-fn judge(policy: &Policy, through: Through, now_ms: i64) -> Read {
+fn judge(policy: &Policy, through: &Through, now_ms: i64) -> Read {
     let limit_ms = i64::from(policy.rules.inactive_days) * MS_PER_DAY;
     let old = |ts: i64| now_ms.saturating_sub(ts) > limit_ms;
     let last_is_old = through.last.as_ref().is_none_or(|a| old(a.newest.ts));
-    match through.local_join {
-        Some((user, joined)) if last_is_old && !old(joined) => Read::Unsure(format!(
+    match &through.local_join {
+        Some((user, joined)) if last_is_old && !old(*joined) => Read::Unsure(format!(
             "{user} joined {} ago, after the newest activity our server holds; \
              the room's other servers may hold newer messages it could not fetch",
-            crate::plain::count(whole_days(joined, now_ms), "day", "days")
+            crate::plain::count(whole_days(*joined, now_ms), "day", "days")
         )),
-        _ => Read::Last(through.last),
+        _ => Read::Last(through.last.clone()),
     }
 }
 
@@ -76,13 +92,14 @@ mod tests {
         Through {
             last,
             local_join: join,
+            met: None,
         }
     }
 
     #[test]
     fn a_recent_join_of_ours_above_old_activity_is_unsure() {
         let p = Policy::for_tests();
-        let unsure = judge(&p, through(at(600), Some(0)), NOW);
+        let unsure = judge(&p, &through(at(600), Some(0)), NOW);
         assert_eq!(
             unsure,
             Read::Unsure(
@@ -92,12 +109,12 @@ mod tests {
             )
         );
         assert!(matches!(
-            judge(&p, through(None, Some(3)), NOW),
+            judge(&p, &through(None, Some(3)), NOW),
             Read::Unsure(_)
         ));
         // Activity as recent as the join, an old join, or none: as read.
         for (last, join) in [(at(3), Some(0)), (at(600), Some(400)), (at(600), None)] {
-            let read = judge(&p, through(last.clone(), join), NOW);
+            let read = judge(&p, &through(last.clone(), join), NOW);
             assert_eq!(read, Read::Last(last), "{join:?}");
         }
     }

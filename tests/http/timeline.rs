@@ -171,6 +171,7 @@ async fn only_inactive_looking_rooms_shared_with_other_servers_are_read_through(
             shared("!busy"),
             shared("!shared"),
             shared("!back"),
+            shared("!holed"),
         ],
     )
     .await;
@@ -187,6 +188,7 @@ async fn only_inactive_looking_rooms_shared_with_other_servers_are_read_through(
         ("!busy", recent),
         ("!shared", old),
         ("!back", old),
+        ("!holed", old),
     ] {
         filtered(id, ts).mount(&server).await;
     }
@@ -217,6 +219,31 @@ async fn only_inactive_looking_rooms_shared_with_other_servers_are_read_through(
         .mount(&server)
         .await;
 
+    // !holed: two joins above the old message, which is ten deeper than
+    // the room's newest events: events are missing in between.
+    let holed = vec![
+        join("@p1:elsewhere.test", old),
+        join("@p2:elsewhere.test", old),
+        message(old),
+    ];
+    whole("!holed")
+        .and(query_param_is_missing("from"))
+        .respond_with(page(holed, Some("p2")))
+        .mount(&server)
+        .await;
+    at_depth(&server, &format!("$m{old}"), 10).await;
+    for (id, top) in [("!shared", 30), ("!holed", 20)] {
+        Mock::given(method("GET"))
+            .and(path(format!(
+                "/_synapse/admin/v1/rooms/{id}/forward_extremities"
+            )))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 1,
+                "results": [{"event_id": "$top", "state_group": 1, "depth": top,
+                    "received_ts": 1}]})))
+            .mount(&server)
+            .await;
+    }
+
     let csv = scan(&server).await;
     assert!(csv.row("!ours")["reason"].starts_with("inactive"));
     assert!(csv.row("!busy")["reason"].starts_with("active"));
@@ -226,14 +253,33 @@ async fn only_inactive_looking_rooms_shared_with_other_servers_are_read_through(
         "unknown: @c:fake.test joined 0 days ago, after the newest activity our server holds; \
          the room's other servers may hold newer messages it could not fetch"
     );
+    assert_eq!(
+        csv.row("!holed")["reason"],
+        "unknown: our server's copy of the room lacks events above the newest activity it \
+         holds; the room's other servers may hold newer messages it could not fetch"
+    );
     // The filtered read for every room; then, for a room that needs it, a
     // page of the whole timeline each down to activity, and the filtered
-    // read once more.
-    for (id, requests) in [("!ours", 1), ("!busy", 1), ("!shared", 4), ("!back", 3)] {
+    // read once more; where the answer stays old, the room's top depth and
+    // the answer's, and the pages once more when they fell short.
+    let messages = [
+        ("!ours", 1),
+        ("!busy", 1),
+        ("!shared", 4),
+        ("!back", 3),
+        ("!holed", 4),
+    ];
+    for (id, requests) in messages {
         assert_eq!(
             requests_to(&server, &messages_of(id)).await,
             requests,
             "{id}"
         );
     }
+    for id in ["!shared", "!holed"] {
+        let top = format!("/_synapse/admin/v1/rooms/{id}/forward_extremities");
+        assert_eq!(requests_to(&server, &top).await, 1, "{id}");
+    }
+    let depth = format!("/_synapse/admin/v1/fetch_event/$m{old}");
+    assert_eq!(requests_to(&server, &depth).await, 2);
 }

@@ -446,8 +446,13 @@ impl Homeserver {
 
     /// GET on the Admin API with the admin's token.
     pub async fn admin_get(&self, segments: &[&str]) -> Value {
+        self.admin_get_with(segments, &[]).await
+    }
+
+    /// [`Self::admin_get`] with a query.
+    pub async fn admin_get_with(&self, segments: &[&str], query: &[(&str, &str)]) -> Value {
         let token = self.admin_token().await;
-        self.call(reqwest::Method::GET, self.url(segments, &[]), &token, None)
-            .await
+        let url = self.url(segments, query);
+        self.call(reqwest::Method::GET, url, &token, None).await
     }
 }
