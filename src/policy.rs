@@ -255,9 +255,14 @@ impl Policy {
             .and_then(|c| c.split_once(':'))
             .is_some_and(|(_, server)| server == ours);
         let elsewhere = room.joined_members > room.joined_local_members || !made_here;
+        elsewhere && last.is_none_or(|ts| self.too_old(ts, now_ms))
+    }
+
+    /// Whether `ts` (ms) is more than `inactive_days` before `now_ms`: the
+    /// line between active and inactive.
+    pub fn too_old(&self, ts: i64, now_ms: i64) -> bool {
         let limit_ms = i64::from(self.rules.inactive_days) * MS_PER_DAY;
-        let old = last.is_none_or(|ts| now_ms.saturating_sub(ts) > limit_ms);
-        elsewhere && old
+        now_ms.saturating_sub(ts) > limit_ms
     }
 
     /// Sorts a member list (user ids): local people, local ghosts, remote.
@@ -331,8 +336,7 @@ impl Policy {
             };
         }
         let days = whole_days(last, now_ms);
-        let limit_ms = i64::from(r.inactive_days) * MS_PER_DAY;
-        if now_ms.saturating_sub(last) > limit_ms {
+        if self.too_old(last, now_ms) {
             Verdict::Inactive {
                 days,
                 limit: r.inactive_days,

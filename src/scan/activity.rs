@@ -6,7 +6,7 @@
 use crate::admin::{Activity, AdminClient, AdminError, Through};
 use crate::policy::Policy;
 use crate::room::ListedRoom;
-use crate::timefmt::{MS_PER_DAY, whole_days};
+use crate::timefmt::whole_days;
 
 /// What was read of a room's last activity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,11 +33,10 @@ pub(crate) async fn last_activity(
     let through = client
         .last_activity_read_through(&room.room_id, &policy.server_name)
         .await?;
-    let limit_ms = i64::from(policy.rules.inactive_days) * MS_PER_DAY;
     let still_old = through
         .last
         .as_ref()
-        .is_some_and(|a| now_ms.saturating_sub(a.newest.ts) > limit_ms);
+        .is_some_and(|a| policy.too_old(a.newest.ts, now_ms));
     let judged = judge(policy, &through, now_ms);
     if matches!(judged, Read::Last(_))
         && still_old
@@ -57,8 +56,7 @@ const LACKING: &str = "our server's copy of the room lacks events above the newe
 /// not fetch (its other servers unreachable), or to a room nobody wrote
 /// in since: either way the room is not known to be inactive.
 fn judge(policy: &Policy, through: &Through, now_ms: i64) -> Read {
-    let limit_ms = i64::from(policy.rules.inactive_days) * MS_PER_DAY;
-    let old = |ts: i64| now_ms.saturating_sub(ts) > limit_ms;
+    let old = |ts: i64| policy.too_old(ts, now_ms);
     let last_is_old = through.last.as_ref().is_none_or(|a| old(a.newest.ts));
     match &through.local_join {
         Some((user, joined)) if last_is_old && !old(*joined) => Read::Unsure(format!(
@@ -74,6 +72,7 @@ fn judge(policy: &Policy, through: &Through, now_ms: i64) -> Read {
 mod tests {
     use super::*;
     use crate::room::Newest;
+    use crate::timefmt::MS_PER_DAY;
 
     const NOW: i64 = 1_800_000_000_000;
 
