@@ -246,8 +246,13 @@ impl Policy {
     /// that has people from other servers in it, or was made on another
     /// server. Such a room's history arrives from elsewhere, late or with
     /// gaps (a local member who left and joined again, our server down
-    /// while others wrote), so it is worth reading through.
+    /// while others wrote), so it is worth reading through. Not a room the
+    /// server described in part: it is kept whatever its activity, and its
+    /// counts are not known.
     pub fn may_hide_activity(&self, room: &ListedRoom, last: Option<i64>, now_ms: i64) -> bool {
+        if room.missing().is_some() {
+            return false;
+        }
         let ours = self.server_name.as_str();
         let made_here = room
             .creator

@@ -474,4 +474,8 @@ fn only_an_inactive_room_shared_with_other_servers_is_read_through() {
         let elsewhere = room(creator, 1, 1);
         assert!(p.may_hide_activity(&elsewhere, old, NOW), "{creator:?}");
     }
+    // A room described in part is kept anyway; its counts are not known.
+    let mut partial = visited;
+    partial.mark_missing("joined_local_members");
+    assert!(!p.may_hide_activity(&partial, old, NOW));
 }
