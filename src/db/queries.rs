@@ -61,14 +61,10 @@ WITH listed AS MATERIALIZED (
     activity_newest_first!(),
     "
           LIMIT 1) AS last_id,
-         (SELECT x.origin_server_ts ",
+         (SELECT x.event_id ",
     activity_newest_first!(),
     "
-          LIMIT 1 OFFSET 1) AS next_ts,
-         (SELECT x.topological_ordering ",
-    activity_newest_first!(),
-    "
-          LIMIT 1 OFFSET 1) AS next_depth
+          LIMIT 1 OFFSET 1) AS next_id
   FROM room_stats_state s
   JOIN room_stats_current c ON c.room_id = s.room_id
   JOIN rooms r ON r.room_id = s.room_id
@@ -77,10 +73,11 @@ WITH listed AS MATERIALIZED (
   LIMIT 10000)
 SELECT l.room_id, l.name, l.canonical_alias, l.room_type, l.creator,
        l.joined_members, l.local_users_in_room, l.public, l.encryption,
-       (SELECT CASE WHEN l.next_ts > e.origin_server_ts
-                         AND l.next_depth = e.topological_ordering THEN l.next_ts
-                    ELSE e.origin_server_ts END
-        FROM events e WHERE e.event_id = l.last_id) AS ts,
+       (SELECT CASE WHEN n.origin_server_ts > e.origin_server_ts
+                         AND n.topological_ordering = e.topological_ordering
+                    THEN n.origin_server_ts ELSE e.origin_server_ts END
+        FROM events e LEFT JOIN events n ON n.event_id = l.next_id
+        WHERE e.event_id = l.last_id) AS ts,
        CASE WHEN l.room_version IS NULL OR l.room_version NOT IN ",
     known_room_versions!(),
     " THEN 2

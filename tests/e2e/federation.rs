@@ -71,11 +71,11 @@ impl Pair {
     /// of the room.
     async fn leave(&self, room: &str) {
         self.ours.leave(room, &self.alice).await;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.peer.members(room).await.contains(&self.alice) {
-            assert!(Instant::now() < deadline, "the peer never saw Alice leave");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let (peer, alice) = (&self.peer, &self.alice);
+        until("the peer to see Alice leave", || async move {
+            !peer.members(room).await.contains(alice)
+        })
+        .await;
     }
 
     /// Bob writes while Alice is away, 3 days ago by his clock.
@@ -276,33 +276,34 @@ async fn the_recheck_sees_what_was_written_while_we_were_away() {
 
 /// Waits until `hs` holds `sender`'s message `body` in `room`.
 async fn wait_holds(hs: &Homeserver, room: &str, sender: &str, body: &str) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
+    let what = format!("{body:?} to reach {}", hs.s.url);
+    until(&what, || async move {
         let segs = ["_synapse", "admin", "v1", "rooms", room, "messages"];
         let page = hs
             .admin_get_with(&segs, &[("dir", "b"), ("limit", "50")])
             .await;
         let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
-        if chunk
+        chunk
             .iter()
             .any(|e| e["sender"] == sender && e["content"]["body"] == body)
-        {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{body:?} never reached {}",
-            hs.s.url
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
 }
 
 /// Waits until our server holds `user`'s join to `room`.
 async fn wait_joined_here(hs: &Homeserver, room: &str, user: &str) {
+    let what = format!("{user} to reach our server");
+    until(&what, || async move {
+        hs.members(room).await.iter().any(|m| m == user)
+    })
+    .await;
+}
+
+/// Asks `holds` again until it says yes; the deadline only guards a hang.
+async fn until<F: std::future::Future<Output = bool>>(what: &str, mut holds: impl FnMut() -> F) {
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !hs.members(room).await.iter().any(|m| m == user) {
-        assert!(Instant::now() < deadline, "{user} never reached our server");
+    while !holds().await {
+        assert!(Instant::now() < deadline, "waited 120 s for {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
